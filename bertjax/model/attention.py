@@ -1,0 +1,63 @@
+"""Multi-head self-attention with a padding mask: a reference implementation and XLA/cuDNN fused kernels."""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from bertjax.model.config import BertConfig
+from bertjax.model.options import ModelOptions
+from bertjax.model.primitives import dense
+
+MASK_VALUE = jnp.finfo(jnp.float32).min
+
+
+def padding_bias(attention_mask: jax.Array) -> jax.Array:
+    """Additive float32 bias [batch, 1, 1, keys]: 0 where attended, the float32 minimum at padding."""
+    return jnp.where(attention_mask[:, None, None, :] > 0, 0.0, MASK_VALUE).astype(jnp.float32)
+
+
+def reference_attention(query: jax.Array, key: jax.Array, value: jax.Array, attention_mask: jax.Array,
+                        dropout: nn.Dropout, deterministic: bool) -> tuple[jax.Array, jax.Array]:
+    """Softmax attention computed explicitly; the softmax is float32 whatever the compute dtype.
+
+    query, key, value: [batch, seq, heads, head_size]; attention_mask: [batch, seq] (1 = token, 0 = padding).
+    Returns the context [batch, seq, heads, head_size] and the probabilities [batch, heads, seq, seq].
+    """
+    scale = 1.0 / math.sqrt(query.shape[-1])
+    scores = jnp.einsum("bqhd,bkhd->bhqk", query, key).astype(jnp.float32) * scale  # [batch, heads, seq, seq]
+    probabilities = jax.nn.softmax(scores + padding_bias(attention_mask), axis=-1)
+    dropped = dropout(probabilities, deterministic=deterministic).astype(value.dtype)
+    return jnp.einsum("bhqk,bkhd->bqhd", dropped, value), probabilities
+
+
+class BertSelfAttention(nn.Module):
+    """Query/key/value projections and attention over the heads (HF's `attention.self`)."""
+
+    config: BertConfig
+    options: ModelOptions
+
+    @nn.compact
+    def __call__(self, hidden_states: jax.Array, attention_mask: jax.Array, deterministic: bool,
+                 output_attentions: bool = False) -> tuple[jax.Array, jax.Array | None]:
+        config, options = self.config, self.options
+        batch, seq, _ = hidden_states.shape
+        heads = (batch, seq, config.num_attention_heads, config.head_size)
+        projections = [
+            dense(config, options, config.hidden_size, name)(hidden_states).reshape(heads)
+            for name in ("query", "key", "value")
+        ]  # 3 x [batch, seq, heads, head_size]
+        dropout = nn.Dropout(rate=config.attention_probs_dropout_prob)
+        needs_reference = output_attentions or (not deterministic and config.attention_probs_dropout_prob > 0)
+        if options.attention == "reference" or needs_reference:
+            context, probabilities = reference_attention(*projections, attention_mask, dropout, deterministic)
+        else:
+            mask = attention_mask[:, None, None, :] > 0  # [batch, 1, 1, keys]
+            implementation = "cudnn" if options.attention == "cudnn" else None
+            context = jax.nn.dot_product_attention(*projections, mask=mask, implementation=implementation)
+            probabilities = None
+        return context.reshape(batch, seq, config.hidden_size), probabilities if output_attentions else None
+
