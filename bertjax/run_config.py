@@ -1,0 +1,117 @@
+"""Run configs: typed, frozen dataclass sections read from YAML, overridden by `section.field=value` arguments.
+
+Every value can be overridden from the command line; the effective config is saved in the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from bertjax.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Checks (and lightly converts) a YAML value against a field's type annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping of fields, got {value!r}")
+        return _build(annotation, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        (item_type, *_) = typing.get_args(annotation) or (Any,)
+        return origin(_coerce(item, item_type, f"{where}[{index}]") for index, item in enumerate(value))
+    if origin is dict or annotation is Any:
+        return value
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float, str, bool) and not (isinstance(value, annotation) and
+                                                      not (annotation is int and isinstance(value, bool))):
+        raise ConfigError(f"{where} must be {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
+    hints = typing.get_type_hints(cls)
+    fields = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field '{unknown[0]}'; known fields: {', '.join(sorted(fields))}")
+    kwargs = {name: _coerce(value, hints[name], f"{where}.{name}" if where else name) for name, value in values.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}" if where else str(error)) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.batch_size=64` -> (["train", "batch_size"], 64); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.field=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {text!r}: cannot parse the value ({error})") from None
+    return key.strip().split("."), value
+
+
+def _merge(tree: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        tree = tree.setdefault(key, {})
+        if not isinstance(tree, dict):
+            raise ConfigError(f"override {'.'.join(keys)}: {key} is not a section")
+    tree[keys[-1]] = value
+
+
+def load_run_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
+    """Reads `path` (YAML; None for the defaults) into `cls`, applying `section.field=value` overrides."""
+    values: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML ({error})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections")
+    for override in overrides:
+        _merge(values, *parse_override(override))
+    try:
+        return _build(cls, values, "")
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def save_run_config(config: Any, path: str | Path) -> None:
+    """Writes the effective config as YAML (readable back with `load_run_config`)."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")

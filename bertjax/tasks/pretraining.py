@@ -1,0 +1,75 @@
+"""The pretraining objective: masked LM (only at the predicted positions) plus optional next-sentence prediction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from bertjax.train.losses import masked_lm_loss, classification_loss
+
+Batch = dict[str, jax.Array]
+
+
+def _logits(model: nn.Module, params: Any, batch: Batch, deterministic: bool, key: jax.Array | None
+            ) -> dict[str, jax.Array]:
+    rngs = {} if key is None else {"dropout": key}
+    return model.apply({"params": params}, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
+                       deterministic=deterministic, masked_positions=batch["masked_lm_positions"], rngs=rngs)
+
+
+def pretraining_loss(model: nn.Module) -> Callable[[Any, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
+    """loss_fn(params, batch, dropout_key) for `make_train_step`: MLM loss + NSP loss (when the batch has labels)."""
+
+    def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        logits = _logits(model, params, batch, deterministic=False, key=key)
+        mlm_loss, mlm_accuracy = masked_lm_loss(logits["mlm_logits"], batch["masked_lm_ids"],
+                                                batch["masked_lm_weights"])
+        metrics = {"mlm_loss": mlm_loss, "mlm_accuracy": mlm_accuracy}
+        loss = mlm_loss
+        if "next_sentence_labels" in batch:
+            nsp_loss, nsp_accuracy = classification_loss(logits["nsp_logits"], batch["next_sentence_labels"])
+            metrics |= {"nsp_loss": nsp_loss, "nsp_accuracy": nsp_accuracy}
+            loss = loss + nsp_loss
+        return loss, metrics
+
+    return loss_fn
+
+
+def pretraining_eval_sums(model: nn.Module) -> Callable[[Any, Batch], dict[str, jax.Array]]:
+    """eval_fn(params, batch) -> sums and counts over real rows (`example_mask`), to be added over batches."""
+
+    def eval_fn(params: Any, batch: Batch) -> dict[str, jax.Array]:
+        logits = _logits(model, params, batch, deterministic=True, key=None)
+        rows = batch["example_mask"].astype(jnp.float32)
+        weights = batch["masked_lm_weights"].astype(jnp.float32) * rows[:, None]
+        mlm_logits = logits["mlm_logits"].astype(jnp.float32)
+        mlm_losses = optax.softmax_cross_entropy_with_integer_labels(mlm_logits, batch["masked_lm_ids"])
+        mlm_correct = jnp.argmax(mlm_logits, -1) == batch["masked_lm_ids"]
+        sums = {"mlm_loss": jnp.sum(mlm_losses * weights), "mlm_correct": jnp.sum(mlm_correct * weights),
+                "mlm_count": jnp.sum(weights)}
+        if "next_sentence_labels" in batch:
+            nsp_logits = logits["nsp_logits"].astype(jnp.float32)
+            labels = batch["next_sentence_labels"]
+            sums |= {"nsp_loss": jnp.sum(optax.softmax_cross_entropy_with_integer_labels(nsp_logits, labels) * rows),
+                     "nsp_correct": jnp.sum((jnp.argmax(nsp_logits, -1) == labels) * rows),
+                     "nsp_count": jnp.sum(rows)}
+        return sums
+
+    return eval_fn
+
+
+def summarize_pretraining_eval(sums: dict[str, float]) -> dict[str, float]:
+    """Sums over the evaluation set -> mean losses and accuracies."""
+    summary = {"mlm_loss": sums["mlm_loss"] / sums["mlm_count"], "mlm_accuracy": sums["mlm_correct"] / sums["mlm_count"]}
+    if "nsp_count" in sums:
+        summary |= {"nsp_loss": sums["nsp_loss"] / sums["nsp_count"],
+                    "nsp_accuracy": sums["nsp_correct"] / sums["nsp_count"]}
+        summary["loss"] = summary["mlm_loss"] + summary["nsp_loss"]
+    else:
+        summary["loss"] = summary["mlm_loss"]
+    return summary

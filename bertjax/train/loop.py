@@ -1,0 +1,137 @@
+"""The training loop shared by pretraining and fine-tuning: resume, steps, periodic metrics, evaluation,
+checkpoints, clean stop on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from bertjax.train.checkpoint import Checkpointer
+from bertjax.train.metrics_log import MetricsLog
+from bertjax.train.progress import Progress
+from bertjax.train.sharding import prefetch_to_device
+from bertjax.train.state import TrainState, abstract_state
+
+HostBatch = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    total_steps: int
+    log_every: int = 10
+    eval_every: int = 0  # 0: evaluate only at the end
+    checkpoint_every: int = 0  # 0: checkpoint only at the end (and on interruption)
+    description: str = "train"
+
+
+@dataclasses.dataclass
+class LoopResult:
+    state: TrainState
+    step: int
+    interrupted: bool
+    stopped_early: bool
+    resumed_from: int | None
+    extra: dict[str, Any]  # what the evaluation hook keeps across restarts (best metric, patience, ...)
+
+
+class _StopRequest:
+    """Turns SIGTERM/SIGINT into a flag the loop checks between steps; restores the old handlers on exit."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+# evaluate(state, step) -> metrics; on_evaluation(state, step, metrics, extra) -> True to stop early.
+Evaluate = Callable[[TrainState, int], dict[str, float]]
+OnEvaluation = Callable[[TrainState, int, dict[str, float], dict[str, Any]], bool]
+
+
+def _mean_metrics(pending: list[dict[str, jax.Array]]) -> dict[str, float]:
+    fetched = jax.device_get(pending)
+    return {key: float(np.mean([metrics[key] for metrics in fetched])) for key in fetched[0]}
+
+
+def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[TrainState, Any], Any],
+                 batch_for_step: Callable[[int], HostBatch], mesh: Mesh, checkpointer: Checkpointer,
+                 metrics_log: MetricsLog, tokens_per_batch: int, evaluate: Evaluate | None = None,
+                 on_evaluation: OnEvaluation | None = None, run_metadata: dict[str, Any] | None = None) -> LoopResult:
+    """Trains until `config.total_steps`, resuming from the latest checkpoint in `checkpointer` if there is one.
+
+    batch_for_step(step) returns this process's rows of global batch `step`, so the data position is the step and a
+    resumed run sees exactly the batches it would have seen. Metrics are fetched from the device only every
+    `log_every` steps. Checkpoint metadata holds `run_metadata` and the evaluation hook's `extra` dict.
+    """
+    extra: dict[str, Any] = {}
+    resumed_from = checkpointer.latest_step()
+    if resumed_from is not None:
+        state, metadata = checkpointer.restore(abstract_state(state), resumed_from)
+        extra = dict(metadata.get("extra", {}))
+    start = int(jax.device_get(state.step))
+    progress = Progress(config.total_steps, initial_step=start, description=config.description,
+                        enabled=jax.process_index() == 0)
+    if resumed_from is not None:
+        progress.write(f"resumed from the checkpoint of step {resumed_from}")
+
+    def save(step: int) -> None:
+        checkpointer.save(step, state, {"extra": extra, **(run_metadata or {})}, force=True)
+
+    def batches() -> Iterator[HostBatch]:
+        for step in range(start, config.total_steps):
+            yield batch_for_step(step)
+
+    step, interrupted, stopped_early = start, False, False
+    pending: list[dict[str, jax.Array]] = []
+    with _StopRequest() as stop:
+        for batch in prefetch_to_device(batches(), mesh):
+            state, metrics = train_step(state, batch)
+            pending.append(metrics)
+            step += 1
+            if step % config.log_every == 0 or step == config.total_steps:
+                means = _mean_metrics(pending)
+                pending.clear()
+                metrics_log.write("train", step, means)
+                progress.update(step, means, tokens=tokens_per_batch * config.log_every)
+            if evaluate is not None and config.eval_every and step % config.eval_every == 0 \
+                    and step != config.total_steps:
+                stopped_early = _evaluate(state, step, evaluate, on_evaluation, metrics_log, progress, extra)
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save(step)
+            if stop.requested or stopped_early:
+                interrupted = stop.requested
+                break
+    if not interrupted and not stopped_early and evaluate is not None:
+        stopped_early = _evaluate(state, step, evaluate, on_evaluation, metrics_log, progress, extra)
+    if checkpointer.latest_step() != step:
+        save(step)
+    checkpointer.wait()
+    progress.close()
+    if interrupted:
+        print(f"stopped by a signal at step {step}; the checkpoint is saved, run again to resume", flush=True)
+    return LoopResult(state, step, interrupted, stopped_early, resumed_from, extra)
+
+
+def _evaluate(state: TrainState, step: int, evaluate: Evaluate, on_evaluation: OnEvaluation | None,
+              metrics_log: MetricsLog, progress: Progress, extra: dict[str, Any]) -> bool:
+    metrics = evaluate(state, step)
+    metrics_log.write("eval", step, metrics)
+    progress.write(f"eval at step {step}: " + ", ".join(f"{key} {value:.4f}" for key, value in metrics.items()))
+    return bool(on_evaluation(state, step, metrics, extra)) if on_evaluation is not None else False

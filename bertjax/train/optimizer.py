@@ -1,0 +1,133 @@
+"""AdamW as BERT trains it: warmup then decay, global-norm clipping, no decay on biases and LayerNorm,
+optional layer-wise learning-rate decay and frozen lower layers."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from bertjax.errors import ConfigError
+
+SCHEDULES = ("linear", "cosine", "constant")
+_LAYER_KEY = re.compile(r"layer_(\d+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimizer settings; defaults are BERT's (Adam betas 0.9/0.999, epsilon 1e-6, weight decay 0.01)."""
+
+    learning_rate: float = 1e-4
+    schedule: str = "linear"
+    warmup_fraction: float = 0.1
+    warmup_steps: int | None = None  # overrides warmup_fraction when set
+    end_learning_rate_fraction: float = 0.0
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-6
+    max_grad_norm: float | None = 1.0
+    layerwise_lr_decay: float = 1.0  # learning rate of layer i (of L) scaled by decay ** (L + 1 - i); 1 = off
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0  # the lowest N encoder layers get no updates
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"optimizer.schedule is {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"optimizer.learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.warmup_fraction <= 1:
+            raise ConfigError(f"optimizer.warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
+        if not 0 < self.layerwise_lr_decay <= 1:
+            raise ConfigError(f"optimizer.layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}")
+
+
+def learning_rate_schedule(config: OptimizerConfig, total_steps: int) -> optax.Schedule:
+    """Linear warmup from 0 to the peak, then linear or cosine decay (or constant) until total_steps."""
+    warmup = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_fraction * total_steps)
+    warmup = min(warmup, total_steps)
+    decay_steps = max(total_steps - warmup, 1)
+    peak, end = config.learning_rate, config.learning_rate * config.end_learning_rate_fraction
+    if config.schedule == "linear":
+        decay = optax.linear_schedule(peak, end, decay_steps)
+    elif config.schedule == "cosine":
+        decay = optax.cosine_decay_schedule(peak, decay_steps, alpha=config.end_learning_rate_fraction)
+    else:
+        decay = optax.constant_schedule(peak)
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), decay], [warmup])
+
+
+def _path_names(path: tuple[Any, ...]) -> list[str]:
+    return [str(getattr(entry, "key", getattr(entry, "name", entry))) for entry in path]
+
+
+def weight_decay_mask(params: Any) -> Any:
+    """True where weight decay applies: every parameter except biases and LayerNorm parameters."""
+    def decays(path: tuple[Any, ...], _: Any) -> bool:
+        names = _path_names(path)
+        return names[-1] != "bias" and "LayerNorm" not in names
+
+    return jax.tree_util.tree_map_with_path(decays, params)
+
+
+def update_scales(params: Any, config: OptimizerConfig, num_layers: int) -> Any:
+    """Per-parameter multipliers of the update: 0 for frozen parameters, layer-wise decay factors otherwise.
+
+    Depth 0 is the embeddings, depth i + 1 encoder layer i, depth L + 1 everything above (pooler, heads).
+    Scanned (stacked) layers get a vector with one factor per layer, broadcast over the leading axis.
+    """
+    decay = config.layerwise_lr_decay
+    depths = jnp.arange(1, num_layers + 1)
+
+    def scale(path: tuple[Any, ...], leaf: jax.Array) -> jax.Array:
+        names = _path_names(path)
+        if "embeddings" in names:
+            factor = 0.0 if config.freeze_embeddings else decay ** (num_layers + 1)
+            return jnp.asarray(factor, jnp.float32)
+        if "encoder" in names:
+            layer = next((m for m in map(_LAYER_KEY.match, names) if m), None)
+            if layer is None:  # stacked layers: one factor per layer along the leading axis
+                factors = jnp.where(depths <= config.freeze_layers, 0.0, decay ** (num_layers + 1 - depths))
+                return factors.reshape((num_layers,) + (1,) * (leaf.ndim - 1)).astype(jnp.float32)
+            depth = int(layer.group(1)) + 1
+            factor = 0.0 if depth <= config.freeze_layers else decay ** (num_layers + 1 - depth)
+            return jnp.asarray(factor, jnp.float32)
+        return jnp.asarray(1.0, jnp.float32)
+
+    return jax.tree_util.tree_map_with_path(scale, params)
+
+
+def _scale_updates(scales: Any) -> optax.GradientTransformation:
+    def update(updates: Any, state: optax.EmptyState, params: Any = None) -> tuple[Any, optax.EmptyState]:
+        del params
+        return jax.tree.map(lambda update, factor: update * factor.astype(update.dtype), updates, scales), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def make_optimizer(config: OptimizerConfig, params: Any, total_steps: int, num_layers: int
+                   ) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """The optax chain and its learning-rate schedule.
+
+    Frozen parameters' gradients are zeroed before clipping (so they do not count in the global norm) and their
+    updates zeroed after AdamW (so weight decay does not move them either).
+    """
+    schedule = learning_rate_schedule(config, total_steps)
+    adamw = optax.adamw(schedule, b1=config.adam_beta1, b2=config.adam_beta2, eps=config.adam_epsilon,
+                        weight_decay=config.weight_decay, mask=weight_decay_mask)
+    steps: list[optax.GradientTransformation] = []
+    scales = update_scales(params, config, num_layers)
+    trivial = config.layerwise_lr_decay == 1.0 and not config.freeze_embeddings and config.freeze_layers == 0
+    if not trivial:
+        frozen = jax.tree.map(lambda factor: (factor > 0).astype(jnp.float32), scales)
+        steps.append(_scale_updates(frozen))
+    if config.max_grad_norm:
+        steps.append(optax.clip_by_global_norm(config.max_grad_norm))
+    steps.append(adamw)
+    if not trivial:
+        steps.append(_scale_updates(scales))
+    return optax.chain(*steps), schedule
