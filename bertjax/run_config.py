@@ -55,11 +55,19 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 
 def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
     hints = typing.get_type_hints(cls)
-    fields = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - fields)
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown field '{unknown[0]}'; known fields: {', '.join(sorted(fields))}")
-    kwargs = {name: _coerce(value, hints[name], f"{where}.{name}" if where else name) for name, value in values.items()}
+    kwargs = {}
+    for name, value in values.items():
+        default = fields[name].default
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            # A partial section changes the fields it names and keeps the section's own defaults for the rest.
+            value = {**{field.name: getattr(default, field.name) for field in dataclasses.fields(default)}, **value}
+            value = {key: dataclasses.asdict(item) if dataclasses.is_dataclass(item) else item
+                     for key, item in value.items()}
+        kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
     try:
         return cls(**kwargs)
     except ConfigError as error:

@@ -73,12 +73,15 @@ def _mean_metrics(pending: list[dict[str, jax.Array]]) -> dict[str, float]:
 def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[TrainState, Any], Any],
                  batch_for_step: Callable[[int], HostBatch], mesh: Mesh, checkpointer: Checkpointer,
                  metrics_log: MetricsLog, tokens_per_batch: int, evaluate: Evaluate | None = None,
-                 on_evaluation: OnEvaluation | None = None, run_metadata: dict[str, Any] | None = None) -> LoopResult:
+                 on_evaluation: OnEvaluation | None = None, run_metadata: dict[str, Any] | None = None,
+                 on_start: Callable[[int | None], None] | None = None) -> LoopResult:
     """Trains until `config.total_steps`, resuming from the latest checkpoint in `checkpointer` if there is one.
 
     batch_for_step(step) returns this process's rows of global batch `step`, so the data position is the step and a
     resumed run sees exactly the batches it would have seen. Metrics are fetched from the device only every
     `log_every` steps. Checkpoint metadata holds `run_metadata` and the evaluation hook's `extra` dict.
+    on_start(resumed_step) runs once the checkpoint (if any) has been restored into this run's state layout, so a
+    run that cannot resume fails before it writes anything.
     """
     extra: dict[str, Any] = {}
     resumed_from = checkpointer.latest_step()
@@ -86,6 +89,8 @@ def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[Tr
         state, metadata = checkpointer.restore(abstract_state(state), resumed_from)
         extra = dict(metadata.get("extra", {}))
     start = int(jax.device_get(state.step))
+    if on_start is not None:
+        on_start(resumed_from)
     progress = Progress(config.total_steps, initial_step=start, description=config.description,
                         enabled=jax.process_index() == 0)
     if resumed_from is not None:

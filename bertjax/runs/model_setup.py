@@ -1,0 +1,78 @@
+"""Building the model of a run: a fresh one from a preset or config file, or one loaded from a checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from bertjax.convert import load_pretrained
+from bertjax.errors import ConfigError
+from bertjax.model import HEADS, BertConfig, ModelOptions, preset
+from bertjax.model.layout import stack_layers
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSection:
+    """Which BERT to train and how to compute it.
+
+    init_from: a Hugging Face or bertjax model directory to start from (its architecture wins over preset);
+    changes: BertConfig fields to change (e.g. hidden_dropout_prob), applied to a fresh or loaded config.
+    """
+
+    preset: str = "bert-tiny"
+    config_file: str | None = None
+    init_from: str | None = None
+    changes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    dtype: str = "float32"
+    param_dtype: str = "float32"
+    attention: str = "reference"
+    scan_layers: bool = False
+    remat: str = "none"
+
+    def options(self) -> ModelOptions:
+        return ModelOptions.from_names(self.dtype, self.param_dtype, attention=self.attention,
+                                       scan_layers=self.scan_layers, remat=self.remat)
+
+
+@dataclasses.dataclass
+class BuiltModel:
+    config: BertConfig
+    model: nn.Module
+    params: Any
+    notes: list[str]  # what the user should know: initialised heads, unused weights
+
+
+def build_model(section: ModelSection, head: str, seed: int, **config_changes: Any) -> BuiltModel:
+    """The model for `head` (a key of HEADS); `config_changes` (e.g. vocab_size, id2label) come from the data."""
+    options = section.options()
+    changes = {**section.changes, **config_changes}
+    if section.init_from:
+        config, params, report = load_pretrained(section.init_from, head, options=options,
+                                                 config_changes=changes, seed=seed)
+        notes = report.describe() if hasattr(report, "describe") else []
+        return BuiltModel(config, HEADS[head](config, options), params, notes)
+    try:
+        if section.config_file:
+            config = BertConfig.from_json_file(section.config_file).replace(**changes)
+        else:
+            config = preset(section.preset, **changes)
+    except TypeError as error:
+        raise ConfigError(f"model.changes: {error}") from None
+    model = HEADS[head](config, options)
+    sample = jnp.ones((1, 3, 8) if head == "multiple_choice" else (1, 8), jnp.int32)
+    params = jax.jit(lambda key: model.init(key, sample)["params"])(jax.random.key(seed))
+    return BuiltModel(config, model, params, [f"initialised a new {head} model ({describe(config)})"])
+
+
+def describe(config: BertConfig) -> str:
+    return (f"L{config.num_hidden_layers}/H{config.hidden_size}/A{config.num_attention_heads}, "
+            f"vocab {config.vocab_size}")
+
+
+def checkpoint_dir_exists(path: str | Path) -> bool:
+    return Path(path).is_dir() and any(Path(path).iterdir())

@@ -1,0 +1,67 @@
+"""Run configs: YAML sections, partial sections keep their defaults, overrides, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bertjax.errors import ConfigError
+from bertjax.run_config import load_run_config, save_run_config
+from bertjax.runs.pretraining import PretrainingConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_defaults_are_the_tiny_config_file() -> None:
+    assert load_run_config(PretrainingConfig, CONFIGS / "pretrain-tiny.yaml") == PretrainingConfig()
+
+
+PRETRAINING_CONFIGS = sorted(path.name for pattern in ("pretrain*.yaml", "bert-*.yaml") for path in CONFIGS.glob(pattern))
+
+
+@pytest.mark.parametrize("name", PRETRAINING_CONFIGS)
+def test_every_pretraining_config_loads(name: str) -> None:
+    config = load_run_config(PretrainingConfig, CONFIGS / name)
+    assert config.train.output_dir == f"runs/{name.removesuffix('.yaml')}" or name == "pretrain-tiny.yaml"
+
+
+def test_partial_sections_keep_their_own_defaults() -> None:
+    config = load_run_config(PretrainingConfig, None, ["train.batch_size=8", "optimizer.weight_decay=0"])
+    assert config.train.batch_size == 8
+    assert config.train.output_dir == "runs/pretrain"  # PretrainingConfig's own default, not RunSection's
+    assert config.optimizer.learning_rate == 1e-3 and config.optimizer.weight_decay == 0.0
+
+
+def test_overrides_parse_values_as_yaml() -> None:
+    config = load_run_config(PretrainingConfig, None, ["model.changes={hidden_dropout_prob: 0.0}",
+                                                       "data.next_sentence=false", "model.init_from=null"])
+    assert config.model.changes == {"hidden_dropout_prob": 0.0}
+    assert config.data.next_sentence is False and config.model.init_from is None
+
+
+def test_effective_config_round_trips(tmp_path: Path) -> None:
+    config = load_run_config(PretrainingConfig, None, ["train.steps=7", "model.preset=bert-mini"])
+    save_run_config(config, tmp_path / "config.yaml")
+    assert load_run_config(PretrainingConfig, tmp_path / "config.yaml") == config
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batchsize=8", "unknown field 'batchsize'"),
+    ("train.batch_size=eight", "train.batch_size must be int"),
+    ("optimizer.schedule=exponential", "schedule"),
+    ("data.next_sentence=maybe", "data.next_sentence must be bool"),
+    ("train", "section.field=value"),
+])
+def test_bad_overrides_name_the_field(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(PretrainingConfig, None, [override])
+
+
+def test_bad_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="broken.yaml"):
+        load_run_config(PretrainingConfig, path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_run_config(PretrainingConfig, tmp_path / "missing.yaml")
