@@ -1,0 +1,133 @@
+"""Reading task files (CSV, TSV, JSON lines) into records that remember the line they came from."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bertjax.errors import ConfigError, DataError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+class Record(dict):
+    """One row, column name -> value, that knows the file and the 1-based line it starts on."""
+
+    def __init__(self, values: dict[str, Any], path: Path, line: int) -> None:
+        super().__init__(values)
+        self.path = path
+        self.line = line
+
+    @property
+    def where(self) -> str:
+        """`file line N`, for error messages."""
+        return f"{self.path} line {self.line}"
+
+
+def detect_format(path: str | Path) -> str:
+    """csv, tsv or jsonl, from the file extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(f"{path}: cannot tell the format from the extension {suffix!r}; name the file .csv, .tsv, "
+                        f".jsonl or .json, or pass the format (csv, tsv or jsonl)")
+    return FORMATS[suffix]
+
+
+def read_records(path: str | Path, format: str | None = None, columns: Sequence[str] | None = None,
+                 fieldnames: Sequence[str] | None = None) -> list[Record]:
+    """Reads every row of a CSV, TSV or JSON-lines file.
+
+    format: csv (the csv module's quoting), tsv (tab-separated, no quoting, as GLUE's files) or jsonl (one JSON
+      object a line); None: from the extension (.csv, .tsv, .jsonl/.json).
+    columns: columns every record must have.
+    fieldnames: column names of a CSV/TSV file without a header row (its first line is then data).
+    Blank lines are skipped. CSV/TSV values are strings; JSON values keep their JSON types.
+    """
+    path = Path(path)
+    format = format or detect_format(path)
+    if format not in ("csv", "tsv", "jsonl"):
+        raise ConfigError(f"unknown format {format!r} for {path}; use csv, tsv or jsonl")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if format == "jsonl":
+        records = _read_json_lines(path, columns or ())
+    else:
+        records = _read_delimited(path, "," if format == "csv" else "\t", format == "csv", columns or (), fieldnames)
+    if not records:
+        raise DataError(f"{path}: the file has no {'records' if format == 'jsonl' else 'data rows'}; "
+                        f"check that it is the right file")
+    return records
+
+
+def _rows(path: Path, delimiter: str, quoted: bool) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) of each non-blank row."""
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        if not quoted:
+            for number, line in enumerate(file, start=1):
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield number, line.split(delimiter)
+            return
+        reader = csv.reader(file, delimiter=delimiter, strict=True)
+        line_after_previous = 1
+        try:
+            for fields in reader:
+                # A quoted field may span lines: the row starts right after the previous row's last line.
+                if any(field.strip() for field in fields):
+                    yield line_after_previous, fields
+                line_after_previous = reader.line_num + 1
+        except csv.Error as error:
+            raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error}); check the quotes") from None
+
+
+def _read_delimited(path: Path, delimiter: str, quoted: bool, columns: Sequence[str],
+                    fieldnames: Sequence[str] | None) -> list[Record]:
+    rows = _rows(path, delimiter, quoted)
+    if fieldnames is None:
+        header = next(rows, None)
+        if header is None:
+            raise DataError(f"{path}: the file is empty; it needs a header row naming the columns, then data rows")
+        header_line, names = header[0], [name.strip() for name in header[1]]
+    else:
+        header_line, names = 0, list(fieldnames)
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{path} line {header_line}: the header names column {duplicates[0]!r} twice")
+    _check_columns(names, columns, f"{path} line {header_line}" if header_line else str(path))
+    records = []
+    for line, fields in rows:
+        if len(fields) != len(names):
+            hint = " (a text containing a tab?)" if delimiter == "\t" else " (an unquoted comma in a text?)"
+            raise DataError(f"{path} line {line}: {len(fields)} fields where the header has {len(names)} "
+                            f"({', '.join(names)}){hint}")
+        records.append(Record(dict(zip(names, fields)), path, line))
+    return records
+
+
+def _read_json_lines(path: Path, columns: Sequence[str]) -> list[Record]:
+    records = []
+    with path.open(encoding="utf-8-sig") as file:
+        for line, text in enumerate(file, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path} line {line}: invalid JSON ({error.msg} at column {error.colno}); "
+                                f"the file must hold one JSON object a line") from None
+            if not isinstance(value, dict):
+                raise DataError(f"{path} line {line}: expected a JSON object ({{...}}), got "
+                                f"{type(value).__name__}; the file must hold one JSON object a line")
+            _check_columns(list(value), columns, f"{path} line {line}")
+            records.append(Record(value, path, line))
+    return records
+
+
+def _check_columns(names: list[str], required: Sequence[str], where: str) -> None:
+    missing = [column for column in required if column not in names]
+    if missing:
+        raise DataError(f"{where}: no column {missing[0]!r}; the columns are: {', '.join(map(repr, names))}. "
+                        f"Name the right column in the options")
