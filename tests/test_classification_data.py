@@ -140,15 +140,19 @@ def test_encode_single_sentences_and_pairs(tokenizer):
 
 
 def mock_tfds(rows_by_split: dict[str, list[dict]]):
-    """tfds.load returns these rows, whatever the data set, without touching the network or disk."""
+    """tfds.load returns these rows (scalars or lists), whatever the data set, without the network or disk."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     types = {str: tf.string, int: tf.int64, float: tf.float32}
 
+    def spec(value):
+        return tf.TensorSpec([None], types[type(value[0])]) if isinstance(value, list) else \
+            tf.TensorSpec([], types[type(value)])
+
     def as_dataset(builder, split, **kwargs):
         rows = rows_by_split[split]
-        signature = {key: tf.TensorSpec([], types[type(value)]) for key, value in rows[0].items()}
+        signature = {key: spec(value) for key, value in rows[0].items()}
         return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=signature)
 
     return tfds.testing.mock_data(as_dataset_fn=as_dataset)
