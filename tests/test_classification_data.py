@@ -165,6 +165,8 @@ def test_tfds_glue_sst2():
     with mock_tfds(rows):
         train = load_tfds_classification("glue/sst2", "train")
         test = load_tfds_classification("glue/sst2", "test")
+        with pytest.raises(DataError, match="'glue/sst2' has no feature 'text'; its features are: sentence, label"):
+            load_tfds_classification("glue/sst2", "train", text_column="text")
     assert train.texts == ["a fine film", "dull"] and train.text_pairs is None
     assert train.labels.tolist() == [1, 0] and train.labels.dtype == np.int32
     assert train.task.labels == ("negative", "positive") and not train.task.regression

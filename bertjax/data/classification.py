@@ -129,10 +129,23 @@ def load_classification_examples(path: str | Path, text_column: str = "text", la
     return ClassificationExamples(texts, text_pairs, label_array, task)
 
 
+def load_tfds_split(name: str, split: str, features: Sequence[str], data_dir: str | None = None
+                    ) -> list[dict[str, Any]]:
+    """Every example of a tfds split, checked to be non-empty and to have `features`."""
+    records = list(load_records(name, split, data_dir))
+    if not records:
+        raise DataError(f"tensorflow-datasets {name!r} split {split!r} has no examples")
+    missing = [feature for feature in features if feature not in records[0]]
+    if missing:
+        raise DataError(f"tensorflow-datasets {name!r} has no feature {missing[0]!r}; its features are: "
+                        f"{', '.join(records[0])}")
+    return records
+
+
 def tfds_label_names(name: str, feature: str, data_dir: str | None = None) -> tuple[str, ...] | None:
     """The class names of a tfds ClassLabel feature (or of a sequence of them); None for any other feature.
 
-    Call after `load_records` has read the data set: it has checked that tensorflow-datasets can be used.
+    Call after `load_tfds_split`: it has checked that tensorflow-datasets can be used.
     """
     import tensorflow_datasets as tfds
 
@@ -154,9 +167,8 @@ def load_tfds_classification(name: str, split: str, text_column: str | None = No
             raise ConfigError(f"name the text feature(s) of {name!r}: only GLUE's are known")
         preset = glue_task(name)
         text_column, text_pair_column = preset.tfds_text_column, preset.tfds_text_pair_column
-    records = list(load_records(name, split, data_dir))
-    if not records:
-        raise DataError(f"tensorflow-datasets {name!r} split {split!r} has no examples")
+    columns = [column for column in (text_column, text_pair_column, label_column) if column is not None]
+    records = load_tfds_split(name, split, columns, data_dir)
     label_names = tfds_label_names(name, label_column, data_dir)
     texts = [record[text_column] for record in records]
     text_pairs = None if text_pair_column is None else [record[text_pair_column] for record in records]

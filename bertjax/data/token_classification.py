@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertjax.data.classification import tfds_label_names
+from bertjax.data.classification import load_tfds_split, tfds_label_names
 from bertjax.data.readers import read_records
-from bertjax.data.tfds_source import load_records
 from bertjax.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -132,7 +131,7 @@ def load_tagged_sentences(path: str | Path, format: str | None = None, tag_colum
 def load_tfds_tagged_sentences(name: str = "conll2003", split: str = "train", tokens_feature: str = "tokens",
                                tags_feature: str = "ner", data_dir: str | None = None) -> TaggedSentences:
     """Reads a tfds split whose tags are class-label ids, named by the builder's ClassLabel names."""
-    records = list(load_records(name, split, data_dir))
+    records = load_tfds_split(name, split, (tokens_feature, tags_feature), data_dir)
     names = tfds_label_names(name, tags_feature, data_dir)
     if names is None:
         raise ConfigError(f"the feature {tags_feature!r} of {name!r} is not a class label; name the tag feature")
@@ -144,8 +143,6 @@ def load_tfds_tagged_sentences(name: str = "conll2003", split: str = "train", to
         words.append(record[tokens_feature])
         tags.append(sentence_tags)
         where.append(location)
-    if not words:
-        raise DataError(f"tensorflow-datasets {name!r} split {split!r} has no examples")
     return TaggedSentences(words, tags, where)
 
 
