@@ -32,16 +32,16 @@ def sum_over_batches(eval_fn: Callable[[Any, Any], dict[str, jax.Array]], params
 
 
 def gather_predictions(predict_fn: Callable[[Any, Any], dict[str, jax.Array]], params: Any,
-                       batches: Iterable[HostBatch], mesh: Mesh) -> dict[str, np.ndarray]:
-    """Concatenates the outputs for the real rows (`example_mask` 1) of every batch, in order.
+                       batches: Iterable[HostBatch], mesh: Mesh) -> dict[str, list[np.ndarray]]:
+    """Each real row's (`example_mask` 1) outputs, in batch order: key -> one array per example.
 
-    Each process passes its own rows; outputs come back for the whole global batch, so the returned arrays cover
-    every example of every process.
+    Per-example arrays, because length-bucketed batches differ in sequence length. Each process passes its own
+    rows; outputs come back for the whole global batch, so the lists cover every example of every process.
     """
     outputs: dict[str, list[np.ndarray]] = {}
     for batch in batches:
         result = jax.device_get(predict_fn(params, global_batch(batch, mesh)))
-        mask = np.asarray(process_allgather(batch["example_mask"], tiled=True)) > 0
+        real = np.flatnonzero(np.asarray(process_allgather(batch["example_mask"], tiled=True)) > 0)
         for key, value in result.items():
-            outputs.setdefault(key, []).append(np.asarray(value)[mask])
-    return {key: np.concatenate(values) for key, values in outputs.items()}
+            outputs.setdefault(key, []).extend(np.asarray(value)[real])
+    return outputs

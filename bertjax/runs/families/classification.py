@@ -1,0 +1,170 @@
+"""Sequence classification and regression (single sentences or pairs; GLUE; the built-in sentiment data)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.resources
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.classification import (ClassificationExamples, encode_classification, load_classification_examples,
+                                         load_tfds_classification)
+from bertjax.data.glue import glue_task
+from bertjax.errors import ConfigError, DataError
+from bertjax.metrics.classification import (classification_metrics, classification_report, glue_metrics,
+                                            majority_baseline, mean_baseline, regression_metrics)
+from bertjax.runs.families.splits import fold_indices, holdout_indices
+from bertjax.runs.task_family import PreparedData, TaskSection
+from bertjax.tasks.finetuning import OBJECTIVES
+from bertjax.train.plots import plot_confusion_matrix
+
+
+def builtin_sentiment() -> Path:
+    return Path(str(importlib.resources.files("bertjax") / "resources" / "sentiment.csv"))
+
+
+def _subset(examples: ClassificationExamples, indices: np.ndarray) -> ClassificationExamples:
+    return ClassificationExamples(
+        texts=[examples.texts[index] for index in indices],
+        text_pairs=None if examples.text_pairs is None else [examples.text_pairs[index] for index in indices],
+        labels=None if examples.labels is None else examples.labels[indices], task=examples.task)
+
+
+class ClassificationFamily:
+    """Classification (cross entropy over labels) or regression (one output, mean squared error)."""
+
+    def __init__(self, section: TaskSection) -> None:
+        self.glue = glue_task(section.glue) if section.glue else None
+        self.regression = section.type == "regression" or bool(self.glue and self.glue.regression)
+        self.objective = OBJECTIVES["regression" if self.regression else "classification"]
+        if self.glue:
+            self.primary_metric = self.glue.metrics[0]
+        else:
+            self.primary_metric = "pearson" if self.regression else "accuracy"
+        self._train_labels: np.ndarray | None = None
+        self._eval: ClassificationExamples | None = None
+
+    def _file_examples(self, section: TaskSection, path: str, labels: tuple[str, ...] | None
+                       ) -> ClassificationExamples:
+        text, pair, label, fieldnames = section.text_column, section.text_pair_column, section.label_column, None
+        if self.glue:
+            text, pair, label = self.glue.tsv_text_column, self.glue.tsv_text_pair_column, self.glue.tsv_label_column
+            fieldnames, labels = self.glue.tsv_fieldnames, labels or self.glue.labels
+        source = builtin_sentiment() if path == "builtin" else path
+        return load_classification_examples(source, text_column=text, label_column=label, text_pair_column=pair,
+                                            labels=labels, regression=self.regression, format=section.format,
+                                            fieldnames=fieldnames)
+
+    def _splits(self, section: TaskSection, seed: int) -> tuple[ClassificationExamples, ClassificationExamples]:
+        if section.tfds:
+            name = section.tfds
+            if self.glue is None and name.startswith("glue/"):
+                self.glue = glue_task(name.split("/", 1)[1])
+                self.primary_metric = self.glue.metrics[0]
+            eval_split = section.tfds_eval_split or (self.glue.eval_splits[0] if self.glue else "validation")
+            train = load_tfds_classification(name, section.tfds_train_split, data_dir=section.tfds_data_dir)
+            return train, load_tfds_classification(name, eval_split, data_dir=section.tfds_data_dir)
+        if not section.train_file:
+            raise ConfigError("task.train_file (or task.tfds) is needed to fine-tune")
+        train = self._file_examples(section, section.train_file, None)
+        if section.eval_file:
+            return train, self._file_examples(section, section.eval_file, train.task.labels)
+        train_rows, eval_rows = holdout_indices(len(train), section.eval_fraction, seed)
+        return _subset(train, train_rows), _subset(train, eval_rows)
+
+    def training_texts(self, section: TaskSection) -> list[str]:
+        train, _ = self._splits(section, seed=0)
+        return train.texts + (train.text_pairs or [])
+
+    def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
+                ) -> PreparedData:
+        train, evaluation = self._splits(section, seed)
+        if fold is not None:
+            train_rows, eval_rows = fold_indices(len(train), *fold, seed=seed)
+            train, evaluation = _subset(train, train_rows), _subset(train, eval_rows)
+        if train.labels is None or evaluation.labels is None:
+            raise DataError("fine-tuning needs labelled training and evaluation examples")
+        self._train_labels, self._eval = train.labels, evaluation
+        buckets = bucket_lengths(section.max_seq_length)
+        padding = padding_values(tokenizer.pad_token_id)
+
+        def dataset(examples: ClassificationExamples) -> BucketedDataset:
+            return BucketedDataset(encode_classification(examples, tokenizer, section.max_seq_length), padding,
+                                   buckets, seed=seed)
+
+        return PreparedData(dataset(train), dataset(evaluation), None if self.regression else train.task.labels,
+                            train.texts)
+
+    def _predictions(self, outputs: dict[str, list[np.ndarray]]) -> np.ndarray:
+        logits = np.stack(outputs["logits"])  # [examples, labels]
+        return logits[:, 0] if self.regression else logits.argmax(-1)
+
+    def evaluate(self, outputs: dict[str, list[np.ndarray]]) -> dict[str, float]:
+        labels, predictions = self._eval.labels, self._predictions(outputs)
+        if self.regression:
+            scores, baseline = regression_metrics(labels, predictions), mean_baseline(self._train_labels, labels)
+        else:
+            names = self._eval.task.labels
+            scores = classification_metrics(labels, predictions, names)
+            baseline = majority_baseline(self._train_labels, labels, names)
+        if self.glue:
+            scores |= glue_metrics(self.glue.name, labels, predictions)
+        return scores | {f"baseline_{name}": value for name, value in baseline.items() if name in scores}
+
+    def report(self, outputs: dict[str, list[np.ndarray]], run_dir: Path) -> list[str]:
+        if self.regression:
+            return []
+        names = list(self._eval.task.labels)
+        report = classification_report(self._eval.labels, self._predictions(outputs), names)
+        (run_dir / "classification_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        plot_confusion_matrix(np.asarray(report["confusion_matrix"]["counts"]), names,
+                              run_dir / "plots" / "confusion_matrix.png")
+        lines = [f"{'label':>12} {'support':>8} {'precision':>9} {'recall':>7} {'f1':>6}"]
+        for name, row in report["per_class"].items():
+            lines.append(f"{name:>12} {row['support']:>8} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+                         f"{row['f1']:>6.3f}")
+        return lines
+
+    def predict(self, section: TaskSection, tokenizer: Any, run_model: Any, path: Path) -> int:
+        labels = None if self.regression else self._eval.task.labels
+        examples = load_classification_examples(
+            section.predict_file, text_column=section.text_column, label_column=None,
+            text_pair_column=section.text_pair_column, labels=labels, regression=self.regression,
+            format=section.format)
+        features = encode_classification(examples, tokenizer, section.max_seq_length)
+        dataset = BucketedDataset(features, padding_values(tokenizer.pad_token_id),
+                                  bucket_lengths(section.max_seq_length), sort_eval_by_length=False)
+        logits = np.stack(run_model(dataset)["logits"])
+        rows = []
+        for index, text in enumerate(examples.texts):
+            row: dict[str, Any] = {"text": text}
+            if examples.text_pairs is not None:
+                row["text_pair"] = examples.text_pairs[index]
+            if self.regression:
+                row["prediction"] = float(logits[index, 0])
+            else:
+                probabilities = np.exp(logits[index] - logits[index].max())
+                probabilities /= probabilities.sum()
+                row["label"] = labels[int(logits[index].argmax())]
+                row |= {f"probability_{name}": float(p) for name, p in zip(labels, probabilities)}
+            rows.append(row)
+        write_rows(rows, path)
+        return len(rows)
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """CSV when `path` ends in .csv, JSON lines otherwise; written to a temporary file, then renamed."""
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8", newline="") as file:
+        if path.suffix == ".csv":
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["text"])
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            file.writelines(json.dumps(row) + "\n" for row in rows)
+    temporary.replace(path)
+

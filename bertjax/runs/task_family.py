@@ -1,0 +1,80 @@
+"""What a fine-tuning task family (classification, token classification, ...) provides to the fine-tuning run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bertjax.data.batching import BucketedDataset
+from bertjax.tasks.finetuning import Objective
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSection:
+    """The task of a fine-tuning run and its data.
+
+    type: classification | regression | token_classification | question_answering | multiple_choice
+    train_file: CSV/TSV/JSON lines (or CoNLL, SQuAD JSON) file; `builtin`: the sentiment data shipped with bertjax.
+    eval_file: None -> a held-out `eval_fraction` of the training file (seeded), unless tfds gives a split.
+    tfds: a tensorflow-datasets name (glue/sst2, conll2003, squad/v1.1, ...) instead of files.
+    glue: a GLUE task name (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli): its columns, labels and metrics.
+    """
+
+    type: str = "classification"
+    train_file: str | None = "builtin"
+    eval_file: str | None = None
+    predict_file: str | None = None
+    eval_fraction: float = 0.2
+    tfds: str | None = None
+    tfds_train_split: str = "train"
+    tfds_eval_split: str | None = None  # None: the data set's usual evaluation split(s)
+    tfds_data_dir: str | None = None
+    glue: str | None = None
+    format: str | None = None  # by file extension when None
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    tag_column: int = -1  # CoNLL: which whitespace-separated column holds the tag
+    max_seq_length: int = 128
+    # question answering
+    version_2: bool = False
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    null_score_diff_threshold: float = 0.0
+    # multiple choice
+    num_choices: int = 4
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """A family's data, ready for batching: train and evaluation splits, and the label names if any."""
+
+    train: BucketedDataset
+    evaluation: BucketedDataset
+    labels: tuple[str, ...] | None
+    texts: list[str]  # training texts, to train a vocabulary when the model starts from scratch
+
+
+class TaskFamily(Protocol):
+    objective: Objective
+    primary_metric: str  # the metric that picks the best checkpoint and drives early stopping (higher is better)
+
+    def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None) -> PreparedData:
+        """Reads and encodes the data; fold (k, K): train on all but the k-th of K folds, evaluate on it."""
+
+    def training_texts(self, section: TaskSection) -> list[str]:
+        """Texts to train a WordPiece vocabulary on when no tokenizer is given."""
+
+    def evaluate(self, outputs: dict[str, list[np.ndarray]]) -> dict[str, float]:
+        """Task metrics and the trivial baseline's (prefixed `baseline_`) from evaluation outputs in file order."""
+
+    def report(self, outputs: dict[str, list[np.ndarray]], run_dir: Path) -> list[str]:
+        """Writes the detailed report (per-class table, confusion matrix plot, ...); returns lines to print."""
+
+    def predict(self, section: TaskSection, tokenizer: Any, predict_outputs: Any, path: Path) -> int:
+        """Writes predictions for `section.predict_file` to `path`; `predict_outputs(dataset)` runs the model."""
