@@ -68,7 +68,8 @@ def test_v1_metrics_equal_the_official_script():
     assert metrics.keys() == expected.keys()
     for key in expected:
         assert metrics[key] == pytest.approx(expected[key], abs=1e-9)
-    assert metrics["exact_match"] == pytest.approx(100 * 5 / 12)  # article, case, white space, several gold, only an article
+    # Exact: article, case and punctuation, white space, several gold, gold of only articles.
+    assert metrics["exact_match"] == pytest.approx(100 * 5 / 12)
 
 
 def test_v2_metrics_equal_the_official_script_with_has_answer_and_no_answer_splits():

@@ -40,12 +40,12 @@ class QuestionAnsweringFeatures:
         return len(self.example_ids)
 
 
-def _truncated_question(question: str, tokenizer: PreTrainedTokenizerBase, max_query_length: int) -> str:
-    """The question cut after its `max_query_length`-th token (cut in characters, so it re-tokenizes the same)."""
-    offsets = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    if len(offsets) <= max_query_length:
-        return question
-    return question[:offsets[max_query_length - 1][1]]
+def _truncated_questions(questions: list[str], tokenizer: PreTrainedTokenizerBase, max_query_length: int
+                         ) -> list[str]:
+    """Each question cut after its `max_query_length`-th token (cut in characters, so it re-tokenizes the same)."""
+    offsets = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    return [question if len(spans) <= max_query_length else question[:spans[max_query_length - 1][1]]
+            for question, spans in zip(questions, offsets)]
 
 
 def _answer_tokens(example: SquadExample, offsets: list[Offsets]) -> tuple[int, int]:
@@ -55,8 +55,7 @@ def _answer_tokens(example: SquadExample, offsets: list[Offsets]) -> tuple[int, 
     answer = example.answers[0]
     start_char, end_char = answer.answer_start, answer.answer_start + len(answer.text)
     context_tokens = [index for index, span in enumerate(offsets) if span is not None]
-    first, last = context_tokens[0], context_tokens[-1]
-    if offsets[first][0] > start_char or offsets[last][1] < end_char:
+    if not context_tokens or offsets[context_tokens[0]][0] > start_char or offsets[context_tokens[-1]][1] < end_char:
         return CLS_INDEX, CLS_INDEX
     # The answer may begin or end inside a token (e.g. "1990s" answered by "1990"): take the token holding it.
     start = max(index for index in context_tokens if offsets[index][0] <= start_char)
@@ -66,7 +65,7 @@ def _answer_tokens(example: SquadExample, offsets: list[Offsets]) -> tuple[int, 
 
 def _encode_chunk(examples: Sequence[SquadExample], tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
                   doc_stride: int, max_query_length: int, training: bool, into: dict[str, list[Any]]) -> None:
-    questions = [_truncated_question(example.question, tokenizer, max_query_length) for example in examples]
+    questions = _truncated_questions([example.question for example in examples], tokenizer, max_query_length)
     encoding = tokenizer(questions, [example.context for example in examples], truncation="only_second",
                          max_length=max_seq_length, stride=doc_stride, return_overflowing_tokens=True,
                          return_offsets_mapping=True, return_token_type_ids=True, return_attention_mask=True)
@@ -96,6 +95,8 @@ def prepare_qa_features(examples: Sequence[SquadExample], tokenizer: PreTrainedT
     training: add `start_positions`/`end_positions` from each example's first answer; every example needs an
       answer or `is_impossible`.
     """
+    if max_query_length < 1:
+        raise ConfigError(f"max_query_length must be at least 1, got {max_query_length}")
     if max_seq_length - max_query_length - 3 <= doc_stride:
         raise ConfigError(f"doc_stride ({doc_stride}) must be below the context tokens a window can hold, "
                           f"max_seq_length - max_query_length - 3 = {max_seq_length - max_query_length - 3}; lower "
