@@ -1,0 +1,194 @@
+"""The fine-tuning run end to end (classification and regression): reports, export, resume, predictions,
+cross-validation, clear errors, and the real-data recipe on SST-2 from the MiniLM checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from bertjax.convert import load_pretrained
+from bertjax.data.batching import BucketedDataset
+from bertjax.errors import BertJaxError, ConfigError, DataError
+from bertjax.model import BertForSequenceClassification
+from bertjax.run_config import load_run_config
+from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
+from bertjax.train.metrics_log import read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model.init_from=null",
+        "model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}",
+        "train.vocab_size=600", "task.max_seq_length=32", "train.batch_size=16", "train.eval_batch_size=32",
+        "train.log_every=1", "optimizer.learning_rate=0.003"]
+
+
+def _config(run_dir: Path, *overrides: str) -> FinetuningConfig:
+    return load_run_config(FinetuningConfig, None, [*TINY, f"train.output_dir={run_dir}", *overrides])
+
+
+def _write_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as file:
+        csv.writer(file).writerows(rows)
+    return path
+
+
+def test_builtin_sentiment_run_reports_baseline_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_dir = tmp_path / "run"
+    summary = run_finetuning(_config(run_dir, "train.epochs=2"))
+    printed = capsys.readouterr().out
+    best = summary["best"]
+    assert {"accuracy", "f1_weighted", "baseline_accuracy", "baseline_f1_weighted"} <= set(best)
+    assert 0.3 < best["baseline_accuracy"] < 0.7  # the shipped data is roughly balanced
+    assert "accuracy" in printed and "baseline" in printed and str(run_dir) in printed
+    for name in ("results.json", "classification_report.json", "plots/confusion_matrix.png", "best/config.json",
+                 "best/model.safetensors", "best/vocab.txt", "config.yaml"):
+        assert (run_dir / name).is_file(), name
+
+    config, params, _ = load_pretrained(run_dir / "best", "sequence_classification")
+    assert config.id2label == {0: "0", 1: "1"}
+    reference, info = transformers.BertForSequenceClassification.from_pretrained(run_dir / "best",
+                                                                                 output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(run_dir / "best")
+    batch = tokenizer(["a wonderful little film", "the service was slow and rude"], padding=True, return_tensors="np")
+    ours = BertForSequenceClassification(config).apply({"params": params}, batch["input_ids"],
+                                                       batch["attention_mask"], batch["token_type_ids"])["logits"]
+    with torch.no_grad():
+        theirs = reference.eval()(**{key: torch.tensor(value) for key, value in batch.items()}).logits.numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_regression_with_predictions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "fine", "awful", "great", "poor"]
+    scores = {"good": 4.0, "bad": 1.0, "fine": 3.0, "awful": 0.0, "great": 5.0, "poor": 1.5}
+    rows = [["sentence", "score"]]
+    for _ in range(160):
+        chosen = rng.choice(words, size=3)
+        rows.append([" ".join(chosen), f"{np.mean([scores[word] for word in chosen]):.3f}"])
+    train = _write_csv(tmp_path / "train.csv", rows)
+    unlabelled = _write_csv(tmp_path / "new.csv", [["sentence"], ["good great fine"], ["awful bad poor"]])
+    summary = run_finetuning(_config(tmp_path / "run", "task.type=regression", f"task.train_file={train}",
+                                     "task.text_column=sentence", "task.label_column=score", "train.epochs=8",
+                                     f"task.predict_file={unlabelled}"))
+    assert {"pearson", "spearman", "mse", "baseline_mse"} <= set(summary["best"])
+    assert summary["best"]["mse"] < summary["best"]["baseline_mse"]
+    predictions = [json.loads(line) for line in Path(summary["predictions"]).read_text().splitlines()]
+    assert [row["text"] for row in predictions] == ["good great fine", "awful bad poor"]
+    assert predictions[0]["prediction"] > predictions[1]["prediction"]
+
+
+def test_predictions_csv_has_labels_and_probabilities(tmp_path: Path) -> None:
+    new = _write_csv(tmp_path / "new.csv", [["text"], ["I loved every minute of it."], ["Terrible, avoid it."]])
+    summary = run_finetuning(_config(tmp_path / "run", "train.epochs=1", f"task.predict_file={new}"))
+    with open(summary["predictions"], newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["text"] for row in rows] == ["I loved every minute of it.", "Terrible, avoid it."]
+    for row in rows:
+        assert row["label"] in ("0", "1")
+        assert abs(float(row["probability_0"]) + float(row["probability_1"]) - 1) < 1e-5
+
+
+def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = ["train.epochs=2", "train.checkpoint_every=10"]
+    run_finetuning(_config(tmp_path / "straight", *settings))
+    original = BucketedDataset.train_batch
+
+    def interrupting(self: BucketedDataset, step: int, *args: object, **kwargs: object) -> dict:
+        if step == 15:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(BucketedDataset, "train_batch", interrupting)
+    assert run_finetuning(_config(tmp_path / "resumed", *settings)) == {}
+    monkeypatch.setattr(BucketedDataset, "train_batch", original)
+    resumed = run_finetuning(_config(tmp_path / "resumed", *settings))
+
+    straight_losses = [entry["loss"] for entry in read_jsonl(tmp_path / "straight" / "metrics" / "train.jsonl")]
+    resumed_losses = [entry["loss"] for entry in read_jsonl(tmp_path / "resumed" / "metrics" / "train.jsonl")]
+    np.testing.assert_array_equal(resumed_losses, straight_losses)
+    straight = json.loads((tmp_path / "straight" / "results.json").read_text())
+    assert resumed["best"] == straight["best"]
+    _, straight_params, _ = load_pretrained(tmp_path / "straight" / "best", "sequence_classification")
+    _, resumed_params, _ = load_pretrained(tmp_path / "resumed" / "best", "sequence_classification")
+    jax.tree.map(np.testing.assert_array_equal, resumed_params, straight_params)
+
+
+def test_cross_validation_reports_mean_and_std(tmp_path: Path) -> None:
+    summary = run_finetuning(_config(tmp_path / "cv", "train.epochs=1", "train.cross_validate=3"))
+    assert len(summary["folds"]) == 3
+    assert set(summary["summary"]["accuracy"]) == {"mean", "std"}
+    assert (tmp_path / "cv" / "cross_validation.json").is_file()
+
+
+@pytest.mark.parametrize("rows, overrides, error, message", [
+    ([["text", "label"], ["fine", "1"], ["bad"]], [], DataError, "line 3"),
+    ([["review", "label"], ["fine", "1"]], [], DataError, "text"),
+    ([["text", "score"], ["fine", "high"]], ["task.type=regression", "task.label_column=score"], DataError, "line 2"),
+    ([], [], DataError, "empty"),
+])
+def test_bad_training_files_name_file_and_line(tmp_path: Path, rows: list, overrides: list, error: type,
+                                               message: str) -> None:
+    path = _write_csv(tmp_path / "train.csv", rows)
+    with pytest.raises(error, match=message) as raised:
+        run_finetuning(_config(tmp_path / "run", f"task.train_file={path}", *overrides))
+    assert "train.csv" in str(raised.value)
+
+
+def test_evaluation_label_outside_the_training_labels(tmp_path: Path) -> None:
+    train = _write_csv(tmp_path / "train.csv", [["text", "label"]] + [[f"text {i}", str(i % 2)] for i in range(40)])
+    evaluation = _write_csv(tmp_path / "eval.csv", [["text", "label"], ["fine", "1"], ["odd", "7"]])
+    with pytest.raises(DataError, match="eval.csv line 3.*'7'"):
+        run_finetuning(_config(tmp_path / "run", f"task.train_file={train}", f"task.eval_file={evaluation}"))
+
+
+def test_a_folder_that_is_not_a_bert_checkpoint(tmp_path: Path) -> None:
+    not_bert = tmp_path / "gpt"
+    not_bert.mkdir()
+    (not_bert / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2}))
+    (not_bert / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nfine\n")
+    with pytest.raises(BertJaxError, match="config.json"):
+        run_finetuning(_config(tmp_path / "run", f"model.init_from={not_bert}"))
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_script_runs_with_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "finetune.py"), "task.type=sorting",
+                             f"train.output_dir={tmp_path}"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error:") and "task.type" in result.stderr
+
+
+def test_batch_size_the_devices_cannot_share(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="accumulation_steps"):
+        run_finetuning(_config(tmp_path / "run", "train.batch_size=15", "train.accumulation_steps=2"))
+
+
+@pytest.mark.slow
+def test_minilm_on_sst2_reaches_80_percent(tmp_path: Path, minilm_dir: Path, shared_data: Path) -> None:
+    """The issue's recipe: 4,000 SST-2 sentences, one epoch, batch 32, 64 tokens, lr 1e-4, 10% warmup, AdamW
+    weight decay 0.01; accuracy on 1,000 other sentences. transformers' PyTorch reaches about 83% with it."""
+    with (shared_data / "sst2" / "train.tsv").open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE))
+    order = np.random.default_rng(0).permutation(len(rows))
+    for name, chosen in (("train", order[:4000]), ("eval", order[4000:5000])):
+        _write_csv(tmp_path / f"{name}.csv", [["text", "label"]] + [[rows[i]["sentence"], rows[i]["label"]]
+                                                                    for i in chosen])
+    summary = run_finetuning(load_run_config(FinetuningConfig, None, [
+        f"model.init_from={minilm_dir}", f"task.train_file={tmp_path / 'train.csv'}",
+        f"task.eval_file={tmp_path / 'eval.csv'}", "task.max_seq_length=64", "train.batch_size=32",
+        "train.eval_batch_size=64", "train.epochs=1", "optimizer.learning_rate=0.0001", "optimizer.warmup_fraction=0.1",
+        "optimizer.weight_decay=0.01", f"train.output_dir={tmp_path / 'run'}", "train.log_every=25"]))
+    print(f"SST-2 accuracy from MiniLM: {summary['best']['accuracy']:.4f}")
+    assert summary["best"]["accuracy"] >= 0.80

@@ -1,0 +1,135 @@
+"""The pretraining run end to end: learning, export to transformers, exact kill-and-resume, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from bertjax.convert import load_pretrained
+from bertjax.data.pretraining import PretrainingDataset
+from bertjax.errors import CheckpointError, ConfigError, DataError
+from bertjax.model import BertForPreTraining
+from bertjax.run_config import load_run_config
+from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
+from bertjax.train.metrics_log import read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}",
+        "data.vocab_size=400", "data.max_seq_length=32", "data.max_predictions_per_seq=5", "train.batch_size=8",
+        "train.log_every=1", "optimizer.learning_rate=0.002"]
+
+
+def _config(run_dir: Path, *overrides: str) -> PretrainingConfig:
+    return load_run_config(PretrainingConfig, None, [*TINY, f"train.output_dir={run_dir}", *overrides])
+
+
+def _params_of(run_dir: Path) -> dict:
+    _, params, _ = load_pretrained(run_dir / "hf", "pretraining")
+    return params
+
+
+def test_pretraining_learns_and_exports_to_transformers(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    final = run_pretraining(_config(run_dir, "train.steps=40", "train.eval_every=20", "train.eval_batches=4"))
+    losses = [entry["mlm_loss"] for entry in read_jsonl(run_dir / "metrics" / "train.jsonl")]
+    assert len(losses) == 40
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.5, "the MLM loss must fall clearly"
+    assert set(final) >= {"mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy"}
+    for name in ("config.yaml", "tokenizer/vocab.txt", "hf/config.json", "hf/model.safetensors", "hf/vocab.txt"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "plots").glob("*.png")) and list((run_dir / "tensorboard").rglob("events.*"))
+
+    config, params, _ = load_pretrained(run_dir / "hf", "pretraining")
+    reference, info = transformers.BertForPreTraining.from_pretrained(run_dir / "hf", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(run_dir / "hf")
+    batch = tokenizer(["the river runs to the sea.", "a short one"], ["it is cold.", "b"], padding=True,
+                      return_tensors="np")
+    ours = BertForPreTraining(config).apply({"params": params}, batch["input_ids"], batch["attention_mask"],
+                                            batch["token_type_ids"])
+    with torch.no_grad():
+        theirs = reference.eval()(**{key: torch.tensor(value) for key, value in batch.items()})
+    np.testing.assert_allclose(ours["mlm_logits"], theirs.prediction_logits.numpy(), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(ours["nsp_logits"], theirs.seq_relationship_logits.numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = ["train.steps=12", "train.checkpoint_every=5", "train.eval_every=0", "train.eval_batches=2"]
+    run_pretraining(_config(tmp_path / "straight", *steps))
+
+    original = PretrainingDataset.train_batch
+
+    def interrupting(self: PretrainingDataset, step: int, *args: object, **kwargs: object) -> dict:
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(PretrainingDataset, "train_batch", interrupting)
+    interrupted_dir = tmp_path / "interrupted"
+    assert run_pretraining(_config(interrupted_dir, *steps)) == {}
+    stopped_at = read_jsonl(interrupted_dir / "metrics" / "train.jsonl")[-1]["step"]
+    assert stopped_at < 12 and not (interrupted_dir / "hf").exists()
+    monkeypatch.setattr(PretrainingDataset, "train_batch", original)
+    run_pretraining(_config(interrupted_dir, *steps))
+
+    straight = read_jsonl(tmp_path / "straight" / "metrics" / "train.jsonl")
+    resumed = read_jsonl(interrupted_dir / "metrics" / "train.jsonl")
+    assert [entry["step"] for entry in resumed] == list(range(1, 13))
+    np.testing.assert_array_equal([entry["loss"] for entry in resumed], [entry["loss"] for entry in straight])
+    jax.tree.map(np.testing.assert_array_equal, _params_of(interrupted_dir), _params_of(tmp_path / "straight"))
+
+
+def test_a_checkpoint_of_another_model_shape_is_refused_and_kept(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_pretraining(_config(run_dir, "train.steps=2", "train.eval_batches=1"))
+    saved_config = (run_dir / "config.yaml").read_text()
+    checkpoints = sorted(path.name for path in (run_dir / "checkpoints").iterdir())
+    other = "model.changes={hidden_size: 64, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}"
+    with pytest.raises(CheckpointError, match="different model"):
+        run_pretraining(_config(run_dir, "train.steps=4", other))
+    assert (run_dir / "config.yaml").read_text() == saved_config
+    assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == checkpoints
+
+
+def test_bad_corpora_are_clear_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n  \n")
+    with pytest.raises(DataError, match="empty"):
+        run_pretraining(_config(tmp_path / "a", f"data.corpus={empty}"))
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"a fine line\n\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    with pytest.raises(DataError, match="binary.txt"):
+        run_pretraining(_config(tmp_path / "b", f"data.corpus={binary}"))
+    small = tmp_path / "small.txt"
+    small.write_text("One short sentence here.\nAnother one follows it.\n\nA second document starts.\nIt ends.\n")
+    with pytest.raises(DataError, match="batch"):
+        run_pretraining(_config(tmp_path / "c", f"data.corpus={small}", "train.batch_size=64"))
+    with pytest.raises(ConfigError, match="max_position_embeddings"):
+        run_pretraining(_config(tmp_path / "d", "data.max_seq_length=1024"))
+
+
+def test_script_prints_one_line_errors(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "pretrain.py"), "data.corpus=/no/such/corpus",
+                             f"train.output_dir={tmp_path}"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error:") and "/no/such/corpus" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_effective_config_is_saved(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_pretraining(_config(run_dir, "train.steps=1", "train.eval_batches=1"))
+    saved = load_run_config(PretrainingConfig, run_dir / "config.yaml")
+    assert saved == _config(run_dir, "train.steps=1", "train.eval_batches=1")
+    assert json.loads((run_dir / "hf" / "config.json").read_text())["hidden_size"] == 32
