@@ -1,0 +1,94 @@
+"""Head names: their module, their Hugging Face class, and the parameters (shapes, initial values) they need."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.traverse_util import flatten_dict
+
+from bertjax.errors import CheckpointError, ConfigError
+from bertjax.model import HEADS, BertConfig, BertModel, ModelOptions
+
+Params = dict[str, Any]
+ParamPath = tuple[str, ...]
+
+# The bare encoder with its pooler (Hugging Face's `BertModel`): its parameters sit at the top level, not under
+# `bert`, as in a `BertModel` checkpoint such as sentence-embedding models.
+ENCODER = "model"
+
+HF_CLASS_NAMES: dict[str, str] = {
+    ENCODER: "BertModel",
+    "pretraining": "BertForPreTraining",
+    "masked_lm": "BertForMaskedLM",
+    "next_sentence": "BertForNextSentencePrediction",
+    "sequence_classification": "BertForSequenceClassification",
+    "token_classification": "BertForTokenClassification",
+    "question_answering": "BertForQuestionAnswering",
+    "multiple_choice": "BertForMultipleChoice",
+}
+
+
+def head_module(head: str, config: BertConfig, options: ModelOptions = ModelOptions()) -> nn.Module:
+    """The module for `head`: a key of `bertjax.model.HEADS`, or `model` for the bare `BertModel`."""
+    if head == ENCODER:
+        return BertModel(config, options)
+    if head not in HEADS:
+        raise ConfigError(f"unknown head {head!r}; choose one of: {', '.join(HF_CLASS_NAMES)}")
+    return HEADS[head](config, options)
+
+
+def head_for_architectures(architectures: Sequence[str] | None, source: str) -> str:
+    """The head named by a config.json `architectures` list (e.g. ["BertForMaskedLM"] -> `masked_lm`)."""
+    heads = {class_name: head for head, class_name in HF_CLASS_NAMES.items()}
+    for name in architectures or ():
+        if name in heads:
+            return heads[name]
+    raise ConfigError(
+        f"{source}: 'architectures' is {architectures!r}, which names no BERT head bertjax knows; pass the head "
+        f"explicitly (one of: {', '.join(HF_CLASS_NAMES)})")
+
+
+def _sample_inputs(head: str) -> jax.Array:
+    """The smallest input that builds every parameter: [1, 1], or [1, 1, 1] (batch, choices, seq)."""
+    return jnp.zeros((1, 1, 1) if head == "multiple_choice" else (1, 1), jnp.int32)
+
+
+def _unstacked(options: ModelOptions) -> ModelOptions:
+    # Conversion works on the per-layer layout; how the model computes does not change its parameters.
+    return dataclasses.replace(options, scan_layers=False, remat="none")
+
+
+def expected_params(head: str, config: BertConfig, options: ModelOptions = ModelOptions()
+                    ) -> dict[ParamPath, jax.ShapeDtypeStruct]:
+    """Flattened per-layer parameter paths of `head` -> shape and dtype (nothing is computed)."""
+    module = head_module(head, config, _unstacked(options))
+    shapes = jax.eval_shape(module.init, jax.random.key(0), _sample_inputs(head))
+    return flatten_dict(shapes["params"])
+
+
+def initial_params(head: str, config: BertConfig, options: ModelOptions = ModelOptions(), seed: int = 0) -> Params:
+    """Freshly initialised per-layer parameters of `head`, as numpy arrays on the host."""
+    module = head_module(head, config, _unstacked(options))
+    variables = jax.jit(module.init)(jax.random.key(seed), _sample_inputs(head))
+    return jax.tree.map(np.asarray, jax.device_get(variables["params"]))
+
+
+def check_params(params: Params, config: BertConfig, head: str) -> None:
+    """Raises CheckpointError unless per-layer `params` have exactly the paths and shapes `head` needs."""
+    expected = expected_params(head, config)
+    given = flatten_dict(params)
+    problems = [f"missing {'/'.join(path)}" for path in expected if path not in given]
+    problems += [f"unexpected {'/'.join(path)}" for path in given if path not in expected]
+    problems += [f"{'/'.join(path)} has shape {tuple(np.shape(given[path]))}, expected {expected[path].shape}"
+                 for path in expected if path in given and tuple(np.shape(given[path])) != expected[path].shape]
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise CheckpointError(
+            f"the params do not fit a {head} model with this config ({shown}); pass the head and config they "
+            f"were built with")
