@@ -38,6 +38,8 @@ def load_model_dir(directory: str | Path, options: ModelOptions = ModelOptions()
     """Reads a bertjax model folder: (config, head, params), stacked when `options.scan_layers`."""
     directory = Path(directory)
     params_path = directory / PARAMS_FILE
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: no such directory; pass a folder written by save_model_dir")
     if not params_path.is_file():
         raise CheckpointError(
             f"{directory}: not a bertjax model folder (no {PARAMS_FILE}); read Hugging Face folders with "
