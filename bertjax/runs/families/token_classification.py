@@ -1,0 +1,172 @@
+"""Token classification (NER): IOB2-tagged words from CoNLL files, JSON lines or tfds `conll2003`, scored by
+entities as seqeval does, beside a model that tags every word `O`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.readers import read_records
+from bertjax.data.token_classification import (OUTSIDE, TaggedSentences, TokenClassificationFeatures,
+                                               encode_token_classification, label_list, load_tagged_sentences,
+                                               load_tfds_tagged_sentences, predictions_to_words)
+from bertjax.errors import ConfigError, DataError
+from bertjax.metrics.ner import entity_scores
+from bertjax.runs.families.splits import fold_indices, holdout_indices
+from bertjax.runs.task_family import PreparedData, TaskSection
+from bertjax.tasks.finetuning import OBJECTIVES
+
+JSON_LINES_SUFFIXES = (".jsonl", ".json")
+
+
+def _subset(sentences: TaggedSentences, indices: np.ndarray) -> TaggedSentences:
+    return TaggedSentences([sentences.words[index] for index in indices], [sentences.tags[index] for index in indices],
+                           [sentences.where[index] for index in indices])
+
+
+def _is_json_lines(path: str, format: str | None) -> bool:
+    return format == "jsonl" if format else Path(path).suffix.lower() in JSON_LINES_SUFFIXES
+
+
+def read_words(path: str | Path, format: str | None = None) -> TaggedSentences:
+    """The words of a file to tag, every tag `O`: CoNLL (a word a line in the first column, other columns ignored,
+    a blank line between sentences) or JSON lines with a `tokens` list."""
+    path = Path(path)
+    if _is_json_lines(str(path), format):
+        records = read_records(path, format="jsonl", columns=("tokens",))
+        bad = next((record for record in records if not isinstance(record["tokens"], list)
+                    or not all(isinstance(word, str) for word in record["tokens"])), None)
+        if bad is not None:
+            raise DataError(f"{bad.where}: 'tokens' must be a list of strings")
+        words, where = [record["tokens"] for record in records], [record.where for record in records]
+    else:
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        words, where, sentence = [], [], []
+        with path.open(encoding="utf-8-sig") as file:
+            for number, line in enumerate([*file, ""], start=1):  # the trailing "" ends the last sentence
+                fields = line.split()
+                if fields and fields[0] != "-DOCSTART-":
+                    if not sentence:
+                        where.append(f"{path} line {number}")
+                    sentence.append(fields[0])
+                elif sentence:
+                    words.append(sentence)
+                    sentence = []
+    if not any(words):
+        raise DataError(f"{path}: the file has no words to tag; expected a word a line, a blank line between "
+                        f"sentences (or JSON lines with a 'tokens' list)")
+    return TaggedSentences(words, [[OUTSIDE] * len(sentence) for sentence in words], where)
+
+
+def write_tagged(words: list[list[str]], tags: list[list[str]], path: Path) -> None:
+    """JSON lines `{"tokens": [...], "tags": [...]}` when `path` ends in .jsonl, else CoNLL `word TAG` lines with a
+    blank line between sentences; written to a temporary file, then renamed."""
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as file:
+        for sentence_words, sentence_tags in zip(words, tags):
+            if path.suffix == ".jsonl":
+                file.write(json.dumps({"tokens": sentence_words, "tags": sentence_tags}) + "\n")
+            else:
+                file.writelines(f"{word} {tag}\n" for word, tag in zip(sentence_words, sentence_tags))
+                file.write("\n")
+    temporary.replace(path)
+
+
+class TokenClassificationFamily:
+    """One label per word, on its first sub-token; the label list is the training data's tags, `O` first."""
+
+    objective = OBJECTIVES["token_classification"]
+    primary_metric = "f1"
+
+    def __init__(self, section: TaskSection) -> None:
+        self._labels: tuple[str, ...] = ()
+        self._eval: TaggedSentences | None = None
+        self._eval_encoded: TokenClassificationFeatures | None = None
+
+    def _splits(self, section: TaskSection, seed: int) -> tuple[TaggedSentences, TaggedSentences]:
+        if section.tfds:
+            def split(name: str) -> TaggedSentences:
+                return load_tfds_tagged_sentences(section.tfds, name, data_dir=section.tfds_data_dir)
+
+            return split(section.tfds_train_split), split(section.tfds_eval_split or "validation")
+        if not section.train_file or section.train_file == "builtin":
+            raise ConfigError("task.train_file: token classification needs a CoNLL or JSON-lines file of tagged "
+                              "words (or task.tfds=conll2003); the built-in data is for classification")
+        train = load_tagged_sentences(section.train_file, section.format, section.tag_column)
+        if section.eval_file:
+            return train, load_tagged_sentences(section.eval_file, section.format, section.tag_column)
+        train_rows, eval_rows = holdout_indices(len(train), section.eval_fraction, seed)
+        return _subset(train, train_rows), _subset(train, eval_rows)
+
+    def training_texts(self, section: TaskSection) -> list[str]:
+        train, _ = self._splits(section, seed=0)
+        return [" ".join(words) for words in train.words]
+
+    def _dataset(self, encoded: TokenClassificationFeatures, section: TaskSection, tokenizer: Any, seed: int
+                 ) -> BucketedDataset:
+        return BucketedDataset(encoded.features, padding_values(tokenizer.pad_token_id, token_labels=True),
+                               bucket_lengths(section.max_seq_length), seed=seed)
+
+    def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
+                ) -> PreparedData:
+        train, evaluation = self._splits(section, seed)
+        if fold is not None:
+            train_rows, eval_rows = fold_indices(len(train), *fold, seed=seed)
+            train, evaluation = _subset(train, train_rows), _subset(train, eval_rows)
+        self._labels = label_list(train)
+        self._eval = evaluation
+        train_encoded = encode_token_classification(train, tokenizer, section.max_seq_length, self._labels)
+        self._eval_encoded = encode_token_classification(evaluation, tokenizer, section.max_seq_length, self._labels)
+        return PreparedData(self._dataset(train_encoded, section, tokenizer, seed),
+                            self._dataset(self._eval_encoded, section, tokenizer, seed), self._labels,
+                            [" ".join(words) for words in train.words])
+
+    def _predicted_tags(self, logits: list[np.ndarray], encoded: TokenClassificationFeatures) -> list[list[str]]:
+        """logits: per sentence [tokens (padded), labels] -> per sentence one tag per word."""
+        return predictions_to_words([np.argmax(sentence, axis=-1) for sentence in logits], encoded, self._labels)
+
+    def _entity_types(self) -> list[str]:
+        return sorted({label.partition("-")[2] for label in self._labels if label != OUTSIDE})
+
+    def _flat_scores(self, scores: dict[str, dict[str, float]]) -> dict[str, float]:
+        """Overall precision, recall, F1 and each entity type's F1 (0 for a type neither true nor predicted)."""
+        flat = {name: scores["overall"][name] for name in ("precision", "recall", "f1")}
+        for entity_type in self._entity_types():
+            flat[f"{entity_type}_f1"] = scores.get(entity_type, {}).get("f1", 0.0)
+        return flat
+
+    def evaluate(self, outputs: dict[str, list[np.ndarray]]) -> dict[str, float]:
+        predicted = self._predicted_tags(outputs["logits"], self._eval_encoded)
+        scores = self._flat_scores(entity_scores(self._eval.tags, predicted))
+        all_outside = [[OUTSIDE] * len(tags) for tags in self._eval.tags]
+        baseline = self._flat_scores(entity_scores(self._eval.tags, all_outside))
+        return scores | {f"baseline_{name}": value for name, value in baseline.items()}
+
+    def report(self, outputs: dict[str, list[np.ndarray]], run_dir: Path) -> list[str]:
+        """Writes entity_report.json (scores per entity type and overall) and returns them as a table."""
+        scores = entity_scores(self._eval.tags, self._predicted_tags(outputs["logits"], self._eval_encoded))
+        (run_dir / "entity_report.json").write_text(json.dumps(scores, indent=2) + "\n")
+        lines = [f"{'entity':>12} {'support':>8} {'precision':>9} {'recall':>7} {'f1':>6}"]
+        for name, row in [*((name, row) for name, row in scores.items() if name != "overall"),
+                          ("overall", scores["overall"])]:
+            lines.append(f"{name:>12} {row['support']:>8} {row['precision']:>9.3f} {row['recall']:>7.3f} "
+                         f"{row['f1']:>6.3f}")
+        if self._eval_encoded.truncated_words:
+            lines.append(f"{self._eval_encoded.truncated_words} words beyond task.max_seq_length were tagged O")
+        return lines
+
+    def prediction_suffix(self, section: TaskSection) -> str:
+        """JSON lines for a JSON-lines input, CoNLL `word TAG` lines otherwise."""
+        return ".jsonl" if _is_json_lines(section.predict_file, section.format) else ".txt"
+
+    def predict(self, section: TaskSection, tokenizer: Any, run_model: Any, path: Path) -> int:
+        sentences = read_words(section.predict_file, section.format)
+        encoded = encode_token_classification(sentences, tokenizer, section.max_seq_length, self._labels)
+        logits = run_model(self._dataset(encoded, section, tokenizer, seed=0))["logits"]
+        write_tagged(sentences.words, self._predicted_tags(logits, encoded), path)
+        return len(sentences)
