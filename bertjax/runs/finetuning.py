@@ -181,6 +181,14 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
     return _final_report(context, config, family, data.evaluation, predict, tokenizer, result.extra)
 
 
+def _prediction_suffix(family: TaskFamily, section: TaskSection) -> str:
+    """The family's own prediction format (a SQuAD answer file, CoNLL lines) when it has one, else CSV for a .csv
+    input and JSON lines otherwise."""
+    if hasattr(family, "prediction_suffix"):
+        return family.prediction_suffix(section)
+    return ".csv" if section.predict_file.endswith(".csv") else ".jsonl"
+
+
 def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFamily, evaluation: BucketedDataset,
                   predict: _Predictor, tokenizer: Any, extra: dict[str, Any]) -> dict[str, Any]:
     """Evaluates the best model once more for the detailed report, writes predictions, prints the summary."""
@@ -191,7 +199,7 @@ def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFam
     lines = family.report(outputs, context.run_dir) if context.primary else []
     summary: dict[str, Any] = {"best_step": extra["best_step"], "best": best}
     if config.task.predict_file:
-        path = context.run_dir / ("predictions" + (".csv" if config.task.predict_file.endswith(".csv") else ".jsonl"))
+        path = context.run_dir / f"predictions{_prediction_suffix(family, config.task)}"
         count = family.predict(config.task, tokenizer, lambda dataset: predict(params, dataset), path)
         summary["predictions"] = str(path)
         context.say(f"wrote {count} predictions to {path}")

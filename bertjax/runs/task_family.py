@@ -77,4 +77,8 @@ class TaskFamily(Protocol):
         """Writes the detailed report (per-class table, confusion matrix plot, ...); returns lines to print."""
 
     def predict(self, section: TaskSection, tokenizer: Any, predict_outputs: Any, path: Path) -> int:
-        """Writes predictions for `section.predict_file` to `path`; `predict_outputs(dataset)` runs the model."""
+        """Writes predictions for `section.predict_file` to `path`; `predict_outputs(dataset)` runs the model.
+
+        `path` ends in `family.prediction_suffix(section)` (e.g. ".json") when the family has that method, else in
+        .csv for a .csv input and .jsonl otherwise.
+        """
