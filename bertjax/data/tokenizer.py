@@ -1,0 +1,87 @@
+"""WordPiece tokenizers from local files (never downloaded), trained on a corpus, and saved for both bertjax and
+transformers to read back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tokenizers import BertWordPieceTokenizer
+from transformers import BertTokenizerFast
+
+from bertjax.errors import ConfigError, DataError
+
+BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def load_tokenizer(path: str | Path, lowercase: bool | None = None) -> BertTokenizerFast:
+    """A BERT WordPiece tokenizer from a checkpoint folder (tokenizer.json and/or vocab.txt, with the lower-casing of
+    its tokenizer_config.json) or from a single vocab.txt (lower-cased by default) or tokenizer.json file.
+
+    lowercase: overrides the lower-casing the files say; None keeps it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"tokenizer {str(path)!r} does not exist: bertjax loads tokenizers from local files only. "
+                        f"Pass a folder holding tokenizer.json or vocab.txt (e.g. a downloaded Hugging Face "
+                        f"checkpoint), a vocab.txt file or a tokenizer.json file")
+    overrides = {} if lowercase is None else {"do_lower_case": lowercase}
+    if path.is_dir():
+        if not (path / "tokenizer.json").is_file() and not (path / "vocab.txt").is_file():
+            raise DataError(f"{path}: the folder has neither tokenizer.json nor vocab.txt; pass a tokenizer folder "
+                            f"or file")
+        return BertTokenizerFast.from_pretrained(str(path), local_files_only=True, **overrides)
+    if path.name.endswith(".json"):
+        return _from_tokenizer_json(path, lowercase)
+    return BertTokenizerFast(vocab=str(path), do_lower_case=True if lowercase is None else lowercase)
+
+
+def _from_tokenizer_json(path: Path, lowercase: bool | None) -> BertTokenizerFast:
+    """A BERT tokenizer from a bare tokenizer.json: its WordPiece vocabulary and BertNormalizer settings."""
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        model, normalizer = spec["model"], spec.get("normalizer") or {}
+        if model.get("type") != "WordPiece":
+            raise DataError(f"{path}: model type {model.get('type')!r} is not WordPiece; BERT needs a WordPiece "
+                            f"tokenizer.json")
+        vocab = model["vocab"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{path}: not a tokenizers tokenizer.json ({error}); pass a file saved by the tokenizers "
+                        f"library or a vocab.txt") from None
+    return BertTokenizerFast(vocab=vocab, do_lower_case=normalizer.get("lowercase", True) if lowercase is None
+                             else lowercase, strip_accents=normalizer.get("strip_accents"),
+                             tokenize_chinese_chars=normalizer.get("handle_chinese_chars", True))
+
+
+def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = True, min_frequency: int = 2,
+                    special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS) -> BertTokenizerFast:
+    """A WordPiece vocabulary of at most `vocab_size` pieces learnt from `texts`, with BERT's normaliser and
+    pre-tokeniser; `special_tokens` take the first ids in order (`[PAD]` is 0 by default).
+
+    A corpus with fewer distinct pieces than `vocab_size` (after `min_frequency`) gives a smaller vocabulary.
+    """
+    missing = [token for token in BERT_SPECIAL_TOKENS if token not in special_tokens]
+    if missing:
+        raise ConfigError(f"special_tokens {list(special_tokens)} lacks {missing}; BERT needs all of "
+                          f"{list(BERT_SPECIAL_TOKENS)}")
+    trainer = BertWordPieceTokenizer(lowercase=lowercase)
+    trainer.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency,
+                                special_tokens=list(special_tokens), show_progress=False)
+    vocab = trainer.get_vocab()
+    if len(vocab) <= len(special_tokens):
+        raise DataError("the texts to train a WordPiece vocabulary on are empty; pass a corpus with some text")
+    return BertTokenizerFast(vocab=vocab, do_lower_case=lowercase)
+
+
+def save_tokenizer(tokenizer: BertTokenizerFast, directory: str | Path) -> Path:
+    """Writes vocab.txt, tokenizer.json and tokenizer_config.json (lower-casing included) to `directory`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(directory))
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    if [index for _, index in vocab] != list(range(len(vocab))):
+        raise DataError(f"the tokenizer's vocabulary ids are not 0..{len(vocab) - 1} without gaps; it cannot be "
+                        f"written as a vocab.txt")
+    (directory / "vocab.txt").write_text("".join(f"{token}\n" for token, _ in vocab), encoding="utf-8")
+    return directory
