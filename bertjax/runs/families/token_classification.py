@@ -28,6 +28,16 @@ def _subset(sentences: TaggedSentences, indices: np.ndarray) -> TaggedSentences:
                            [sentences.where[index] for index in indices])
 
 
+def entity_labels(sentences: TaggedSentences) -> tuple[str, ...]:
+    """`O`, then B- and I- of every entity type of the (training) sentences, sorted: the model's id2label.
+
+    Both prefixes of a type, even when the training data lacks one (a subset without multi-word locations), so
+    evaluation data with that tag can still be scored.
+    """
+    types = {tag.partition("-")[2] for tag in label_list(sentences) if tag != OUTSIDE}
+    return (OUTSIDE, *sorted(f"{prefix}-{entity_type}" for entity_type in types for prefix in ("B", "I")))
+
+
 def _is_json_lines(path: str, format: str | None) -> bool:
     return format == "jsonl" if format else Path(path).suffix.lower() in JSON_LINES_SUFFIXES
 
@@ -78,7 +88,7 @@ def write_tagged(words: list[list[str]], tags: list[list[str]], path: Path) -> N
 
 
 class TokenClassificationFamily:
-    """One label per word, on its first sub-token; the label list is the training data's tags, `O` first."""
+    """One label per word, on its first sub-token; the labels are `O` and B-/I- of the training data's types."""
 
     objective = OBJECTIVES["token_classification"]
     primary_metric = "f1"
@@ -118,7 +128,7 @@ class TokenClassificationFamily:
         if fold is not None:
             train_rows, eval_rows = fold_indices(len(train), *fold, seed=seed)
             train, evaluation = _subset(train, train_rows), _subset(train, eval_rows)
-        self._labels = label_list(train)
+        self._labels = entity_labels(train)
         self._eval = evaluation
         train_encoded = encode_token_classification(train, tokenizer, section.max_seq_length, self._labels)
         self._eval_encoded = encode_token_classification(evaluation, tokenizer, section.max_seq_length, self._labels)
@@ -143,9 +153,9 @@ class TokenClassificationFamily:
     def evaluate(self, outputs: dict[str, list[np.ndarray]]) -> dict[str, float]:
         predicted = self._predicted_tags(outputs["logits"], self._eval_encoded)
         scores = self._flat_scores(entity_scores(self._eval.tags, predicted))
-        all_outside = [[OUTSIDE] * len(tags) for tags in self._eval.tags]
-        baseline = self._flat_scores(entity_scores(self._eval.tags, all_outside))
-        return scores | {f"baseline_{name}": value for name, value in baseline.items()}
+        # Tagging every word O finds no entity: its scores are 0, reported so the table reads the same everywhere.
+        baseline = entity_scores(self._eval.tags, [[OUTSIDE] * len(tags) for tags in self._eval.tags])["overall"]
+        return scores | {f"baseline_{name}": baseline[name] for name in ("precision", "recall", "f1")}
 
     def report(self, outputs: dict[str, list[np.ndarray]], run_dir: Path) -> list[str]:
         """Writes entity_report.json (scores per entity type and overall) and returns them as a table."""
