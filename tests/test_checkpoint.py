@@ -21,6 +21,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from bertjax.errors import CheckpointError
 from bertjax.train.checkpoint import Checkpointer
 
+# A read that fails (the corrupt-step tests) leaves tensorstore callbacks that later reach orbax's closed event loop,
+# from another thread and in whichever test runs then; the report is harmless and only that one is silenced.
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:Exception ignored in[\s\S]*Event loop is closed:pytest.PytestUnraisableExceptionWarning")
+
 
 @flax.struct.dataclass
 class State:
@@ -104,7 +109,7 @@ def test_keeps_the_last_k_steps(tmp_path: Path) -> None:
     (lambda state: state.replace(params={**state.params, "pooler": jnp.zeros(2)}),
      "it has no params/pooler, which this model has;"),
     (lambda state: state.replace(rng=None), "it has rng, which this model lacks;"),
-])
+], ids=["shape", "dtype", "missing leaf", "extra leaf"])
 def test_a_different_model_is_refused_before_reading(tmp_path: Path, change: Any, message: str) -> None:
     state = make_state()
     with Checkpointer(tmp_path) as checkpointer:
@@ -144,9 +149,10 @@ def test_a_save_failing_midway_leaves_the_previous_checkpoint(tmp_path: Path,
         restored, metadata = checkpointer.restore(abstract(state))
         assert_trees_equal(restored, state)
         assert metadata == {"step": 1}
-        # Saving the same step again works once the cause is gone.
-        checkpointer.save(2, make_state(seed=2), {"step": 2})
-        assert checkpointer.latest_step() == 2
+        # Training goes on: the next save works once the cause is gone. (Not step 2 again: orbax may still be writing
+        # the failed step's arrays into its temporary folder in the background.)
+        checkpointer.save(3, make_state(seed=3), {"step": 3})
+        assert checkpointer.all_steps() == [1, 3]
 
 
 def test_saving_a_step_twice_is_refused(tmp_path: Path) -> None:

@@ -132,8 +132,10 @@ class Checkpointer:
         return dict(self._read(step, ocp.args.Composite(metadata=ocp.args.JsonRestore())).metadata or {})
 
     def close(self) -> None:
-        self.wait()
-        self._manager.close()
+        try:
+            self.wait()
+        finally:
+            self._manager.close()
 
     def __enter__(self) -> Checkpointer:
         return self
