@@ -1,0 +1,201 @@
+"""Masked-LM (+ next-sentence) pretraining batches from documents: deterministic, resumable, multi-host.
+
+Every random choice is a pure function of the seed and a position, with numpy Generators seeded by
+[seed, stream, ...]: which documents are held out, the sequences of each split, each epoch's order, and the masks
+of instance i in epoch e (static masking: always epoch 0), so any batch can be rebuilt from its step alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from transformers import PreTrainedTokenizerBase
+
+from bertjax.data.batching import _host_rows
+from bertjax.data.instances import Instances, concatenate_instances, create_instances
+from bertjax.data.masking import MaskingVocabulary, mask_tokens
+from bertjax.data.token_cache import TokenizedCorpus, load_or_tokenize
+from bertjax.errors import ConfigError, DataError
+
+Batch = dict[str, np.ndarray]
+# Independent random streams: the second entry of every Generator seed.
+HOLDOUT_STREAM, INSTANCE_STREAM, SHUFFLE_STREAM, MASK_STREAM = range(4)
+TRAIN, EVAL = 0, 1
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingOptions:
+    """How sequences are cut and masked (BERT's create_pretraining_data flags, plus RoBERTa's variants).
+
+    next_sentence: False drops NSP and packs full sentences across documents (RoBERTa).
+    dynamic_masking: fresh masks every epoch (RoBERTa) instead of one fixed mask per sequence (BERT).
+    dupe_factor: how many times the corpus is cut into sequences (each time with other cuts and masks).
+    eval_documents: documents held out for evaluation; None: eval_fraction of them.
+    """
+
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    next_sentence: bool = True
+    whole_word_masking: bool = False
+    dynamic_masking: bool = False
+    dupe_factor: int = 1
+    eval_fraction: float = 0.05
+    eval_documents: int | None = None
+    seed: int = 12345
+
+    def __post_init__(self) -> None:
+        minimum_length = 5 if self.next_sentence else 4  # room for specials and two tokens to cut
+        checks = [
+            ("max_seq_length", self.max_seq_length >= minimum_length, f"at least {minimum_length}"),
+            ("max_predictions_per_seq", self.max_predictions_per_seq >= 1, "at least 1"),
+            ("masked_lm_prob", 0 < self.masked_lm_prob <= 1, "in (0, 1]"),
+            ("short_seq_prob", 0 <= self.short_seq_prob <= 1, "in [0, 1]"),
+            ("dupe_factor", self.dupe_factor >= 1, "at least 1"),
+            ("eval_fraction", 0 <= self.eval_fraction < 1, "in [0, 1)"),
+            ("eval_documents", self.eval_documents is None or self.eval_documents >= 0, "None or at least 0"),
+            ("seed", self.seed >= 0, "at least 0"),
+        ]
+        for field, valid, requirement in checks:
+            if not valid:
+                raise ConfigError(f"pretraining option {field}={getattr(self, field)!r} must be {requirement}")
+
+
+def split_documents(num_documents: int, options: PretrainingOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices of the training and the held-out documents, a seeded random choice."""
+    per_split = 2 if options.next_sentence else 1  # NSP draws random next segments from another document
+    held_out = options.eval_documents
+    if held_out is None:
+        held_out = max(round(options.eval_fraction * num_documents), per_split) if options.eval_fraction else 0
+    if num_documents - held_out < per_split or 0 < held_out < per_split:
+        raise DataError(f"the corpus has {num_documents} documents; holding out {held_out} for evaluation leaves "
+                        f"{num_documents - held_out} to train on, and each split needs at least {per_split}"
+                        f"{' for next-sentence prediction' if options.next_sentence else ''}. Give a corpus with more "
+                        f"documents (separated by blank lines) or set eval_fraction/eval_documents")
+    order = np.random.default_rng([options.seed, HOLDOUT_STREAM]).permutation(num_documents)
+    return np.sort(order[held_out:]), np.sort(order[:held_out])
+
+
+class PretrainingDataset:
+    """Training and evaluation batches of pretraining sequences built from `documents` (lists of sentences).
+
+    The corpus is tokenized once and cached in `cache_dir` (see token_cache). Training: global batch `step` is
+    rows [step % per_epoch * B, ... + B) of epoch step // per_epoch's shuffled instances (the last partial batch is
+    dropped); process h of H gets the contiguous rows [h*B/H, (h+1)*B/H). Evaluation: every held-out instance once,
+    with fixed masks, the last batch padded with rows whose `example_mask` is 0.
+    Batches: input_ids, token_type_ids, attention_mask int32 [rows, max_seq_length]; masked_lm_positions,
+    masked_lm_ids int32 and masked_lm_weights float32 [rows, max_predictions_per_seq]; next_sentence_labels int32
+    [rows] (1: B is random) with NSP.
+    """
+
+    def __init__(self, documents: Sequence[Sequence[str]], tokenizer: PreTrainedTokenizerBase,
+                 options: PretrainingOptions, cache_dir: str | Path | None = None) -> None:
+        self.options = options
+        self.cls_token_id, self.sep_token_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+        self.pad_token_id = tokenizer.pad_token_id
+        self.vocabulary = MaskingVocabulary.from_tokenizer(tokenizer)
+        corpus = load_or_tokenize(documents, tokenizer, cache_dir)
+        train_documents, eval_documents = split_documents(corpus.num_documents, options)
+        self.num_documents, self.num_eval_documents = corpus.num_documents, len(eval_documents)
+        self.num_tokens = len(corpus.tokens)
+        # Each split keeps its own copy of its documents' tokens, so the whole corpus can be let go.
+        self.train = self._instances(corpus.select(train_documents), TRAIN)
+        self.eval = self._instances(corpus.select(eval_documents), EVAL) if len(eval_documents) else None
+        self._epoch_order: tuple[int, np.ndarray] | None = None
+
+    def _instances(self, corpus: TokenizedCorpus, split: int) -> Instances:
+        options = self.options
+        return concatenate_instances([
+            create_instances(corpus, options.max_seq_length, options.short_seq_prob, options.next_sentence,
+                             np.random.default_rng([options.seed, INSTANCE_STREAM, split, duplicate]))
+            for duplicate in range(options.dupe_factor)])
+
+    def describe(self) -> str:
+        options = self.options
+        objective = "MLM + NSP" if options.next_sentence else "MLM on full sentences"
+        masking = f"{'whole-word ' if options.whole_word_masking else ''}" \
+                  f"{'dynamic' if options.dynamic_masking else 'static'} masking"
+        return (f"{self.num_documents:,} documents ({self.num_eval_documents:,} held out), "
+                f"{self.num_tokens:,} tokens -> {len(self.train):,} training and "
+                f"{len(self.eval) if self.eval else 0:,} evaluation sequences of up to {options.max_seq_length} "
+                f"tokens; {objective}, {masking}")
+
+    def batches_per_epoch(self, global_batch_size: int) -> int:
+        return len(self.train) // global_batch_size
+
+    def check_batch_size(self, global_batch_size: int, process_count: int = 1) -> None:
+        """A global batch must split evenly over processes and the corpus must fill at least one."""
+        _check_divisible(global_batch_size, process_count)
+        if self.batches_per_epoch(global_batch_size) == 0:
+            raise DataError(f"the corpus made {len(self.train)} training sequences of up to "
+                            f"{self.options.max_seq_length} tokens, but one batch needs {global_batch_size}; use a "
+                            f"larger corpus, a smaller batch size or a shorter max_seq_length")
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            order = np.random.default_rng([self.options.seed, SHUFFLE_STREAM, epoch]).permutation(len(self.train))
+            self._epoch_order = (epoch, order)
+        return self._epoch_order[1]
+
+    def train_batch(self, step: int, global_batch_size: int, process_index: int = 0, process_count: int = 1) -> Batch:
+        """This process's rows of global training batch `step` (any step; epochs follow one another)."""
+        self.check_batch_size(global_batch_size, process_count)
+        epoch, index = divmod(step, self.batches_per_epoch(global_batch_size))
+        rows = self._order(epoch)[index * global_batch_size:(index + 1) * global_batch_size]
+        mask_epoch = epoch if self.options.dynamic_masking else 0
+        return self._batch(self.train, TRAIN, _host_rows(rows, process_index, process_count), mask_epoch)
+
+    def eval_batches(self, global_batch_size: int, process_index: int = 0, process_count: int = 1,
+                     max_batches: int | None = None) -> Iterator[Batch]:
+        """This process's rows of each evaluation batch, with `example_mask` float32 [rows]; the first
+        `max_batches` batches when given."""
+        if self.eval is None:
+            raise ConfigError("no documents are held out for evaluation (eval_fraction and eval_documents are 0); "
+                              "set one of them to evaluate")
+        _check_divisible(global_batch_size, process_count)
+        count = -(-len(self.eval) // global_batch_size)
+        for batch_index in range(count if max_batches is None else min(count, max_batches)):
+            rows = np.arange(batch_index * global_batch_size, (batch_index + 1) * global_batch_size)
+            rows[rows >= len(self.eval)] = -1  # padding rows
+            host = _host_rows(rows, process_index, process_count)
+            batch = self._batch(self.eval, EVAL, host, mask_epoch=0)
+            batch["example_mask"] = (host >= 0).astype(np.float32)
+            yield batch
+
+    def _batch(self, instances: Instances, split: int, rows: np.ndarray, mask_epoch: int) -> Batch:
+        """Rows `rows` of `instances` (-1: an all-padding row), masked with the masks of `mask_epoch`."""
+        options = self.options
+        size, length, predictions = len(rows), options.max_seq_length, options.max_predictions_per_seq
+        batch = {"input_ids": np.full((size, length), self.pad_token_id, np.int32),
+                 "token_type_ids": np.zeros((size, length), np.int32),
+                 "attention_mask": np.zeros((size, length), np.int32),
+                 "masked_lm_positions": np.zeros((size, predictions), np.int32),
+                 "masked_lm_ids": np.zeros((size, predictions), np.int32),
+                 "masked_lm_weights": np.zeros((size, predictions), np.float32)}
+        for row, index in enumerate(rows.tolist()):
+            if index < 0:
+                continue
+            input_ids, token_type_ids = instances.sequence(index, self.cls_token_id, self.sep_token_id)
+            rng = np.random.default_rng([options.seed, MASK_STREAM, split, mask_epoch, index])
+            masked = mask_tokens(input_ids, self.vocabulary, options.masked_lm_prob, predictions,
+                                 options.whole_word_masking, rng)
+            batch["input_ids"][row, :len(input_ids)] = masked.input_ids
+            batch["token_type_ids"][row, :len(input_ids)] = token_type_ids
+            batch["attention_mask"][row, :len(input_ids)] = 1
+            batch["masked_lm_positions"][row] = masked.masked_lm_positions
+            batch["masked_lm_ids"][row] = masked.masked_lm_ids
+            batch["masked_lm_weights"][row] = masked.masked_lm_weights
+        if options.next_sentence:
+            real = np.maximum(rows, 0)
+            batch["next_sentence_labels"] = np.where(rows >= 0, instances.is_random_next[real], 0).astype(np.int32)
+        return batch
+
+
+def _check_divisible(global_batch_size: int, process_count: int) -> None:
+    if global_batch_size < 1 or global_batch_size % process_count:
+        raise ConfigError(f"batch size {global_batch_size} must be positive and divisible by the {process_count} "
+                          f"processes")

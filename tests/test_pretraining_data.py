@@ -1,0 +1,350 @@
+"""Pretraining data: token cache, sequences (NSP and packed), masking statistics, determinism and resumption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bertjax.data.token_cache as token_cache
+from bertjax.data.corpus import read_documents
+from bertjax.data.instances import truncate_seq_pair
+from bertjax.data.masking import mask_tokens
+from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
+from bertjax.data.tokenizer import train_wordpiece
+from bertjax.errors import ConfigError, DataError
+
+BATCH_KEYS = {"input_ids": np.int32, "token_type_ids": np.int32, "attention_mask": np.int32,
+              "masked_lm_positions": np.int32, "masked_lm_ids": np.int32, "masked_lm_weights": np.float32}
+
+
+def synthetic_documents(count: int, seed: int = 0) -> list[list[str]]:
+    """Documents of made-up words, many of which a small WordPiece vocabulary splits into `##` pieces."""
+    rng = np.random.default_rng(seed)
+    syllables = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "shu", "gra", "tor"]
+    words = ["".join(rng.choice(syllables, rng.integers(1, 5))) for _ in range(400)]
+    return [[" ".join(rng.choice(words, rng.integers(3, 20))).capitalize() + "."
+             for _ in range(rng.integers(4, 25))] for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def documents() -> list[list[str]]:
+    return synthetic_documents(40)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(documents):
+    return train_wordpiece((sentence for document in documents for sentence in document), vocab_size=300)
+
+
+@pytest.fixture(scope="module")
+def wikitext(shared_data):
+    documents = read_documents(shared_data / "wikitext-2" / "valid.txt")
+    return documents, train_wordpiece((sentence for document in documents for sentence in document), 4000)
+
+
+def small_options(**changes) -> PretrainingOptions:
+    return PretrainingOptions(**{"max_seq_length": 64, "max_predictions_per_seq": 10, "eval_documents": 6,
+                                 "seed": 7, **changes})
+
+
+def restored(batch: dict[str, np.ndarray], row: int) -> tuple[int, ...]:
+    """Row `row`'s sequence before masking (the labels put back at their positions), without padding."""
+    ids = batch["input_ids"][row].copy()
+    real = batch["masked_lm_weights"][row] > 0
+    ids[batch["masked_lm_positions"][row][real]] = batch["masked_lm_ids"][row][real]
+    return tuple(ids[:batch["attention_mask"][row].sum()].tolist())
+
+
+def all_sequences(dataset: PretrainingDataset, instances=None) -> list[np.ndarray]:
+    instances = dataset.train if instances is None else instances
+    return [instances.sequence(index, dataset.cls_token_id, dataset.sep_token_id)[0] for index in range(len(instances))]
+
+
+def word_groups(sequence: np.ndarray, tokenizer, is_special: np.ndarray) -> list[list[int]]:
+    """Reference whole words: a non-special piece and the `##` pieces right after it."""
+    pieces = tokenizer.convert_ids_to_tokens(sequence.tolist())
+    groups: list[list[int]] = []
+    for position, piece in enumerate(pieces):
+        if is_special[sequence[position]]:
+            continue
+        if piece.startswith("##") and groups and groups[-1][-1] == position - 1:
+            groups[-1].append(position)
+        else:
+            groups.append([position])
+    return groups
+
+
+@pytest.mark.parametrize("whole_word_masking", [False, True])
+def test_masking_statistics(wikitext, whole_word_masking):
+    documents, tokenizer = wikitext
+    options = PretrainingOptions(max_predictions_per_seq=40, whole_word_masking=whole_word_masking, seed=3)
+    dataset = PretrainingDataset(documents, tokenizer, options)
+    vocabulary = dataset.vocabulary
+    chosen = candidates = masked = replaced = kept = 0
+    replacements = []
+    for index, sequence in enumerate(all_sequences(dataset)):
+        result = mask_tokens(sequence, vocabulary, 0.15, 40, whole_word_masking, np.random.default_rng([5, index]))
+        count = int(result.masked_lm_weights.sum())
+        positions = result.masked_lm_positions[:count]
+        assert np.all(np.diff(positions) > 0)  # sorted, no repeats
+        assert not result.masked_lm_positions[count:].any() and not result.masked_lm_ids[count:].any()
+        assert np.array_equal(result.masked_lm_weights, np.arange(40) < count)
+        assert np.array_equal(result.masked_lm_ids[:count], sequence[positions])  # labels: the original tokens
+        assert not vocabulary.is_special[sequence[positions]].any()
+        untouched = np.ones(len(sequence), bool)
+        untouched[positions] = False
+        assert np.array_equal(result.input_ids[untouched], sequence[untouched])
+        if whole_word_masking:
+            chosen_set = set(positions.tolist())
+            for word in word_groups(sequence, tokenizer, vocabulary.is_special):
+                assert sum(position in chosen_set for position in word) in (0, len(word))
+        new = result.input_ids[positions]
+        masked += np.sum(new == tokenizer.mask_token_id)
+        changed = (new != tokenizer.mask_token_id) & (new != sequence[positions])
+        replaced += changed.sum()
+        replacements.extend(new[changed].tolist())
+        kept += np.sum(new == sequence[positions])
+        chosen += count
+        candidates += np.sum(~vocabulary.is_special[sequence])
+    assert len(dataset.train) > 2000 and chosen > 40_000
+    # Per sequence the count is round(0.15 * candidates): off by at most half a token in ~100, so 0.15 +- 0.005.
+    assert abs(chosen / candidates - 0.15) < 0.005
+    # Binomial fractions over >40,000 predictions have a standard deviation below 0.002; 0.01 is 5 sigma. A
+    # random token equal to the original (1 in ~4000) counts as kept.
+    assert abs(masked / chosen - 0.8) < 0.01
+    assert abs(replaced / chosen - 0.1) < 0.01 and abs(kept / chosen - 0.1) < 0.01
+    assert not vocabulary.is_special[replacements].any() and len(set(replacements)) > 1000
+
+
+def test_batches_hold_masked_instances(documents, tokenizer):
+    dataset = PretrainingDataset(documents, tokenizer, small_options(whole_word_masking=True))
+    sequences = {tuple(sequence.tolist()) for sequence in all_sequences(dataset)}
+    batch = dataset.train_batch(3, 16)
+    assert {key: value.dtype for key, value in batch.items()} == {**BATCH_KEYS, "next_sentence_labels": np.int32}
+    assert batch["input_ids"].shape == (16, 64) and batch["masked_lm_ids"].shape == (16, 10)
+    for row in range(16):
+        assert restored(batch, row) in sequences
+        real = batch["masked_lm_weights"][row] > 0
+        assert 1 <= real.sum() <= 10
+        assert np.all(batch["input_ids"][row][batch["masked_lm_positions"][row][real]] != tokenizer.pad_token_id)
+
+
+def document_of(starts: np.ndarray, position: int) -> int:
+    return int(np.searchsorted(starts, position, "right") - 1)
+
+
+def test_next_sentence_pairs(documents, tokenizer):
+    dataset = PretrainingDataset(documents, tokenizer, small_options(short_seq_prob=0.0))
+    instances = dataset.train
+    starts = instances.corpus.document_token_starts()
+    for (a_start, a_end), (b_start, b_end), random_next in zip(instances.segment_a, instances.segment_b,
+                                                              instances.is_random_next):
+        assert a_end > a_start and b_end > b_start and (a_end - a_start) + (b_end - b_start) <= 64 - 3
+        document_a, document_b = document_of(starts, a_start), document_of(starts, b_start)
+        assert document_of(starts, a_end - 1) == document_a and document_of(starts, b_end - 1) == document_b
+        if random_next:
+            assert document_b != document_a
+        else:
+            assert document_b == document_a and b_start >= a_end
+    assert 0.4 < instances.is_random_next.mean() < 0.65  # balance is measured on WikiText below
+    label_of = {tuple(sequence.tolist()): label for sequence, label in zip(all_sequences(dataset),
+                                                                           instances.is_random_next)}
+    batch = dataset.train_batch(0, 32)
+    for row in range(32):
+        ids, types, mask = batch["input_ids"][row], batch["token_type_ids"][row], batch["attention_mask"][row]
+        length = mask.sum()
+        assert np.all(mask[:length] == 1) and not mask[length:].any() and length <= 64
+        assert not types[length:].any() and np.all(ids[length:] == tokenizer.pad_token_id)
+        separators = np.flatnonzero(restored(batch, row) == np.int32(tokenizer.sep_token_id))
+        assert ids[0] == tokenizer.cls_token_id and len(separators) == 2 and separators[1] == length - 1
+        assert np.array_equal(types[:length], np.arange(length) > separators[0])  # [CLS] A [SEP]: 0; B [SEP]: 1
+        assert batch["next_sentence_labels"][row] == label_of[restored(batch, row)]
+
+
+def test_next_sentence_balance(wikitext):
+    documents, tokenizer = wikitext
+    labels = PretrainingDataset(documents, tokenizer, PretrainingOptions(seed=3)).train.is_random_next
+    # Half the pairs get a random B, and so does every chunk of a single sentence (as in BERT: there is no next
+    # sentence to take), which WikiText's long documents make rare: a few percent above 0.5. The standard
+    # deviation of the mean of ~2,400 labels is 0.01.
+    assert len(labels) > 2000 and 0.49 < labels.mean() < 0.55
+
+
+def test_truncate_seq_pair_matches_bert():
+    rng = np.random.default_rng(0)
+
+    def reference_lengths(length_a: int, length_b: int, max_tokens: int) -> tuple[int, int]:
+        while length_a + length_b > max_tokens:  # BERT's loop, without the coin that picks front or back
+            if length_a > length_b:
+                length_a -= 1
+            else:
+                length_b -= 1
+        return length_a, length_b
+
+    fronts = removals = 0
+    for _ in range(500):
+        length_a, length_b, max_tokens = rng.integers(1, 80), rng.integers(1, 80), rng.integers(2, 100)
+        (a_start, a_end), (b_start, b_end) = truncate_seq_pair((100, 100 + length_a), (500, 500 + length_b),
+                                                               max_tokens, rng)
+        assert (a_end - a_start, b_end - b_start) == reference_lengths(length_a, length_b, max_tokens)
+        assert 100 <= a_start and a_end <= 100 + length_a and 500 <= b_start and b_end <= 500 + length_b
+        fronts += (a_start - 100) + (b_start - 500)
+        removals += length_a - (a_end - a_start) + length_b - (b_end - b_start)
+    assert removals > 5000 and abs(fronts / removals - 0.5) < 0.03
+
+
+def test_short_seq_prob(documents, tokenizer):
+    def lengths(short_seq_prob: float, next_sentence: bool) -> np.ndarray:
+        dataset = PretrainingDataset(documents, tokenizer, small_options(short_seq_prob=short_seq_prob,
+                                                                         next_sentence=next_sentence))
+        return np.array([len(sequence) for sequence in all_sequences(dataset)])
+
+    for next_sentence in (True, False):
+        long, short = lengths(0.0, next_sentence), lengths(0.5, next_sentence)
+        assert long.max() <= 64 and short.max() <= 64
+        # A short target is uniform in [2, max]; sentences of ~30 tokens round it up, so the effect is smaller
+        # than short_seq_prob itself.
+        assert np.mean(short <= 48) > np.mean(long <= 48) + 0.15 and short.mean() < long.mean() - 5
+    assert np.mean(lengths(0.0, True) == 64) > 0.7  # without it, most NSP pairs are trimmed to max_seq_length
+
+
+def test_packed_full_sentences(documents, tokenizer):
+    dataset = PretrainingDataset(documents, tokenizer, small_options(next_sentence=False, short_seq_prob=0.0))
+    instances, sep = dataset.train, tokenizer.sep_token_id
+    corpus = instances.corpus
+    assert not instances.segment_b.any() and not instances.is_random_next.any()
+    # No synthetic sentence is longer than 62 tokens, so packing cuts only between sentences and covers it all.
+    assert np.diff(corpus.sentence_offsets).max() <= 62
+    assert instances.segment_a[0, 0] == 0 and instances.segment_a[-1, 1] == len(corpus.tokens)
+    assert np.array_equal(instances.segment_a[1:, 0], instances.segment_a[:-1, 1])
+    starts = corpus.document_token_starts()
+    crossing = 0
+    for index, (start, end) in enumerate(instances.segment_a):
+        sequence, types = instances.sequence(index, tokenizer.cls_token_id, sep)
+        inside = starts[(starts > start) & (starts < end)]
+        expected = np.insert(corpus.tokens[start:end], inside - start, sep)
+        assert np.array_equal(sequence, np.concatenate([[tokenizer.cls_token_id], expected, [sep]]))
+        assert len(sequence) <= 64 and not types.any()
+        crossing += len(inside) > 0
+    assert crossing > 10
+    batch = dataset.train_batch(0, 8)
+    assert set(batch) == set(BATCH_KEYS) and not batch["token_type_ids"].any()
+
+
+def test_same_seed_same_batches_and_other_seed_differs(documents, tokenizer):
+    first = PretrainingDataset(documents, tokenizer, small_options())
+    second = PretrainingDataset(documents, tokenizer, small_options())
+    other = PretrainingDataset(documents, tokenizer, small_options(seed=8))
+    for step in (0, 5, first.batches_per_epoch(8) + 1):
+        batch = first.train_batch(step, 8)
+        assert all(np.array_equal(batch[key], value) for key, value in second.train_batch(step, 8).items())
+        assert not np.array_equal(batch["input_ids"], other.train_batch(step, 8)["input_ids"])
+
+
+def test_restart_from_cache_reads_tokens_and_resumes(documents, tokenizer, tmp_path, monkeypatch):
+    calls = []
+    encode = token_cache.encode_sentences
+    monkeypatch.setattr(token_cache, "encode_sentences", lambda *args: calls.append(1) or encode(*args))
+    options = small_options(dynamic_masking=True)
+    original = PretrainingDataset(documents, tokenizer, options, cache_dir=tmp_path)
+    assert len(calls) == 1
+    (folder,) = tmp_path.iterdir()  # no staging folder left behind
+    assert folder.name.startswith("tokens-")
+    assert sorted(path.name for path in folder.iterdir()) == ["document_offsets.npy", "sentence_offsets.npy",
+                                                               "tokens.npy"]
+    restarted = PretrainingDataset(documents, tokenizer, options, cache_dir=tmp_path)
+    assert len(calls) == 1  # read from the cache, not tokenized again
+    for step in (0, 7, 3 * original.batches_per_epoch(8) + 2):
+        expected, actual = original.train_batch(step, 8), restarted.train_batch(step, 8)
+        assert all(np.array_equal(expected[key], actual[key]) for key in expected)
+    PretrainingDataset(documents[:-1], tokenizer, options, cache_dir=tmp_path)  # another corpus, another key
+    assert len(calls) == 2 and len(list(tmp_path.iterdir())) == 2
+    uncached = PretrainingDataset(documents, tokenizer, options)
+    assert np.array_equal(uncached.train_batch(4, 8)["input_ids"], original.train_batch(4, 8)["input_ids"])
+
+
+def test_hosts_rows_make_the_global_batch(documents, tokenizer):
+    dataset = PretrainingDataset(documents, tokenizer, small_options())
+    for step in (0, 9):
+        single = dataset.train_batch(step, 8)
+        for process_count in (2, 4):
+            parts = [dataset.train_batch(step, 8, index, process_count) for index in range(process_count)]
+            assert all(part["input_ids"].shape[0] == 8 // process_count for part in parts)
+            assert all(np.array_equal(np.concatenate([part[key] for part in parts]), single[key]) for key in single)
+    evaluation = list(dataset.eval_batches(8))
+    hosts = [list(dataset.eval_batches(8, index, 2)) for index in range(2)]
+    for batch, first, second in zip(evaluation, *hosts):
+        assert all(np.array_equal(np.concatenate([first[key], second[key]]), batch[key]) for key in batch)
+
+
+def epoch_masks(dataset: PretrainingDataset, epoch: int) -> dict[tuple[int, ...], tuple[int, ...]]:
+    """Each sequence of an epoch (before masking) -> its masked input_ids."""
+    per_epoch = dataset.batches_per_epoch(8)
+    masks = {}
+    for step in range(epoch * per_epoch, (epoch + 1) * per_epoch):
+        batch = dataset.train_batch(step, 8)
+        for row in range(8):
+            masks[restored(batch, row)] = tuple(batch["input_ids"][row].tolist())
+    return masks
+
+
+@pytest.mark.parametrize("dynamic_masking", [False, True])
+def test_masks_across_epochs(documents, tokenizer, dynamic_masking):
+    dataset = PretrainingDataset(documents, tokenizer, small_options(dynamic_masking=dynamic_masking))
+    first, second = epoch_masks(dataset, 0), epoch_masks(dataset, 1)
+    assert len(first) == dataset.batches_per_epoch(8) * 8  # every row a different instance
+    common = first.keys() & second.keys()
+    assert len(common) > 0.9 * len(first)
+    changed = sum(first[sequence] != second[sequence] for sequence in common)
+    assert changed > 0.9 * len(common) if dynamic_masking else changed == 0
+    assert dataset.train_batch(0, 8)["input_ids"].tolist() != \
+        dataset.train_batch(dataset.batches_per_epoch(8), 8)["input_ids"].tolist()  # reshuffled
+
+
+def test_eval_batches(documents, tokenizer):
+    dataset = PretrainingDataset(documents, tokenizer, small_options(dynamic_masking=True))
+    batches = list(dataset.eval_batches(16))
+    count = len(dataset.eval)
+    assert len(batches) == -(-count // 16) and count % 16  # the last batch is padded
+    masks = np.concatenate([batch["example_mask"] for batch in batches])
+    assert masks.dtype == np.float32 and np.array_equal(masks, np.arange(len(masks)) < count)
+    expected = [tuple(sequence.tolist()) for sequence in all_sequences(dataset, dataset.eval)]
+    assert [restored(batch, row) for batch in batches for row in range(16) if batch["example_mask"][row]] == expected
+    last = batches[-1]
+    padding = last["example_mask"] == 0
+    assert np.all(last["input_ids"][padding] == tokenizer.pad_token_id) and not last["attention_mask"][padding].any()
+    assert not last["masked_lm_weights"][padding].any() and not last["next_sentence_labels"][padding].any()
+    again = list(dataset.eval_batches(16, max_batches=1))
+    assert len(again) == 1 and all(np.array_equal(again[0][key], batches[0][key]) for key in batches[0])
+    held_out = set(expected)
+    assert not held_out & {tuple(sequence.tolist()) for sequence in all_sequences(dataset)}
+
+
+def test_errors(documents, tokenizer):
+    dataset = PretrainingDataset(documents, tokenizer, small_options())
+    too_many = len(dataset.train) + 1
+    with pytest.raises(DataError, match=f"made {len(dataset.train)} training sequences .* one batch needs "
+                                        f"{too_many}"):
+        dataset.train_batch(0, too_many)
+    with pytest.raises(ConfigError, match="batch size 10 must be positive and divisible by the 4 processes"):
+        dataset.train_batch(0, 10, 0, 4)
+    with pytest.raises(DataError, match="the corpus has 1 documents; .* each split needs at least 2 for "
+                                        "next-sentence prediction"):
+        PretrainingDataset(documents[:1], tokenizer, small_options(eval_documents=0))
+    single = PretrainingDataset(documents[:1], tokenizer, small_options(eval_documents=0, next_sentence=False))
+    with pytest.raises(ConfigError, match="no documents are held out"):
+        next(single.eval_batches(8))
+    with pytest.raises(ConfigError, match="masked_lm_prob=0.0 must be in \\(0, 1\\]"):
+        small_options(masked_lm_prob=0.0)
+    with pytest.raises(ConfigError, match="max_seq_length=4 must be at least 5"):
+        small_options(max_seq_length=4)
+
+
+def test_split_and_describe(documents, tokenizer):
+    dataset = PretrainingDataset(documents, tokenizer, small_options(eval_documents=None, eval_fraction=0.1,
+                                                                     dupe_factor=2))
+    assert dataset.num_eval_documents == 4 and dataset.num_documents == 40
+    single = PretrainingDataset(documents, tokenizer, small_options(eval_documents=None, eval_fraction=0.1))
+    assert len(dataset.train) > 1.8 * len(single.train)  # two cuts of the same documents
+    assert dataset.describe().startswith(f"40 documents (4 held out), {dataset.num_tokens:,} tokens -> "
+                                         f"{len(dataset.train):,} training")
