@@ -49,8 +49,9 @@ def test_file_is_declared_as_package_data(name: str) -> None:
 
 
 def test_corpus_is_large_enough(corpus_bytes: bytes, documents: list[list[str]]) -> None:
-    assert len(corpus_bytes) >= 150_000
-    assert len(documents) >= 150
+    size, document_count = len(corpus_bytes), len(documents)
+    assert size >= 150_000
+    assert document_count >= 150
 
 
 def test_corpus_every_line_is_utf8(corpus_bytes: bytes) -> None:
