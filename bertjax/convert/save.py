@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bertjax.data.tokenizer import save_tokenizer
 from bertjax.convert.architecture import ENCODER, check_params
 from bertjax.convert.atomic import atomic_directory
 from bertjax.convert.files import CONFIG_FILE, SAFETENSORS_FILE, write_config, write_state_dict
@@ -42,5 +43,5 @@ def write_model_folder(directory: str | Path, config: BertConfig, head: str, tok
         write_config(folder / CONFIG_FILE, config, head)
         write_weights(folder / weights_name)
         if tokenizer is not None:
-            tokenizer.save_pretrained(str(folder))
+            save_tokenizer(tokenizer, folder)  # vocab.txt too, which transformers 5 no longer writes
     return Path(directory)
