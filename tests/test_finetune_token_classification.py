@@ -1,0 +1,231 @@
+"""Token classification (NER) fine-tuning end to end: CoNLL and JSON-lines data, entity scores beside the all-O
+model, the exported model against transformers, tagged predictions, clear errors, and real CoNLL-2003 data from the
+MiniLM checkpoint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from bertjax.convert import load_pretrained
+from bertjax.data.token_classification import TaggedSentences, encode_token_classification
+from bertjax.errors import DataError
+from bertjax.model import BertForTokenClassification
+from bertjax.run_config import load_run_config
+from bertjax.runs.families.token_classification import TokenClassificationFamily, entity_labels, read_words, \
+    write_tagged
+from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
+from bertjax.runs.task_family import TaskSection
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["task.type=token_classification", "model.init_from=null",
+        "model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}",
+        "train.vocab_size=300", "task.max_seq_length=32", "train.batch_size=16", "train.eval_batch_size=32",
+        "train.log_every=5", "optimizer.learning_rate=0.01"]
+PEOPLE = ["Anna Weber", "Peter", "Maria Rossi", "John", "Ken Sato", "Laura"]
+PLACES = ["Paris", "Berlin", "New York", "Tokyo", "Rome", "Oslo"]
+GROUPS = ["Siemens", "the United Nations", "Reuters", "Fiat"]
+TEMPLATES = ["{person} flew to {place} yesterday .", "{group} opened an office in {place} .",
+             "{person} works for {group} .", "In {place} , {person} met {group} staff ."]
+
+
+def _tagged(entity: str, kind: str) -> list[tuple[str, str]]:
+    words = entity.split()
+    if words[0] == "the":  # "the" is not part of the name
+        return [("the", "O"), *_tagged(" ".join(words[1:]), kind)]
+    return [(word, ("B-" if index == 0 else "I-") + kind) for index, word in enumerate(words)]
+
+
+def synthetic_sentences(count: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Template sentences with people (PER), places (LOC) and organisations (ORG), as (word, tag) pairs."""
+    rng = np.random.default_rng(seed)
+    sentences = []
+    for _ in range(count):
+        template = TEMPLATES[rng.integers(len(TEMPLATES))]
+        fillers = {"person": (PEOPLE, "PER"), "place": (PLACES, "LOC"), "group": (GROUPS, "ORG")}
+        sentence = []
+        for word in template.split():
+            if word.startswith("{"):
+                names, kind = fillers[word.strip("{}")]
+                sentence += _tagged(names[rng.integers(len(names))], kind)
+            else:
+                sentence.append((word, "O"))
+        sentences.append(sentence)
+    return sentences
+
+
+def write_conll(path: Path, sentences: list[list[tuple[str, str]]], with_tags: bool = True) -> Path:
+    lines = ["-DOCSTART- O", ""]
+    for sentence in sentences:
+        lines += [f"{word} {tag}" if with_tags else word for word, tag in sentence] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def write_jsonl(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
+    path.write_text("".join(json.dumps({"tokens": [word for word, _ in sentence], "tags": [tag for _, tag in sentence]})
+                            + "\n" for sentence in sentences), encoding="utf-8")
+    return path
+
+
+def _config(run_dir: Path, *overrides: str) -> FinetuningConfig:
+    return load_run_config(FinetuningConfig, None, [*TINY, f"train.output_dir={run_dir}", *overrides])
+
+
+def _assert_transformers_agrees(best: Path, sentences: list[list[str]]) -> None:
+    """transformers' BertForTokenClassification loads the exported folder and computes our logits."""
+    config, params, _ = load_pretrained(best, "token_classification")
+    reference, info = transformers.BertForTokenClassification.from_pretrained(best, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(best)
+    batch = tokenizer(sentences, is_split_into_words=True, padding=True, return_tensors="np")
+    ours = BertForTokenClassification(config).apply({"params": params}, batch["input_ids"], batch["attention_mask"],
+                                                    batch["token_type_ids"])["logits"]
+    with torch.no_grad():
+        theirs = reference.eval()(**{key: torch.tensor(value) for key, value in batch.items()}).logits.numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_conll_run_learns_exports_and_tags_words(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    train = write_conll(tmp_path / "train.txt", synthetic_sentences(160, seed=0))
+    evaluation = write_conll(tmp_path / "valid.txt", synthetic_sentences(40, seed=1))
+    new = synthetic_sentences(3, seed=2)
+    to_tag = write_conll(tmp_path / "new.txt", new, with_tags=False)
+    run_dir = tmp_path / "run"
+    summary = run_finetuning(_config(run_dir, f"task.train_file={train}", f"task.eval_file={evaluation}",
+                                     f"task.predict_file={to_tag}", "train.steps=40", "train.eval_every=20"))
+    best = summary["best"]
+    assert {"precision", "recall", "f1", "LOC_f1", "ORG_f1", "PER_f1", "baseline_f1"} <= set(best)
+    assert best["baseline_f1"] == 0.0 and best["baseline_precision"] == 0.0
+    assert best["f1"] > 0.5, best
+    printed = capsys.readouterr().out
+    assert "baseline" in printed and "overall" in printed
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["best"] == pytest.approx(best)
+    report = json.loads((run_dir / "entity_report.json").read_text())
+    assert report["overall"]["f1"] == pytest.approx(best["f1"])
+    assert report["PER"]["support"] == sum(tag == "B-PER" for sentence in synthetic_sentences(40, seed=1)
+                                           for _, tag in sentence)
+
+    config = json.loads((run_dir / "best" / "config.json").read_text())
+    labels = ("O", "B-LOC", "B-ORG", "B-PER", "I-LOC", "I-ORG", "I-PER")
+    assert config["id2label"] == {str(index): label for index, label in enumerate(labels)}
+    _assert_transformers_agrees(run_dir / "best", [["Anna", "Weber", "flew", "to", "Rome"], ["Fiat", "."]])
+
+    assert summary["predictions"] == str(run_dir / "predictions.txt")
+    blocks = Path(summary["predictions"]).read_text().strip("\n").split("\n\n")
+    assert len(blocks) == 3
+    for block, sentence in zip(blocks, new):
+        pairs = [line.split(" ") for line in block.split("\n")]
+        assert [word for word, _ in pairs] == [word for word, _ in sentence]
+        assert all(tag in labels for _, tag in pairs)
+
+
+def test_predictions_follow_the_input_format(tmp_path: Path) -> None:
+    family = TokenClassificationFamily(TaskSection(type="token_classification"))
+    assert family.prediction_suffix(TaskSection(predict_file="new.txt")) == ".txt"
+    assert family.prediction_suffix(TaskSection(predict_file="new.jsonl")) == ".jsonl"
+    assert family.prediction_suffix(TaskSection(predict_file="new.data", format="jsonl")) == ".jsonl"
+    words, tags = [["Peter", "flew"], ["Oslo"]], [["B-PER", "O"], ["B-LOC"]]
+    write_tagged(words, tags, tmp_path / "predictions.txt")
+    assert (tmp_path / "predictions.txt").read_text() == "Peter B-PER\nflew O\n\nOslo B-LOC\n\n"
+    write_tagged(words, tags, tmp_path / "predictions.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert rows == [{"tokens": ["Peter", "flew"], "tags": ["B-PER", "O"]}, {"tokens": ["Oslo"], "tags": ["B-LOC"]}]
+    assert read_words(tmp_path / "predictions.jsonl").words == words  # JSON lines in, JSON lines out
+
+
+def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
+    """Logits that pick the true tags score F1 1; one wrong type halves that sentence's entities."""
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(minilm_dir)
+    sentences = TaggedSentences([["Anna", "Weberhausen", "visited", "Oslo"], ["Fiat", "rose"]],
+                                [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]], ["a line 1", "a line 6"])
+    family = TokenClassificationFamily(TaskSection(type="token_classification"))
+    family._labels = entity_labels(sentences)
+    family._eval = sentences
+    family._eval_encoded = encode_token_classification(sentences, tokenizer, 32, family._labels)
+
+    def logits_for(tags: list[list[str]]) -> list[np.ndarray]:
+        logits = []
+        for sentence_tags, word_ids in zip(tags, family._eval_encoded.word_ids):
+            one_hot = np.zeros((len(word_ids) + 3, len(family._labels)), np.float32)  # + 3: bucket padding
+            for position, word in enumerate(word_ids):
+                one_hot[position, family._labels.index(sentence_tags[word] if word >= 0 else "O")] = 1
+            logits.append(one_hot)
+        return logits
+
+    perfect = family.evaluate({"logits": logits_for(sentences.tags)})
+    assert perfect["f1"] == 1.0 and perfect["PER_f1"] == 1.0 and perfect["baseline_f1"] == 0.0
+    wrong = family.evaluate({"logits": logits_for([["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O"]])})
+    assert wrong["precision"] == pytest.approx(2 / 3) and wrong["recall"] == pytest.approx(2 / 3)
+    assert wrong["LOC_f1"] == 0.0 and wrong["ORG_f1"] == pytest.approx(2 / 3)
+
+
+def test_entity_labels_hold_both_prefixes() -> None:
+    sentences = TaggedSentences([["a", "b"]], [["B-LOC", "B-PER"]], ["x"])
+    assert entity_labels(sentences) == ("O", "B-LOC", "B-PER", "I-LOC", "I-PER")
+
+
+def test_read_words_ignores_tags_and_docstart(tmp_path: Path) -> None:
+    path = tmp_path / "new.txt"
+    path.write_text("-DOCSTART- O\n\nEU B-ORG\nrejects\n\n\nPeter\n", encoding="utf-8")
+    sentences = read_words(path)
+    assert sentences.words == [["EU", "rejects"], ["Peter"]]
+    assert sentences.where == [f"{path} line 3", f"{path} line 7"]
+    assert sentences.tags == [["O", "O"], ["O"]]
+
+
+def test_tags_not_in_iob2_name_file_and_line(tmp_path: Path) -> None:
+    sentences = synthetic_sentences(20, seed=5)
+    sentences[1][0] = (sentences[1][0][0], "PERSON")
+    train = write_conll(tmp_path / "train.txt", sentences)
+    line = 2 + len(sentences[0]) + 1 + 1  # -DOCSTART-, blank, first sentence, blank, then sentence 2's first word
+    with pytest.raises(DataError, match=f"{train} line {line}: tag 'PERSON' is not IOB2"):
+        run_finetuning(_config(tmp_path / "run", f"task.train_file={train}"))
+    sentences[1][0] = (sentences[1][0][0], "I-PER")
+    write_conll(train, sentences)
+    with pytest.raises(DataError, match=f"{train} line {line}: tag 'I-PER' follows 'O'"):
+        run_finetuning(_config(tmp_path / "run", f"task.train_file={train}"))
+
+
+def test_token_line_without_tag_is_one_line_error_from_the_script(tmp_path: Path) -> None:
+    train = tmp_path / "train.txt"
+    train.write_text("Peter B-PER\nflew O\n\nBerlin\nis O\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "finetune.py"), *TINY,
+                             f"task.train_file={train}", f"train.output_dir={tmp_path / 'run'}"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {train} line 4: 'Berlin' has no tag column (column -1); each token line is `word TAG`, a blank line "
+        f"between sentences"]
+
+
+@pytest.mark.slow
+def test_minilm_learns_conll2003(tmp_path: Path, minilm_dir: Path, shared_data: Path) -> None:
+    """From all-MiniLM-L6-v2: train on the first 1,500 sentences of train.txt, evaluate on the first 500 of
+    valid.txt."""
+    def first_sentences(path: Path, count: int) -> str:
+        blocks = [block for block in path.read_text(encoding="utf-8").split("\n\n")
+                  if block.strip() and not block.startswith("-DOCSTART-")]
+        return "\n\n".join(blocks[:count]) + "\n"
+
+    train, evaluation = tmp_path / "train.txt", tmp_path / "valid.txt"
+    train.write_text(first_sentences(shared_data / "conll2003" / "train.txt", 1500), encoding="utf-8")
+    evaluation.write_text(first_sentences(shared_data / "conll2003" / "valid.txt", 500), encoding="utf-8")
+    config = load_run_config(FinetuningConfig, None, [
+        "task.type=token_classification", f"task.train_file={train}", f"task.eval_file={evaluation}",
+        "task.max_seq_length=64", f"model.init_from={minilm_dir}", "train.batch_size=32", "train.eval_batch_size=64",
+        "train.epochs=2", "train.log_every=10", "optimizer.learning_rate=0.0001", f"train.output_dir={tmp_path / 'run'}"])
+    best = run_finetuning(config)["best"]
+    print(f"MiniLM on CoNLL-2003 (train: first 1500 sentences of train.txt, eval: first 500 of valid.txt): "
+          f"entity F1 {best['f1']:.4f} (precision {best['precision']:.4f}, recall {best['recall']:.4f}); "
+          f"all-O baseline F1 {best['baseline_f1']:.4f}")
+    assert best["f1"] > 0.5
