@@ -71,7 +71,18 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = Tru
     vocab = trainer.get_vocab()
     if len(vocab) <= len(special_tokens):
         raise DataError("the texts to train a WordPiece vocabulary on are empty; pass a corpus with some text")
-    return BertTokenizerFast(vocab=vocab, do_lower_case=lowercase)
+    return BertTokenizerFast(vocab=_deterministic_ids(vocab, special_tokens), do_lower_case=lowercase)
+
+
+def _deterministic_ids(vocab: dict[str, int], special_tokens: Sequence[str]) -> dict[str, int]:
+    """Re-numbers a trained vocabulary so that the same pieces always get the same ids.
+
+    The trainer numbers pieces in an order that depends on hash-map iteration and on how it breaks frequency ties,
+    which change from process to process; WordPiece tokenization depends only on the set of pieces, so the pieces
+    are numbered in sorted order after the special tokens.
+    """
+    pieces = sorted(token for token in vocab if token not in special_tokens)
+    return {token: index for index, token in enumerate([*special_tokens, *pieces])}
 
 
 def save_tokenizer(tokenizer: BertTokenizerFast, directory: str | Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -13,7 +12,6 @@ import jax.numpy as jnp
 from bertjax.convert import load_pretrained
 from bertjax.errors import ConfigError
 from bertjax.model import HEADS, BertConfig, ModelOptions, preset
-from bertjax.model.layout import stack_layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +52,7 @@ def build_model(section: ModelSection, head: str, seed: int, **config_changes: A
     if section.init_from:
         config, params, report = load_pretrained(section.init_from, head, options=options,
                                                  config_changes=changes, seed=seed)
-        notes = report.describe() if hasattr(report, "describe") else []
-        return BuiltModel(config, HEADS[head](config, options), params, notes)
+        return BuiltModel(config, HEADS[head](config, options), params, report.describe())
     try:
         if section.config_file:
             config = BertConfig.from_json_file(section.config_file).replace(**changes)
@@ -72,7 +69,3 @@ def build_model(section: ModelSection, head: str, seed: int, **config_changes: A
 def describe(config: BertConfig) -> str:
     return (f"L{config.num_hidden_layers}/H{config.hidden_size}/A{config.num_attention_heads}, "
             f"vocab {config.vocab_size}")
-
-
-def checkpoint_dir_exists(path: str | Path) -> bool:
-    return Path(path).is_dir() and any(Path(path).iterdir())

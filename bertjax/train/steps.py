@@ -60,7 +60,7 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation, sc
             grads, metrics = jax.tree.map(lambda total: total / accumulation_steps, totals)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {**metrics, "learning_rate": schedule(state.step), "grad_norm": optax.global_norm(grads)}
+        metrics = {**metrics, "learning_rate": schedule(state.step), "grad_norm": optax.tree.norm(grads)}
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
     return train_step
