@@ -14,6 +14,7 @@ from safetensors.numpy import load_file, save_file
 
 from bertjax.convert.architecture import HF_CLASS_NAMES
 from bertjax.convert.names import StateDict
+from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import CheckpointError, DependencyError
 from bertjax.model import BertConfig
 
@@ -124,6 +125,4 @@ def read_tokenizer(directory: Path) -> Any:
     """The folder's tokenizer (a `BertTokenizerFast`), or None when it holds no tokenizer files."""
     if not any((directory / name).is_file() for name in TOKENIZER_FILES):
         return None
-    from transformers import BertTokenizerFast
-
-    return BertTokenizerFast.from_pretrained(str(directory))
+    return load_tokenizer(directory)

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bertjax.data.tokenizer import save_tokenizer
 from bertjax.convert.architecture import ENCODER, check_params
 from bertjax.convert.atomic import atomic_directory
 from bertjax.convert.files import CONFIG_FILE, SAFETENSORS_FILE, write_config, write_state_dict
 from bertjax.convert.names import POSITION_EMBEDDINGS, state_dict_from_params
+from bertjax.data.tokenizer import save_tokenizer
 from bertjax.model import BertConfig, sinusoidal_table
 from bertjax.model.layout import unstack_layers
 
