@@ -114,7 +114,7 @@ def test_bad_corpora_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="binary.txt"):
         run_pretraining(_config(tmp_path / "b", f"data.corpus={binary}"))
     small = tmp_path / "small.txt"
-    small.write_text("One short sentence here.\nAnother one follows it.\n\nA second document starts.\nIt ends.\n")
+    small.write_text("\n\n".join(f"Document {index} starts here.\nIt ends quickly." for index in range(6)) + "\n")
     with pytest.raises(DataError, match="batch"):
         run_pretraining(_config(tmp_path / "c", f"data.corpus={small}", "train.batch_size=64"))
     with pytest.raises(ConfigError, match="max_position_embeddings"):
