@@ -39,6 +39,13 @@ def test_trained_vocabulary(trained):
     assert trained("the lobster")["input_ids"][0] == 2 and trained("the lobster")["input_ids"][-1] == 3
 
 
+def test_training_is_deterministic(wikitext_sentences, trained):
+    # The tokenizers trainer alone gives a different vocabulary on most runs here (its `##` pieces are numbered in
+    # hash-map order); three runs in one process are enough to see it.
+    for _ in range(3):
+        assert train_wordpiece(wikitext_sentences, vocab_size=2000).get_vocab() == trained.get_vocab()
+
+
 def test_small_corpus_gives_a_smaller_vocabulary():
     tokenizer = train_wordpiece(["a tiny corpus", "a tiny text"] * 3, vocab_size=1000)
     # five specials, the alphabet and its ## twins, then the few merges the words allow

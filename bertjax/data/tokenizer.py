@@ -4,6 +4,7 @@ transformers to read back."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -54,10 +55,35 @@ def _from_tokenizer_json(path: Path, lowercase: bool | None) -> BertTokenizerFas
                              tokenize_chinese_chars=normalizer.get("handle_chinese_chars", True))
 
 
+def _seed_pieces(texts: Sequence[str], trainer: BertWordPieceTokenizer, limit_alphabet: int
+                 ) -> tuple[list[str], list[str]]:
+    """The alphabet (the `limit_alphabet` most frequent normalised characters, ties by code point) and its `##`
+    pieces (for the characters that can occur inside a word), both sorted.
+
+    The tokenizers trainer numbers `##` pieces in hash-map order, and the numbers break ties between merges, so the
+    same corpus can give different vocabularies (huggingface/tokenizers#1794). Handing it the alphabet and the `##`
+    pieces up front, in a fixed order, makes every number and so every merge deterministic.
+    """
+    characters: Counter[str] = Counter()
+    for text in texts:
+        characters.update(text)
+    normalized: Counter[str] = Counter()
+    for character, count in characters.items():
+        for piece in trainer.normalize(character):
+            if not piece.isspace():
+                normalized[piece] += count
+    alphabet = sorted(sorted(normalized, key=lambda piece: (-normalized[piece], piece))[:limit_alphabet])
+    # A character that splits "a?a" into several words (punctuation, CJK) never continues a word.
+    inside_words = [piece for piece in alphabet if len(trainer.pre_tokenizer.pre_tokenize_str(
+        trainer.normalize(f"a{piece}a"))) == 1]
+    return alphabet, [f"##{piece}" for piece in inside_words]
+
+
 def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = True, min_frequency: int = 2,
-                    special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS) -> BertTokenizerFast:
-    """A WordPiece vocabulary of at most `vocab_size` pieces learnt from `texts`, with BERT's normaliser and
-    pre-tokeniser; `special_tokens` take the first ids in order (`[PAD]` is 0 by default).
+                    special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS, limit_alphabet: int = 1000
+                    ) -> BertTokenizerFast:
+    """A WordPiece vocabulary of at most `vocab_size` pieces learnt from `texts` (the same every time), with BERT's
+    normaliser and pre-tokeniser; `special_tokens` take the first ids in order (`[PAD]` is 0 by default).
 
     A corpus with fewer distinct pieces than `vocab_size` (after `min_frequency`) gives a smaller vocabulary.
     """
@@ -65,24 +91,17 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = Tru
     if missing:
         raise ConfigError(f"special_tokens {list(special_tokens)} lacks {missing}; BERT needs all of "
                           f"{list(BERT_SPECIAL_TOKENS)}")
+    texts = list(texts)
     trainer = BertWordPieceTokenizer(lowercase=lowercase)
-    trainer.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency,
-                                special_tokens=list(special_tokens), show_progress=False)
-    vocab = trainer.get_vocab()
-    if len(vocab) <= len(special_tokens):
+    alphabet, continuations = _seed_pieces(texts, trainer, limit_alphabet)
+    if not alphabet:
         raise DataError("the texts to train a WordPiece vocabulary on are empty; pass a corpus with some text")
-    return BertTokenizerFast(vocab=_deterministic_ids(vocab, special_tokens), do_lower_case=lowercase)
-
-
-def _deterministic_ids(vocab: dict[str, int], special_tokens: Sequence[str]) -> dict[str, int]:
-    """Re-numbers a trained vocabulary so that the same pieces always get the same ids.
-
-    The trainer numbers pieces in an order that depends on hash-map iteration and on how it breaks frequency ties,
-    which change from process to process; WordPiece tokenization depends only on the set of pieces, so the pieces
-    are numbered in sorted order after the special tokens.
-    """
-    pieces = sorted(token for token in vocab if token not in special_tokens)
-    return {token: index for index, token in enumerate([*special_tokens, *pieces])}
+    # The `##` pieces go in as trainer "special tokens" only to fix their ids; the tokenizer built below gets the
+    # vocabulary alone, so they are ordinary pieces there.
+    trainer.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=min_frequency,
+                                limit_alphabet=len(alphabet), initial_alphabet=alphabet,
+                                special_tokens=[*special_tokens, *continuations], show_progress=False)
+    return BertTokenizerFast(vocab=trainer.get_vocab(), do_lower_case=lowercase)
 
 
 def save_tokenizer(tokenizer: BertTokenizerFast, directory: str | Path) -> Path:
