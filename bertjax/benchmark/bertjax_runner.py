@@ -1,0 +1,101 @@
+"""The bertjax side: the library's own train step (donated state, AdamW, clipping) or jitted prediction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bertjax.benchmark.flops import TRAINING_WORKLOADS
+from bertjax.model import BertConfig, BertForPreTraining, BertForSequenceClassification, ModelOptions
+from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss, prediction
+from bertjax.tasks.pretraining import pretraining_loss
+from bertjax.train.losses import IGNORE_INDEX, classification_loss
+from bertjax.train.optimizer import OptimizerConfig, make_optimizer
+from bertjax.train.sharding import global_batch, jit_sharded, make_mesh, replicate
+from bertjax.train.state import create_state
+from bertjax.train.steps import make_train_step
+
+Batch = dict[str, jax.Array]
+
+
+def all_positions_pretraining_loss(model: BertForPreTraining
+                                   ) -> Callable[[Any, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
+    """The pretraining loss computed as Hugging Face computes it: the vocabulary projection at every position,
+    cross entropy over the positions whose label is not -100. Same value as `pretraining_loss`, more work."""
+
+    def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"],
+                             batch["token_type_ids"], deterministic=False, rngs={"dropout": key})
+        targets = jnp.where(batch["masked_lm_weights"] > 0, batch["masked_lm_ids"], IGNORE_INDEX)
+        rows = jnp.arange(targets.shape[0])[:, None]
+        labels = jnp.full(batch["input_ids"].shape, IGNORE_INDEX).at[rows, batch["masked_lm_positions"]].set(targets)
+        mlm_loss, _ = classification_loss(logits["mlm_logits"], labels)  # [batch, seq, vocab] logits
+        nsp_loss, _ = classification_loss(logits["nsp_logits"], batch["next_sentence_labels"])
+        return mlm_loss + nsp_loss, {"mlm_loss": mlm_loss, "nsp_loss": nsp_loss}
+
+    return loss_fn
+
+
+class BertJaxRunner:
+    """One workload (`pretrain`, `finetune`, `inference`) of bertjax on a fixed batch, on every local device."""
+
+    def __init__(self, config: BertConfig, workload: str, batch: dict[str, np.ndarray], options: ModelOptions,
+                 mlm_all_positions: bool = False, seed: int = 0) -> None:
+        self.config, self.workload, self.host_batch, self.options = config, workload, batch, options
+        self.mlm_all_positions = mlm_all_positions
+        self.seed = seed
+        self.label = "bertjax, MLM at all positions" if mlm_all_positions else "bertjax"
+        self._step: Any = None
+        self._state: Any = None
+        self._batch: Batch | None = None
+        self._outputs: Any = None
+
+    def _loss(self, model: Any) -> Callable[[Any, Batch, jax.Array], Any]:
+        if self.workload == "finetune":
+            return finetuning_loss(model, OBJECTIVES["classification"])
+        return all_positions_pretraining_loss(model) if self.mlm_all_positions else pretraining_loss(model)
+
+    def prepare(self) -> None:
+        head = BertForPreTraining if self.workload == "pretrain" else BertForSequenceClassification
+        model = head(self.config, self.options)
+        sample = jnp.asarray(self.host_batch["input_ids"][:1])
+        params = jax.jit(model.init)(jax.random.key(self.seed), sample)["params"]
+        mesh = make_mesh()
+        self._batch = global_batch(self.host_batch, mesh)
+        if self.workload in TRAINING_WORKLOADS:
+            optimizer, schedule = make_optimizer(OptimizerConfig(), params, total_steps=10_000,
+                                                 num_layers=self.config.num_hidden_layers)
+            self._state, shardings = create_state(params, optimizer, seed=self.seed, mesh=mesh)
+            self._step = jit_sharded(make_train_step(self._loss(model), optimizer, schedule), mesh, shardings)
+        else:
+            self._state = replicate(params, mesh)
+            self._step = jax.jit(prediction(model))
+
+    def run(self, steps: int) -> None:
+        # No host synchronisation inside the loop: steps are dispatched back to back.
+        if self.workload in TRAINING_WORKLOADS:
+            for _ in range(steps):
+                self._state, self._outputs = self._step(self._state, self._batch)
+        else:
+            for _ in range(steps):
+                self._outputs = self._step(self._state, self._batch)
+        jax.block_until_ready((self._state, self._outputs))
+
+    def device_memory_bytes(self) -> int | None:
+        """On accelerators, the compiled step's footprint: arguments + outputs (less donated aliases) + temporaries."""
+        if jax.devices()[0].platform == "cpu":
+            return None
+        arguments = (self._state, self._batch)
+        analysis = self._step.lower(*arguments).compile().memory_analysis()
+        if analysis is None:
+            return None
+        return int(analysis.argument_size_in_bytes + analysis.output_size_in_bytes - analysis.alias_size_in_bytes
+                   + analysis.temp_size_in_bytes)
+
+    def close(self) -> None:
+        self._step = self._state = self._batch = self._outputs = None
+        jax.clear_caches()

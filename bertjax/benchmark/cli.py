@@ -1,0 +1,64 @@
+"""Command line of `scripts/benchmark.py`: flags into `BenchmarkSettings`, the table out, errors for people."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bertjax.benchmark.report import format_table, write_json
+from bertjax.benchmark.suite import BenchmarkSettings, run_benchmark
+from bertjax.errors import BertJaxError
+from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, argparse.Namespace]:
+    defaults = BenchmarkSettings()
+    parser = argparse.ArgumentParser(
+        description="bertjax against Hugging Face PyTorch BERT, measured side by side in one process.")
+    parser.add_argument("--models", type=_names, default=defaults.models,
+                        help="comma-separated presets (bert-mini, bert-base, ...) or minilm "
+                             f"(default: {','.join(defaults.models)})")
+    parser.add_argument("--workloads", type=_names, default=defaults.workloads,
+                        help=f"comma-separated subset of {','.join(defaults.workloads)}")
+    parser.add_argument("--seq-len", type=int, default=defaults.seq_len)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="sequences per step (default: per model on CPU, 32 on accelerators)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default=defaults.dtype)
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="steps per timed round")
+    parser.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed steps after the first")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds,
+                        help="timed rounds per implementation, alternating between implementations")
+    parser.add_argument("--no-torch", dest="torch", action="store_false", help="measure bertjax only")
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile")
+    parser.add_argument("--no-all-positions", dest="mlm_all_positions", action="store_false",
+                        help="skip the bertjax pretraining row with the MLM projection at every position")
+    parser.add_argument("--attention", choices=ATTENTION_KERNELS, default=defaults.attention)
+    parser.add_argument("--scan", dest="scan_layers", action="store_true", help="scan over the layers")
+    parser.add_argument("--remat", choices=REMAT_POLICIES, default=defaults.remat)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    arguments = parser.parse_args(argv)
+    fields = {name: getattr(arguments, name) for name in BenchmarkSettings.__dataclass_fields__}
+    return BenchmarkSettings(**fields), arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = None
+    try:
+        settings, arguments = parse_settings(argv)
+        results = run_benchmark(settings)
+        print(format_table(results))
+        if arguments.json:
+            write_json(results, arguments.json)
+            print(f"numbers written to {arguments.json}")
+    except BertJaxError as error:
+        if arguments is not None and arguments.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

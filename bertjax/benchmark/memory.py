@@ -1,0 +1,48 @@
+"""Host memory of this process: resident set size and its peak, which Linux lets us reset between measurements."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _status_bytes(field: str) -> int | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024  # the kernel reports kB
+    except OSError:
+        return None
+    return None
+
+
+def _max_resident_bytes() -> int:
+    """The process's lifetime peak from getrusage: kilobytes on Linux, bytes on macOS."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def resident_bytes() -> int:
+    """The resident set size now (the lifetime peak where /proc is missing)."""
+    current = _status_bytes("VmRSS")
+    return current if current is not None else _max_resident_bytes()
+
+
+def reset_peak() -> bool:
+    """Restarts the peak resident size from the current size; False where the system cannot (the peak is then the
+    lifetime peak, and transient growth reads as zero after a larger earlier peak)."""
+    try:
+        _CLEAR_REFS.write_text("5")  # "5" resets VmHWM (Linux 4.0+)
+        return True
+    except OSError:
+        return False
+
+
+def peak_bytes() -> int:
+    """The peak resident size since the last `reset_peak`."""
+    peak = _status_bytes("VmHWM")
+    return peak if peak is not None else _max_resident_bytes()

@@ -1,0 +1,91 @@
+"""The benchmark's numbers: one row per implementation, printed as a table or written as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from bertjax.benchmark.flops import model_flops_utilization
+from bertjax.benchmark.peak import Peak
+from bertjax.benchmark.timing import Measurement
+
+REFERENCE_LABEL = "PyTorch eager"
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    model: str
+    workload: str
+    implementation: str
+    batch_size: int
+    seq_len: int
+    dtype: str
+    device: str
+    sequences_per_second: float | None
+    tokens_per_second: float | None  # every position of the padded batch
+    memory_bytes: int | None  # host: resident growth; accelerator: peak device memory of a step
+    first_step_seconds: float | None  # bertjax: compilation included; PyTorch eager: its first step
+    speedup_vs_torch_eager: float | None  # this row's throughput over PyTorch eager's
+    mfu: float | None  # model FLOP/s (see flops.py) over the device peak
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class Results:
+    settings: dict[str, Any]
+    environment: dict[str, Any]
+    peak: Peak
+    rows: list[Row]
+
+
+def rows_for(model: str, workload: str, batch_size: int, seq_len: int, dtype: str, device: str,
+             measurements: list[Measurement], flops_per_sequence: int, peak: Peak) -> list[Row]:
+    """Turns one model x workload's measurements into rows, with throughput relative to PyTorch eager."""
+    throughput = {m.label: batch_size / m.seconds_per_step for m in measurements if m.seconds_per_step}
+    reference = throughput.get(REFERENCE_LABEL)
+    rows = []
+    for measurement in measurements:
+        sequences = throughput.get(measurement.label)
+        rows.append(Row(
+            model=model, workload=workload, implementation=measurement.label, batch_size=batch_size,
+            seq_len=seq_len, dtype=dtype, device=device, sequences_per_second=sequences,
+            tokens_per_second=sequences * seq_len if sequences else None, memory_bytes=measurement.memory_bytes,
+            first_step_seconds=measurement.first_step_seconds,
+            speedup_vs_torch_eager=sequences / reference if sequences and reference else None,
+            mfu=model_flops_utilization(sequences * flops_per_sequence, peak.flops_per_second) if sequences else None,
+            error=measurement.error))
+    return rows
+
+
+def _number(value: float | None, pattern: str) -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+_COLUMNS = (("workload", 9), ("model", 9), ("implementation", 29), ("batch", 8), ("dtype", 8), ("device", 10),
+            ("seq/s", 8), ("tokens/s", 9), ("memory", 9), ("1st step", 9), ("vs eager", 8), ("MFU", 6))
+
+
+def format_table(results: Results) -> str:
+    """A fixed-width table, then the FLOPs peak used and the reasons of any n/a row."""
+    lines = ["  ".join(name.ljust(width) for name, width in _COLUMNS)]
+    notes = []
+    for row in results.rows:
+        cells = (row.workload, row.model, row.implementation, f"{row.batch_size}x{row.seq_len}", row.dtype,
+                 row.device[:10], _number(row.sequences_per_second, "{:.1f}"),
+                 _number(row.tokens_per_second, "{:.0f}"),
+                 _number(row.memory_bytes and row.memory_bytes / 2**20, "{:.0f} MiB"),
+                 _number(row.first_step_seconds, "{:.1f} s"), _number(row.speedup_vs_torch_eager, "{:.2f}x"),
+                 _number(row.mfu and 100 * row.mfu, "{:.1f}%"))
+        lines.append("  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, _COLUMNS)).rstrip())
+        if row.error:
+            notes.append(f"n/a: {row.model} {row.workload} {row.implementation}: {row.error}")
+    lines.append(f"MFU against {results.peak.source}.")
+    return "\n".join(lines + notes)
+
+
+def write_json(results: Results, path: str | Path) -> None:
+    values = {"settings": results.settings, "environment": results.environment,
+              "peak": dataclasses.asdict(results.peak), "rows": [dataclasses.asdict(row) for row in results.rows]}
+    Path(path).write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,131 @@
+"""The benchmark suite: for every model and workload, bertjax and PyTorch measured side by side on one batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+
+import jax
+
+from bertjax.benchmark import report
+from bertjax.benchmark.bertjax_runner import BertJaxRunner
+from bertjax.benchmark.flops import flops_per_sequence
+from bertjax.benchmark.peak import device_peak
+from bertjax.benchmark.timing import Runner, measure_alternating
+from bertjax.benchmark.workloads import WORKLOADS, model_config, predictions_per_sequence, synthetic_batch
+from bertjax.errors import ConfigError
+from bertjax.model import ModelOptions
+
+# Batches small enough for the default run to finish in minutes on a laptop-class CPU.
+CPU_BATCH_SIZES = {"bert-mini": 16, "minilm": 8, "bert-base": 4}
+CPU_DEFAULT_BATCH_SIZE = 8
+ACCELERATOR_BATCH_SIZE = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkSettings:
+    """What to measure and how; `batch_size` None picks a per-model default for the device."""
+
+    models: tuple[str, ...] = ("bert-mini", "bert-base")
+    workloads: tuple[str, ...] = WORKLOADS
+    seq_len: int = 128
+    batch_size: int | None = None
+    dtype: str = "float32"
+    steps: int = 2  # per timed round
+    warmup: int = 1
+    rounds: int = 3
+    torch: bool = True
+    compile: bool = True
+    attention: str = "reference"
+    scan_layers: bool = False
+    remat: str = "none"
+    mlm_all_positions: bool = True  # the extra bertjax pretraining row with HF's vocabulary projection everywhere
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("seq_len", "steps", "rounds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup must be 0 or more, got {self.warmup}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        unknown = [workload for workload in self.workloads if workload not in WORKLOADS]
+        if unknown:
+            raise ConfigError(f"--workloads: unknown {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"--dtype is {self.dtype!r}; choose float32 or bfloat16")
+        for name in self.models:
+            model_config(name)
+
+    def options(self) -> ModelOptions:
+        return ModelOptions.from_names(self.dtype, attention=self.attention, scan_layers=self.scan_layers,
+                                       remat=self.remat)
+
+    def batch_size_for(self, model: str, platform_name: str) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        if platform_name != "cpu":
+            return ACCELERATOR_BATCH_SIZE
+        return CPU_BATCH_SIZES.get(model, CPU_DEFAULT_BATCH_SIZE)
+
+
+def cpu_threads() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size: int) -> list[Runner]:
+    config = model_config(model)
+    batch = synthetic_batch(config, workload, batch_size, settings.seq_len, settings.seed)
+    options = settings.options()
+    runners: list[Runner] = [BertJaxRunner(config, workload, batch, options, seed=settings.seed)]
+    if workload == "pretrain" and settings.mlm_all_positions:
+        runners.append(BertJaxRunner(config, workload, batch, options, mlm_all_positions=True, seed=settings.seed))
+    if settings.torch:
+        from bertjax.benchmark.torch_reference import TorchRunner
+
+        runners.append(TorchRunner(config, workload, batch, settings.dtype, seed=settings.seed))
+        if settings.compile:
+            runners.append(TorchRunner(config, workload, batch, settings.dtype, compiled=True, seed=settings.seed))
+    return runners
+
+
+def environment(settings: BenchmarkSettings) -> dict[str, object]:
+    """Versions, device and threads: what a reader needs to reproduce the numbers."""
+    device = jax.devices()[0]
+    values: dict[str, object] = {
+        "device": device.device_kind if device.platform != "cpu" else f"cpu ({platform.processor() or 'x86'})",
+        "platform": device.platform, "device_count": jax.device_count(), "cpu_threads": cpu_threads(),
+        "jax": jax.__version__, "python": platform.python_version(),
+    }
+    if settings.torch:
+        import torch
+        import transformers
+
+        from bertjax.benchmark.torch_reference import set_torch_threads, torch_device
+
+        set_torch_threads(cpu_threads())
+        values |= {"torch": torch.__version__, "transformers": transformers.__version__,
+                   "torch_device": torch_device(), "torch_threads": torch.get_num_threads()}
+    return values
+
+
+def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.Results:
+    """Measures every model x workload and returns the rows of the report."""
+    env = environment(settings)
+    peak = device_peak(settings.dtype)
+    rows: list[report.Row] = []
+    for model in settings.models:
+        config = model_config(model)
+        for workload in settings.workloads:
+            batch_size = settings.batch_size_for(model, str(env["platform"]))
+            if progress:
+                print(f"measuring {model} {workload}, batch {batch_size} x {settings.seq_len} ...", flush=True)
+            flops = flops_per_sequence(config, workload, settings.seq_len, predictions_per_sequence(settings.seq_len))
+            measurements = measure_alternating(_runners(settings, model, workload, batch_size), settings.steps,
+                                               settings.warmup, settings.rounds)
+            rows.extend(report.rows_for(model, workload, batch_size, settings.seq_len, settings.dtype,
+                                        str(env["device"]), measurements, flops, peak))
+    return report.Results(settings=dataclasses.asdict(settings), environment=env, peak=peak, rows=rows)

@@ -1,0 +1,124 @@
+"""The PyTorch reference: Hugging Face `transformers` BERT run as its users run it, eager or under torch.compile.
+
+Training: `BertForPreTraining` / `BertForSequenceClassification` computing their own loss from labels, backward,
+global-norm clipping at 1.0, `torch.optim.AdamW` (betas 0.9/0.999, epsilon 1e-6, weight decay 0.01 except biases
+and LayerNorm) and a linear warmup schedule: the same update as bertjax's default optimizer. Inference: the
+classifier's forward under `torch.inference_mode()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bertjax.benchmark.flops import TRAINING_WORKLOADS
+from bertjax.benchmark.workloads import masked_lm_labels
+from bertjax.errors import DependencyError
+from bertjax.model import BertConfig
+
+
+def _import_torch() -> tuple[Any, Any]:
+    try:
+        import torch
+        import transformers
+    except ImportError as error:
+        raise DependencyError(
+            f"the PyTorch comparison needs torch and transformers ({error}); install them or pass --no-torch") from None
+    return torch, transformers
+
+
+def torch_device() -> str:
+    torch, _ = _import_torch()
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def set_torch_threads(count: int) -> None:
+    """PyTorch's intra-op threads; XLA's CPU client uses every core on its own."""
+    torch, _ = _import_torch()
+    torch.set_num_threads(count)
+
+
+class TorchRunner:
+    """One workload of Hugging Face BERT on a fixed batch (the same arrays bertjax gets)."""
+
+    def __init__(self, config: BertConfig, workload: str, batch: dict[str, np.ndarray], dtype: str,
+                 compiled: bool = False, seed: int = 0) -> None:
+        self.config, self.workload, self.host_batch, self.dtype = config, workload, batch, dtype
+        self.compiled, self.seed = compiled, seed
+        self.label = "torch.compile" if compiled else "PyTorch eager"
+        self._model: Any = None
+        self._optimizer: Any = None
+        self._scheduler: Any = None
+        self._inputs: dict[str, Any] = {}
+
+    def prepare(self) -> None:
+        torch, transformers = _import_torch()
+        torch.manual_seed(self.seed)
+        device = torch_device()
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        hf_config = transformers.BertConfig.from_dict(self.config.to_dict())
+        head = transformers.BertForPreTraining if self.workload == "pretrain" else \
+            transformers.BertForSequenceClassification
+        model = head(hf_config).to(device)
+        batch = self.host_batch
+        # int64 ids, as Hugging Face tokenizers return them.
+        inputs = {name: torch.from_numpy(batch[name].astype(np.int64)).to(device)
+                  for name in ("input_ids", "token_type_ids", "attention_mask")}
+        if self.workload == "pretrain":
+            inputs["labels"] = torch.from_numpy(masked_lm_labels(batch)).to(device)
+            inputs["next_sentence_label"] = torch.from_numpy(batch["next_sentence_labels"].astype(np.int64)).to(device)
+        elif self.workload == "finetune":
+            inputs["labels"] = torch.from_numpy(batch["labels"].astype(np.int64)).to(device)
+        self._inputs = inputs
+        if self.workload in TRAINING_WORKLOADS:
+            model.train()
+            decay = [p for name, p in model.named_parameters() if not name.endswith("bias") and "LayerNorm" not in name]
+            no_decay = [p for name, p in model.named_parameters() if name.endswith("bias") or "LayerNorm" in name]
+            self._optimizer = torch.optim.AdamW(
+                [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                lr=1e-4, betas=(0.9, 0.999), eps=1e-6)
+            self._scheduler = transformers.get_linear_schedule_with_warmup(self._optimizer, 1000, 10_000)
+        else:
+            model.eval()
+        self._model = torch.compile(model) if self.compiled else model
+
+    def _autocast(self) -> Any:
+        torch, _ = _import_torch()
+        return torch.autocast(torch_device(), dtype=torch.bfloat16, enabled=self.dtype == "bfloat16")
+
+    def _train_step(self) -> None:
+        torch, _ = _import_torch()
+        with self._autocast():
+            loss = self._model(**self._inputs).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self._model.parameters(), 1.0)
+        self._optimizer.step()
+        self._scheduler.step()
+        self._optimizer.zero_grad(set_to_none=True)
+
+    def run(self, steps: int) -> None:
+        torch, _ = _import_torch()
+        if self.workload in TRAINING_WORKLOADS:
+            for _ in range(steps):
+                self._train_step()
+        else:
+            with torch.inference_mode(), self._autocast():
+                for _ in range(steps):
+                    self._model(**self._inputs)
+        if torch_device() == "cuda":
+            torch.cuda.synchronize()
+
+    def device_memory_bytes(self) -> int | None:
+        torch, _ = _import_torch()
+        return torch.cuda.max_memory_allocated() if torch_device() == "cuda" else None
+
+    def close(self) -> None:
+        torch, _ = _import_torch()
+        self._model = self._optimizer = self._scheduler = None
+        self._inputs = {}
+        if self.compiled:
+            torch._dynamo.reset()
+        if torch_device() == "cuda":
+            torch.cuda.empty_cache()

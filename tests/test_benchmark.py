@@ -1,0 +1,142 @@
+"""The benchmark: synthetic batches, the HF-style loss, the alternating protocol, the report, and a smoke run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from bertjax.benchmark.bertjax_runner import all_positions_pretraining_loss
+from bertjax.benchmark.cli import main
+from bertjax.benchmark.peak import Peak
+from bertjax.benchmark.report import Results, format_table, rows_for
+from bertjax.benchmark.timing import Measurement, measure_alternating
+from bertjax.benchmark.workloads import MASK_TOKEN_ID, masked_lm_labels, model_config, synthetic_batch
+from bertjax.model import BertForPreTraining, preset
+from bertjax.tasks.pretraining import pretraining_loss
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_pretraining_batch_conventions() -> None:
+    config = model_config("bert-mini")
+    batch = synthetic_batch(config, "pretrain", batch_size=3, seq_len=40, seed=5)
+    assert {key: (value.dtype.name, value.shape) for key, value in batch.items()} == {
+        "input_ids": ("int32", (3, 40)), "token_type_ids": ("int32", (3, 40)), "attention_mask": ("int32", (3, 40)),
+        "masked_lm_positions": ("int32", (3, 6)), "masked_lm_ids": ("int32", (3, 6)),
+        "masked_lm_weights": ("float32", (3, 6)), "next_sentence_labels": ("int32", (3,))}
+    positions = batch["masked_lm_positions"]
+    assert np.all(np.diff(positions, axis=1) > 0) and positions.min() >= 1 and positions.max() <= 38
+    assert np.all(np.take_along_axis(batch["input_ids"], positions, axis=1) == MASK_TOKEN_ID)
+    labels = masked_lm_labels(batch)
+    assert np.array_equal(np.take_along_axis(labels, positions, axis=1), batch["masked_lm_ids"])
+    assert np.sum(labels != -100) == positions.size
+    again = synthetic_batch(config, "pretrain", batch_size=3, seq_len=40, seed=5)
+    assert all(np.array_equal(batch[key], again[key]) for key in batch)
+    other = synthetic_batch(config, "pretrain", batch_size=3, seq_len=40, seed=6)
+    assert not np.array_equal(batch["input_ids"], other["input_ids"])
+
+
+def test_classification_batch_and_minilm() -> None:
+    config = model_config("minilm")
+    assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
+            config.intermediate_size) == (6, 384, 12, 1536)
+    batch = synthetic_batch(config, "finetune", batch_size=4, seq_len=16)
+    assert batch["labels"].dtype == np.int32 and batch["labels"].shape == (4,)
+    assert set(np.unique(batch["labels"])) <= {0, 1}
+
+
+def test_all_positions_loss_equals_masked_positions_loss() -> None:
+    """The HF-style loss (projection everywhere, labels -100 elsewhere) must compute the same objective."""
+    config = preset("bert-tiny", vocab_size=1200, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    batch = synthetic_batch(config, "pretrain", batch_size=2, seq_len=24, seed=1)
+    model = BertForPreTraining(config)
+    params = model.init(jax.random.key(0), batch["input_ids"][:1])["params"]
+    key = jax.random.key(2)
+    expected, metrics = jax.jit(pretraining_loss(model))(params, batch, key)
+    loss, _ = jax.jit(all_positions_pretraining_loss(model))(params, batch, key)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert float(expected) > float(metrics["mlm_loss"]) > np.log(1200) - 0.5
+
+
+class _FakeRunner:
+    def __init__(self, label: str, log: list[str], fail_in: str | None = None) -> None:
+        self.label, self.log, self.fail_in = label, log, fail_in
+
+    def prepare(self) -> None:
+        self.log.append(f"prepare {self.label}")
+        if self.fail_in == "prepare":
+            raise RuntimeError("backend missing\nsecond line")
+
+    def run(self, steps: int) -> None:
+        self.log.append(f"run {self.label} {steps}")
+
+    def device_memory_bytes(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        self.log.append(f"close {self.label}")
+
+
+def test_rounds_alternate_after_warmup_and_failures_are_recorded() -> None:
+    log: list[str] = []
+    runners = [_FakeRunner("a", log), _FakeRunner("b", log), _FakeRunner("c", log, fail_in="prepare")]
+    measurements = measure_alternating(runners, steps=3, warmup=2, rounds=2)
+    assert log == ["prepare a", "run a 1", "run a 2", "prepare b", "run b 1", "run b 2", "prepare c", "close c",
+                   "run a 3", "run b 3", "run a 3", "run b 3", "close a", "close b"]
+    assert [len(m.round_seconds) for m in measurements] == [2, 2, 0]
+    assert measurements[2].error == "RuntimeError: backend missing"
+    assert measurements[2].seconds_per_step is None
+
+
+def test_rows_relative_to_torch_eager_and_table() -> None:
+    measurements = [
+        Measurement("bertjax", first_step_seconds=9.0, round_seconds=[1.0, 3.0, 2.0], steps_per_round=4),
+        Measurement("PyTorch eager", first_step_seconds=0.5, round_seconds=[4.0, 4.0, 4.0], steps_per_round=4),
+        Measurement("torch.compile", error="BackendCompilerFailed: no compiler"),
+    ]
+    peak = Peak(1e12, "test peak")
+    rows = rows_for("bert-mini", "finetune", 8, 128, "float32", "cpu", measurements, 10**9, peak)
+    assert rows[0].sequences_per_second == pytest.approx(8 / 0.5)  # median round 2 s over 4 steps
+    assert rows[0].tokens_per_second == pytest.approx(16 * 128)
+    assert rows[0].speedup_vs_torch_eager == pytest.approx(2.0)
+    assert rows[0].mfu == pytest.approx(16 * 1e9 / 1e12)
+    assert rows[1].speedup_vs_torch_eager == pytest.approx(1.0)
+    assert rows[2].sequences_per_second is None and rows[2].speedup_vs_torch_eager is None
+    table = format_table(Results(settings={}, environment={}, peak=peak, rows=rows))
+    assert "2.00x" in table and "1.6%" in table
+    assert "n/a: bert-mini finetune torch.compile: BackendCompilerFailed: no compiler" in table
+
+
+def test_unknown_model_is_reported_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--models", "bert-enormous"]) == 1
+    assert "unknown benchmark model 'bert-enormous'" in capsys.readouterr().err
+
+
+def test_smoke_run_writes_json(tmp_path: Path) -> None:
+    """A minuscule end-to-end run in a fresh process: every workload, bertjax and PyTorch eager, no timing checks."""
+    output = tmp_path / "results.json"
+    environment = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--models", "bert-tiny", "--batch-size", "2",
+         "--seq-len", "8", "--steps", "1", "--warmup", "0", "--rounds", "1", "--no-compile", "--json", str(output)],
+        capture_output=True, text=True, env=environment, cwd=ROOT, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    results = json.loads(output.read_text())
+    rows = {(row["workload"], row["implementation"]): row for row in results["rows"]}
+    assert set(rows) == {("pretrain", "bertjax"), ("pretrain", "bertjax, MLM at all positions"),
+                         ("pretrain", "PyTorch eager"), ("finetune", "bertjax"), ("finetune", "PyTorch eager"),
+                         ("inference", "bertjax"), ("inference", "PyTorch eager")}
+    for row in rows.values():
+        assert row["error"] is None and row["sequences_per_second"] > 0 and row["first_step_seconds"] > 0
+        assert row["tokens_per_second"] == pytest.approx(8 * row["sequences_per_second"])
+        assert (row["batch_size"], row["seq_len"], row["dtype"]) == (2, 8, "float32")
+    assert rows[("finetune", "PyTorch eager")]["speedup_vs_torch_eager"] == pytest.approx(1.0)
+    assert results["peak"]["flops_per_second"] > 0
+    assert "bertjax, MLM at all positions" in completed.stdout

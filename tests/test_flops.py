@@ -1,0 +1,92 @@
+"""FLOPs formula against XLA's own count of the compiled model, MFU, and device peaks."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from bertjax.benchmark.flops import flops_per_sequence, forward_flops_per_sequence, model_flops_utilization
+from bertjax.benchmark.peak import measure_matmul_peak, table_peak
+from bertjax.benchmark.workloads import predictions_per_sequence, synthetic_batch
+from bertjax.errors import ConfigError
+from bertjax.model import BertForPreTraining, BertForSequenceClassification, preset
+from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss
+from bertjax.tasks.pretraining import pretraining_loss
+
+
+def test_bert_base_forward_flops_by_hand() -> None:
+    config = preset("bert-base")
+    layer = 4 * 768 * 768 + 2 * 768 * 3072
+    encoder = 2 * 128 * 12 * layer
+    attention = 4 * 128 * 128 * 12 * 768
+    pooler = 2 * 768 * 768
+    assert forward_flops_per_sequence(config, "inference", 128) == encoder + attention + pooler + 2 * 768 * 2
+    mlm = 2 * 20 * (768 * 768 + 768 * 30522)
+    assert forward_flops_per_sequence(config, "pretrain", 128, 20) == encoder + attention + pooler + 4 * 768 + mlm
+    assert flops_per_sequence(config, "finetune", 128) == 3 * flops_per_sequence(config, "inference", 128)
+    # The familiar per-token form: 6 N + 12 L H S, N the encoder's dense weights (heads are per sequence).
+    per_token = (flops_per_sequence(config, "finetune", 128) - 3 * (pooler + 2 * 768 * 2)) / 128
+    assert per_token == 6 * 12 * layer + 12 * 12 * 768 * 128
+
+
+@pytest.mark.parametrize("workload", ["pretrain", "finetune"])
+def test_formula_matches_xla_cost_analysis(workload: str) -> None:
+    """XLA counts every op of the compiled program; the formula counts matmuls only, so it must come out a little
+    lower (elementwise work), but within a few percent: leaving out attention or the MLM head would fail this."""
+    config = preset("bert-L2-H256", vocab_size=8000, hidden_dropout_prob=0.0,
+                    attention_probs_dropout_prob=0.0).with_labels(["no", "yes"])
+    batch_size, seq_len = 2, 128
+    batch = {key: jnp.asarray(value) for key, value in synthetic_batch(config, workload, batch_size, seq_len).items()}
+    if workload == "pretrain":
+        model = BertForPreTraining(config)
+        loss_fn = pretraining_loss(model)
+    else:
+        model = BertForSequenceClassification(config)
+        loss_fn = finetuning_loss(model, OBJECTIVES["classification"])
+    params = model.init(jax.random.key(0), batch["input_ids"][:1])["params"]
+    key = jax.random.key(1)
+
+    def loss(params: dict) -> jax.Array:
+        return loss_fn(params, batch, key)[0]
+
+    predictions = predictions_per_sequence(seq_len)
+    forward = batch_size * forward_flops_per_sequence(config, workload, seq_len, predictions)
+    training = batch_size * flops_per_sequence(config, workload, seq_len, predictions)
+    for function, formula in ((loss, forward), (jax.grad(loss), training)):
+        counted = jax.jit(function).lower(params).compile().cost_analysis()["flops"]
+        assert 0.93 * counted <= formula <= counted, formula / counted
+
+
+def test_unknown_workload_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="workload"):
+        flops_per_sequence(preset("bert-tiny"), "training", 128)
+
+
+def test_model_flops_utilization() -> None:
+    assert model_flops_utilization(25e12, 100e12) == pytest.approx(0.25)
+    assert model_flops_utilization(25e12, None) is None
+
+
+@pytest.mark.parametrize("device_kind, dtype, tflops", [
+    ("NVIDIA H100 80GB HBM3", "bfloat16", 989.0),
+    ("NVIDIA H100 PCIe", "bfloat16", 756.0),
+    ("NVIDIA A100-SXM4-40GB", "bfloat16", 312.0),
+    ("NVIDIA A100-SXM4-40GB", "float32", 156.0),
+    ("Tesla V100-SXM2-16GB", "bfloat16", 125.0),
+    ("TPU v4", "bfloat16", 275.0),
+    ("TPU v5 lite", "bfloat16", 197.0),
+])
+def test_table_peak(device_kind: str, dtype: str, tflops: float) -> None:
+    assert table_peak(device_kind, dtype).flops_per_second == pytest.approx(tflops * 1e12)
+
+
+def test_unknown_device_has_no_peak() -> None:
+    peak = table_peak("Imaginary Accelerator 9000", "bfloat16")
+    assert peak.flops_per_second is None and "Imaginary" in peak.source
+
+
+def test_measured_matmul_peak_is_plausible() -> None:
+    peak = measure_matmul_peak("float32", sizes=(128,), repeats=2)
+    assert 1e8 < peak.flops_per_second < 1e15
+    assert "measured float32" in peak.source
