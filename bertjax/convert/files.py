@@ -51,6 +51,9 @@ def read_config(directory: Path) -> tuple[BertConfig, list[str] | None]:
 
 def write_config(path: Path, config: BertConfig, head: str) -> None:
     """config.json as transformers reads it, with `architectures` naming the head's class."""
+    if head == "question_answering" and config.num_labels != 2:
+        # transformers sizes qa_outputs by num_labels, which must be 2 (start, end); labels mean nothing here.
+        config = config.replace(id2label=None)
     values = {**config.to_dict(), "architectures": [HF_CLASS_NAMES[head]]}
     path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
