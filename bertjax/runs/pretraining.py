@@ -63,9 +63,10 @@ def builtin_corpus() -> Path:
 
 
 def _documents(data: PretrainingDataSection) -> list[list[str]]:
+    # Every process reads the whole corpus (tokenized once, then cached) and materialises only its rows of each
+    # batch, so that all processes agree on the held-out documents and on the batches of every epoch.
     if data.tfds:
-        return read_tfds_documents(data.tfds, data.tfds_split, data.tfds_text_feature, data.tfds_data_dir,
-                                   shard_index=jax.process_index(), shard_count=jax.process_count())
+        return read_tfds_documents(data.tfds, data.tfds_split, data.tfds_text_feature, data.tfds_data_dir)
     source = builtin_corpus() if data.corpus == "builtin" else data.corpus
     return read_documents(source, format=data.format)
 

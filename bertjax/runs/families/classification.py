@@ -113,7 +113,9 @@ class ClassificationFamily:
             baseline = majority_baseline(self._train_labels, labels, names)
         if self.glue:
             scores |= glue_metrics(self.glue.name, labels, predictions)
-        return scores | {f"baseline_{name}": value for name, value in baseline.items() if name in scores}
+        # A constant baseline has no correlation (NaN): it is left out rather than reported as a number.
+        return scores | {f"baseline_{name}": value for name, value in baseline.items()
+                         if name in scores and not np.isnan(value)}
 
     def report(self, outputs: dict[str, list[np.ndarray]], run_dir: Path) -> list[str]:
         if self.regression:
