@@ -22,17 +22,18 @@ def hf_to_bertjax(source: Path, output: Path, head: str | None) -> list[str]:
         head = head_for_architectures(read_config(source)[1], str(source / "config.json"))
     config, params, report = load_pretrained(source, head)
     save_model_dir(output, config, params, head, tokenizer=read_tokenizer(source))
-    return [*report.describe(), f"wrote the {head} head ({HF_CLASS_NAMES[head]}) as a bertjax model folder {output}: {', '.join(_listing(output))}"]
+    return [*report.describe(),
+            f"wrote the {head} head ({HF_CLASS_NAMES[head]}) as a bertjax model folder {output}: {_listing(output)}"]
 
 
 def bertjax_to_hf(source: Path, output: Path) -> list[str]:
     config, head, params = load_model_dir(source)
     save_pretrained(output, config, params, head, tokenizer=read_tokenizer(source))
-    return [f"wrote the {head} head as a Hugging Face {HF_CLASS_NAMES[head]} folder {output}: {', '.join(_listing(output))}"]
+    return [f"wrote the {head} head as a Hugging Face {HF_CLASS_NAMES[head]} folder {output}: {_listing(output)}"]
 
 
-def _listing(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir())
+def _listing(directory: Path) -> str:
+    return ", ".join(sorted(path.name for path in directory.iterdir()))
 
 
 def main(argv: list[str] | None = None) -> int:

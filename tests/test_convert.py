@@ -95,9 +95,10 @@ def test_layer_layouts_round_trip() -> None:
     params = random_params("sequence_classification")
     stacked = stack_layers(params)
     assert is_stacked(stacked) and not is_stacked(params)
-    kernel = stacked["bert"]["encoder"]["layer"]["attention"]["self"]["query"]["kernel"]
-    assert kernel.shape == (2, 32, 32)
-    np.testing.assert_array_equal(kernel[1], params["bert"]["encoder"]["layer_1"]["attention"]["self"]["query"]["kernel"])
+    query = stacked["bert"]["encoder"]["layer"]["attention"]["self"]["query"]["kernel"]  # [layers, hidden, hidden]
+    assert query.shape == (2, 32, 32)
+    np.testing.assert_array_equal(query[1], params["bert"]["encoder"]["layer_1"]["attention"]["self"]["query"]
+                                  ["kernel"])
     module = head_module("sequence_classification", CONFIG, ModelOptions(scan_layers=True))
     scanned = jax.eval_shape(module.init, jax.random.key(0), np.zeros((1, 1), np.int32))["params"]
     assert jax.tree.map(np.shape, stacked) == jax.tree.map(lambda leaf: leaf.shape, scanned)

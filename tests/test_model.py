@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import transformers
 from flax.traverse_util import flatten_dict
 
 from bertjax.convert import ENCODER, HF_CLASS_NAMES, head_module, load_pretrained
-from bertjax.convert.architecture import initial_params
 from bertjax.model import BertConfig, ModelOptions, sinusoidal_table
 from bertjax.model.layout import is_stacked, stack_layers
 
@@ -24,6 +22,11 @@ TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_he
             type_vocab_size=2, max_position_embeddings=64)
 NUM_LABELS = 3
 ALL_HEADS = list(HF_CLASS_NAMES)
+
+
+def quick_jit(function: Any) -> Any:
+    """`jax.jit` without LLVM's optimisations: these tiny programs run once, so optimising costs more than it saves."""
+    return jax.jit(function, compiler_options={"xla_backend_optimization_level": 0})
 HF_OUTPUTS = {  # our output name -> transformers' output field, per head
     ENCODER: {"last_hidden_state": "last_hidden_state", "pooled_output": "pooler_output",
               "hidden_states": "hidden_states", "attentions": "attentions"},
@@ -158,7 +161,7 @@ def _loss_and_gradients(config: BertConfig, params: Any, batch: dict[str, np.nda
                               batch["token_type_ids"])
         return jnp.sum(output.last_hidden_state ** 2) + jnp.sum(output.pooled_output)
 
-    return jax.jit(jax.value_and_grad(loss))(params)
+    return quick_jit(jax.value_and_grad(loss))(params)
 
 
 def test_full_remat_gives_identical_outputs_and_gradients(encoder: tuple) -> None:
@@ -236,7 +239,7 @@ def test_sinusoidal_model_learns(tmp_path: Path) -> None:
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
     optimizer = optax.adamw(1e-2)
-    loss_and_gradients = jax.jit(jax.value_and_grad(loss))
+    loss_and_gradients = quick_jit(jax.value_and_grad(loss))
     before, gradients = loss_and_gradients(params)
     updates, _ = optimizer.update(gradients, optimizer.init(params), params)
     after, _ = loss_and_gradients(optax.apply_updates(params, updates))
@@ -249,7 +252,7 @@ def test_initialisation_follows_bert() -> None:
                         intermediate_size=256, initializer_range=0.05, pad_token_id=1)
     # Initialised as the scanned model, whose layer is compiled once: the per-layer statistics are the same.
     module = head_module("pretraining", config, ModelOptions(scan_layers=True))
-    variables = jax.jit(module.init)(jax.random.key(3), np.ones((1, 4), np.int32))
+    variables = quick_jit(module.init)(jax.random.key(3), np.ones((1, 4), np.int32))
     params = flatten_dict(variables["params"], sep="/")
     kernels = [np.asarray(value) for name, value in params.items() if name.endswith(("kernel", "embedding"))]
     pooled = np.concatenate([kernel.ravel() for kernel in kernels])

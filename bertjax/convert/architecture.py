@@ -34,13 +34,15 @@ HF_CLASS_NAMES: dict[str, str] = {
 }
 
 
+def check_head(head: str) -> None:
+    if head not in HF_CLASS_NAMES:
+        raise ConfigError(f"unknown head {head!r}; choose one of: {', '.join(HF_CLASS_NAMES)}")
+
+
 def head_module(head: str, config: BertConfig, options: ModelOptions = ModelOptions()) -> nn.Module:
     """The module for `head`: a key of `bertjax.model.HEADS`, or `model` for the bare `BertModel`."""
-    if head == ENCODER:
-        return BertModel(config, options)
-    if head not in HEADS:
-        raise ConfigError(f"unknown head {head!r}; choose one of: {', '.join(HF_CLASS_NAMES)}")
-    return HEADS[head](config, options)
+    check_head(head)
+    return BertModel(config, options) if head == ENCODER else HEADS[head](config, options)
 
 
 def head_for_architectures(architectures: Sequence[str] | None, source: str) -> str:

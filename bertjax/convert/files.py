@@ -7,7 +7,6 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from flax.serialization import msgpack_restore, msgpack_serialize
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from bertjax.convert.architecture import ParamPath, expected_params, initial_params
+from bertjax.convert.architecture import ParamPath, check_head, expected_params, initial_params
 from bertjax.convert.files import PARAMS_FILE, find_weights, read_config, read_params, read_state_dict
 from bertjax.convert.names import (BUFFERS, DECODER_BIAS, DECODER_WEIGHT, MLM_BIAS, POSITION_EMBEDDINGS, StateDict,
                                    canonical_key, hf_key, state_dict_from_params, to_hf_layout)
@@ -49,6 +49,7 @@ def load_pretrained(directory: str | Path, head: str, options: ModelOptions = Mo
     config_changes: config fields to change, e.g. `id2label` for a classifier with new labels.
     Returns per-layer params, or stacked ones when `options.scan_layers`, in `options.param_dtype`.
     """
+    check_head(head)
     directory = Path(directory)
     weights_path = find_weights(directory)
     file_config, _ = read_config(directory)
