@@ -210,8 +210,8 @@ def test_token_line_without_tag_is_one_line_error_from_the_script(tmp_path: Path
 
 @pytest.mark.slow
 def test_minilm_learns_conll2003(tmp_path: Path, minilm_dir: Path, shared_data: Path) -> None:
-    """From all-MiniLM-L6-v2: train on the first 1,500 sentences of train.txt, evaluate on the first 500 of
-    valid.txt."""
+    """From all-MiniLM-L6-v2: one epoch on the first 1,500 sentences of train.txt, evaluated on the first 500 of
+    valid.txt (F1 0.72 when written; scanned layers compile once for the six layers)."""
     def first_sentences(path: Path, count: int) -> str:
         blocks = [block for block in path.read_text(encoding="utf-8").split("\n\n")
                   if block.strip() and not block.startswith("-DOCSTART-")]
@@ -222,8 +222,9 @@ def test_minilm_learns_conll2003(tmp_path: Path, minilm_dir: Path, shared_data: 
     evaluation.write_text(first_sentences(shared_data / "conll2003" / "valid.txt", 500), encoding="utf-8")
     config = load_run_config(FinetuningConfig, None, [
         "task.type=token_classification", f"task.train_file={train}", f"task.eval_file={evaluation}",
-        "task.max_seq_length=64", f"model.init_from={minilm_dir}", "train.batch_size=32", "train.eval_batch_size=64",
-        "train.epochs=2", "train.log_every=10", "optimizer.learning_rate=0.0001", f"train.output_dir={tmp_path / 'run'}"])
+        "task.max_seq_length=64", f"model.init_from={minilm_dir}", "model.scan_layers=true", "train.batch_size=16",
+        "train.eval_batch_size=64", "train.epochs=1", "train.log_every=10", "optimizer.learning_rate=0.0003",
+        f"train.output_dir={tmp_path / 'run'}"])
     best = run_finetuning(config)["best"]
     print(f"MiniLM on CoNLL-2003 (train: first 1500 sentences of train.txt, eval: first 500 of valid.txt): "
           f"entity F1 {best['f1']:.4f} (precision {best['precision']:.4f}, recall {best['recall']:.4f}); "
