@@ -46,6 +46,7 @@ class PretrainingDataSection:
     next_sentence: bool = True  # False: RoBERTa-style MLM only on full-sentence segments
     whole_word_masking: bool = False
     dynamic_masking: bool = False  # fresh masks every epoch (RoBERTa) instead of fixed ones (BERT)
+    dupe_factor: int = 1  # how many times the corpus is cut into sequences, each time differently (BERT: 10)
     eval_fraction: float = 0.05
     seed: int = 12345
 
@@ -53,9 +54,11 @@ class PretrainingDataSection:
 @dataclasses.dataclass(frozen=True)
 class PretrainingConfig:
     model: ModelSection = ModelSection()
-    data: PretrainingDataSection = PretrainingDataSection()
+    # The built-in run (configs/pretrain-tiny.yaml): a small corpus, so fresh masks every epoch and five different
+    # cuttings of it into sequences keep the tiny model from memorising its examples.
+    data: PretrainingDataSection = PretrainingDataSection(dynamic_masking=True, dupe_factor=5)
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=1e-3, warmup_fraction=0.05)
-    train: RunSection = RunSection(output_dir="runs/pretrain", steps=500, eval_every=250, checkpoint_every=250)
+    train: RunSection = RunSection(output_dir="runs/pretrain", steps=300, eval_every=150, checkpoint_every=150)
 
 
 def builtin_corpus() -> Path:
@@ -102,7 +105,8 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
         max_seq_length=data.max_seq_length, max_predictions_per_seq=data.max_predictions_per_seq,
         masked_lm_prob=data.masked_lm_prob, short_seq_prob=data.short_seq_prob, next_sentence=data.next_sentence,
         whole_word_masking=data.whole_word_masking, dynamic_masking=data.dynamic_masking,
-        eval_fraction=data.eval_fraction, seed=data.seed), cache_dir=context.run_dir / "cache")
+        dupe_factor=data.dupe_factor, eval_fraction=data.eval_fraction, seed=data.seed),
+        cache_dir=context.run_dir / "cache")
     dataset.check_batch_size(train.batch_size)
     for note in built.notes:
         context.say(note)
@@ -120,6 +124,8 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
                                        max_batches=train.eval_batches)
         return summarize_pretraining_eval(sum_over_batches(eval_fn, state.params, batches, context.mesh))
 
+    if context.checkpointer.latest_step() is None:  # the untrained model's held-out loss: the curve's start
+        context.metrics_log.write("eval", 0, evaluate(state, 0))
     result = run_training(
         LoopConfig(train.steps, train.log_every, train.eval_every, train.checkpoint_every, "pretrain"),
         state, train_step,
@@ -136,10 +142,10 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
         params = unstack_layers(jax.device_get(result.state.params)) if config.model.scan_layers else \
             jax.device_get(result.state.params)
         save_pretrained(export_dir, built.config, params, head, tokenizer=tokenizer)
-    first = context.metrics("train")[0]
-    context.say(f"model: {describe(built.config)}; MLM loss {first.get('mlm_loss', float('nan')):.3f} at step "
-                f"{first.get('step')} -> {final.get('mlm_loss', float('nan')):.3f} on held-out data at step "
-                f"{result.step}")
+    first = context.metrics("eval")[0]
+    context.say(f"model: {describe(built.config)}; held-out MLM loss {first['mlm_loss']:.3f} at step "
+                f"{first['step']} -> {final['mlm_loss']:.3f} at step {final['step']} (MLM accuracy "
+                f"{first['mlm_accuracy']:.3f} -> {final['mlm_accuracy']:.3f})")
     context.say(f"Hugging Face checkpoint: {export_dir}")
     context.say(f"run folder: {context.run_dir}")
     return final
