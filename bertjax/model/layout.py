@@ -70,3 +70,14 @@ def unstack_layers(params: Params) -> Params:
     layers = {f"layer_{index}": jax.tree.map(lambda leaf, index=index: leaf[index], stacked)
               for index in range(num_layers)}
     return _with_encoder(params, {**others, **layers})
+
+
+def keep_first_layers(params: Params, count: int) -> Params:
+    """The params of a model that keeps only the first `count` encoder layers (either layout)."""
+    encoder = _encoder(params)
+    if "layer" in encoder:
+        kept = {**encoder, "layer": jax.tree.map(lambda leaf: leaf[:count], encoder["layer"])}
+    else:
+        kept = {name: value for name, value in encoder.items()
+                if not (match := _LAYER_NAME.fullmatch(name)) or int(match.group(1)) < count}
+    return _with_encoder(params, kept)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from bertjax.convert import load_pretrained
 from bertjax.errors import ConfigError
 from bertjax.model import HEADS, BertConfig, ModelOptions, preset
+from bertjax.model.layout import keep_first_layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,13 +20,15 @@ class ModelSection:
     """Which BERT to train and how to compute it.
 
     init_from: a Hugging Face or bertjax model directory to start from (its architecture wins over preset);
-    changes: BertConfig fields to change (e.g. hidden_dropout_prob), applied to a fresh or loaded config.
+    changes: BertConfig fields to change (e.g. hidden_dropout_prob), applied to a fresh or loaded config;
+    keep_layers: keep only the first K encoder layers of the (loaded) model: smaller and faster.
     """
 
     preset: str = "bert-tiny"
     config_file: str | None = None
     init_from: str | None = None
     changes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    keep_layers: int | None = None
     dtype: str = "float32"
     param_dtype: str = "float32"
     attention: str = "reference"
@@ -52,7 +55,22 @@ def build_model(section: ModelSection, head: str, seed: int, **config_changes: A
     if section.init_from:
         config, params, report = load_pretrained(section.init_from, head, options=options,
                                                  config_changes=changes, seed=seed)
-        return BuiltModel(config, HEADS[head](config, options), params, report.describe())
+        built = BuiltModel(config, HEADS[head](config, options), params, report.describe())
+    else:
+        built = _fresh_model(section, head, seed, options, changes)
+    count = section.keep_layers
+    if count is None or count == built.config.num_hidden_layers:
+        return built
+    if not 1 <= count <= built.config.num_hidden_layers:
+        raise ConfigError(f"model.keep_layers must be between 1 and the model's {built.config.num_hidden_layers} "
+                          f"layers, got {count}")
+    config = built.config.replace(num_hidden_layers=count)
+    return BuiltModel(config, HEADS[head](config, options), keep_first_layers(built.params, count),
+                      [*built.notes, f"kept the first {count} of {built.config.num_hidden_layers} layers"])
+
+
+def _fresh_model(section: ModelSection, head: str, seed: int, options: ModelOptions, changes: dict[str, Any]
+                 ) -> BuiltModel:
     try:
         if section.config_file:
             config = BertConfig.from_json_file(section.config_file).replace(**changes)
