@@ -121,3 +121,8 @@ def test_unlabelled_training_rows_and_tfds_are_refused(tmp_path: Path) -> None:
         run_finetuning(_config(tmp_path / "run", f"task.train_file={train}"))
     with pytest.raises(ConfigError, match="task.tfds='swag'"):
         run_finetuning(_config(tmp_path / "run", "task.tfds=swag"))
+
+
+def test_shipped_config() -> None:
+    config = load_run_config(FinetuningConfig, Path(__file__).resolve().parents[1] / "configs" / "finetune-swag.yaml")
+    assert config.task.type == "multiple_choice" and config.task.num_choices == 4 and config.model.init_from

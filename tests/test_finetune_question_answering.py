@@ -157,3 +157,15 @@ def test_v2_questions_need_version_2(tmp_path: Path) -> None:
     train = write_json(tmp_path / "train.json", squad_document(4, seed=4))
     with pytest.raises(ConfigError, match=f"{train}: question 'q0-none' is marked is_impossible.*task.version_2=true"):
         run_finetuning(_config(tmp_path / "run", f"task.train_file={train}"))
+
+
+def test_tfds_squad_v2_name_means_version_2() -> None:
+    assert QuestionAnsweringFamily(TaskSection(type="question_answering", tfds="squad/v2.0")).version_2
+    assert not QuestionAnsweringFamily(TaskSection(type="question_answering", tfds="squad/v1.1")).version_2
+
+
+def test_shipped_config_windows_fit() -> None:
+    config = load_run_config(FinetuningConfig, Path(__file__).resolve().parents[1] / "configs" / "finetune-squad.yaml")
+    task = config.task
+    assert task.type == "question_answering" and config.model.init_from
+    assert task.doc_stride < task.max_seq_length - task.max_query_length - 3  # prepare_qa_features' condition

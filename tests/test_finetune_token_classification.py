@@ -230,3 +230,22 @@ def test_minilm_learns_conll2003(tmp_path: Path, minilm_dir: Path, shared_data: 
           f"entity F1 {best['f1']:.4f} (precision {best['precision']:.4f}, recall {best['recall']:.4f}); "
           f"all-O baseline F1 {best['baseline_f1']:.4f}")
     assert best["f1"] > 0.5
+
+
+def test_tfds_conll2003_trains_on_train_and_evaluates_on_validation() -> None:
+    pytest.importorskip("tensorflow")
+    from test_classification_data import mock_tfds  # one tfds mock for every data test
+
+    # conll2003's ClassLabel names: O B-PER I-PER B-ORG I-ORG B-LOC I-LOC B-MISC I-MISC
+    rows = {"train": [{"tokens": ["Peter", "Blackburn"], "ner": [1, 2]}],
+            "validation": [{"tokens": ["EU", "rejects"], "ner": [3, 0]}]}
+    section = TaskSection(type="token_classification", tfds="conll2003")
+    with mock_tfds(rows):
+        train, evaluation = TokenClassificationFamily(section)._splits(section, seed=0)
+    assert train.tags == [["B-PER", "I-PER"]] and evaluation.words == [["EU", "rejects"]]
+
+
+def test_shipped_config() -> None:
+    config = load_run_config(FinetuningConfig, ROOT / "configs" / "finetune-conll2003.yaml")
+    assert config.task.type == "token_classification" and config.model.init_from
+    assert config.task.train_file.endswith("train.txt") and config.task.eval_file.endswith("valid.txt")
