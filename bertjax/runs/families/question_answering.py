@@ -49,7 +49,7 @@ class QuestionAnsweringFamily:
         self._eval: Examples = []
         self._eval_features: QuestionAnsweringFeatures | None = None
 
-    def _read(self, source: str, examples: Examples) -> Examples:
+    def _checked_version(self, source: str, examples: Examples) -> Examples:
         impossible = next((example for example in examples if example.is_impossible), None)
         if impossible is not None and not self.version_2:
             raise ConfigError(f"{source}: question {impossible.id!r} is marked is_impossible, a SQuAD v2.0 "
@@ -59,16 +59,16 @@ class QuestionAnsweringFamily:
     def _splits(self, section: TaskSection, seed: int) -> tuple[Examples, Examples]:
         if section.tfds:
             def split(name: str) -> Examples:
-                return self._read(f"{section.tfds} split {name}",
+                return self._checked_version(f"{section.tfds} split {name}",
                                   read_tfds_squad(section.tfds, name, data_dir=section.tfds_data_dir))
 
             return split(section.tfds_train_split), split(section.tfds_eval_split or "validation")
         if not section.train_file or section.train_file == "builtin":
             raise ConfigError("task.train_file: question answering needs a SQuAD JSON file (or task.tfds=squad/v1.1 "
                               "or squad/v2.0); the built-in data is for classification")
-        train = self._read(section.train_file, read_squad(section.train_file))
+        train = self._checked_version(section.train_file, read_squad(section.train_file))
         if section.eval_file:
-            return train, self._read(section.eval_file, read_squad(section.eval_file))
+            return train, self._checked_version(section.eval_file, read_squad(section.eval_file))
         train_rows, eval_rows = holdout_indices(len({example.context for example in train}), section.eval_fraction,
                                                 seed)
         return _by_context(train, train_rows), _by_context(train, eval_rows)
