@@ -232,13 +232,13 @@ def test_minilm_learns_conll2003(tmp_path: Path, minilm_dir: Path, shared_data: 
     assert best["f1"] > 0.5
 
 
-def test_tfds_conll2003_trains_on_train_and_evaluates_on_validation() -> None:
+def test_tfds_conll2003_trains_on_train_and_evaluates_on_dev() -> None:
     pytest.importorskip("tensorflow")
     from test_classification_data import mock_tfds  # one tfds mock for every data test
 
     # conll2003's ClassLabel names: O B-PER I-PER B-ORG I-ORG B-LOC I-LOC B-MISC I-MISC
     rows = {"train": [{"tokens": ["Peter", "Blackburn"], "ner": [1, 2]}],
-            "validation": [{"tokens": ["EU", "rejects"], "ner": [3, 0]}]}
+            "dev": [{"tokens": ["EU", "rejects"], "ner": [3, 0]}]}
     section = TaskSection(type="token_classification", tfds="conll2003")
     with mock_tfds(rows):
         train, evaluation = TokenClassificationFamily(section)._splits(section, seed=0)

@@ -103,7 +103,8 @@ class TokenClassificationFamily:
             def split(name: str) -> TaggedSentences:
                 return load_tfds_tagged_sentences(section.tfds, name, data_dir=section.tfds_data_dir)
 
-            return split(section.tfds_train_split), split(section.tfds_eval_split or "validation")
+            # tfds's CoNLL builders (conll2003, conll2002) name their evaluation split `dev`.
+            return split(section.tfds_train_split), split(section.tfds_eval_split or "dev")
         if not section.train_file or section.train_file == "builtin":
             raise ConfigError("task.train_file: token classification needs a CoNLL or JSON-lines file of tagged "
                               "words (or task.tfds=conll2003); the built-in data is for classification")
