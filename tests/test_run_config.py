@@ -65,3 +65,21 @@ def test_bad_file_is_named(tmp_path: Path) -> None:
         load_run_config(PretrainingConfig, path)
     with pytest.raises(ConfigError, match="not found"):
         load_run_config(PretrainingConfig, tmp_path / "missing.yaml")
+
+
+FINETUNING_CONFIGS = sorted(path.name for path in CONFIGS.glob("finetune-*.yaml"))
+
+
+@pytest.mark.parametrize("name", FINETUNING_CONFIGS)
+def test_every_finetuning_config_loads(name: str) -> None:
+    from bertjax.runs.families import FAMILIES
+    from bertjax.runs.finetuning import FinetuningConfig
+
+    config = load_run_config(FinetuningConfig, CONFIGS / name)
+    assert config.task.type in FAMILIES
+
+
+def test_finetuning_defaults_are_the_sentiment_config_file() -> None:
+    from bertjax.runs.finetuning import FinetuningConfig
+
+    assert load_run_config(FinetuningConfig, CONFIGS / "finetune-sentiment.yaml") == FinetuningConfig()

@@ -53,8 +53,8 @@ class FinetuningConfig:
     task: TaskSection = TaskSection()
     # `auto`: the default pretraining run's export when it exists, else a fresh model of `preset`.
     model: ModelSection = ModelSection(init_from="auto")
-    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2e-4, warmup_fraction=0.1)
-    train: FinetuningRunSection = FinetuningRunSection(output_dir="runs/finetune", steps=0, epochs=5)
+    optimizer: OptimizerConfig = OptimizerConfig(learning_rate=5e-4, warmup_fraction=0.1)
+    train: FinetuningRunSection = FinetuningRunSection(output_dir="runs/finetune", steps=0, epochs=10)
 
 
 def _starting_point(model: ModelSection) -> str | None:
