@@ -44,7 +44,7 @@ def _write_csv(path: Path, rows: list[list[str]]) -> Path:
 
 def test_builtin_sentiment_run_reports_baseline_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run_dir = tmp_path / "run"
-    summary = run_finetuning(_config(run_dir, "train.epochs=2"))
+    summary = run_finetuning(_config(run_dir, "train.steps=20", "train.eval_every=10"))
     printed = capsys.readouterr().out
     best = summary["best"]
     assert {"accuracy", "f1_weighted", "baseline_accuracy", "baseline_f1_weighted"} <= set(best)
@@ -80,7 +80,8 @@ def test_regression_with_predictions(tmp_path: Path) -> None:
     unlabelled = tmp_path / "new.jsonl"
     unlabelled.write_text('{"sentence": "good great fine"}\n{"sentence": "awful bad poor"}\n')
     summary = run_finetuning(_config(tmp_path / "run", "task.type=regression", f"task.train_file={train}",
-                                     "task.text_column=sentence", "task.label_column=score", "train.epochs=8",
+                                     "task.text_column=sentence", "task.label_column=score", "train.steps=40",
+                                     "train.eval_every=20",
                                      f"task.predict_file={unlabelled}"))
     assert {"pearson", "spearman", "mse", "baseline_mse"} <= set(summary["best"])
     assert "baseline_pearson" not in summary["best"]  # a constant prediction has no correlation
@@ -92,7 +93,7 @@ def test_regression_with_predictions(tmp_path: Path) -> None:
 
 def test_predictions_csv_has_labels_and_probabilities(tmp_path: Path) -> None:
     new = _write_csv(tmp_path / "new.csv", [["text"], ["I loved every minute of it."], ["Terrible, avoid it."]])
-    summary = run_finetuning(_config(tmp_path / "run", "train.epochs=1", f"task.predict_file={new}"))
+    summary = run_finetuning(_config(tmp_path / "run", "train.steps=4", f"task.predict_file={new}"))
     with open(summary["predictions"], newline="") as file:
         rows = list(csv.DictReader(file))
     assert [row["text"] for row in rows] == ["I loved every minute of it.", "Terrible, avoid it."]
@@ -102,12 +103,12 @@ def test_predictions_csv_has_labels_and_probabilities(tmp_path: Path) -> None:
 
 
 def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = ["train.epochs=2", "train.checkpoint_every=10"]
+    settings = ["train.steps=20", "train.eval_every=10", "train.checkpoint_every=10"]
     run_finetuning(_config(tmp_path / "straight", *settings))
     original = BucketedDataset.train_batch
 
     def interrupting(self: BucketedDataset, step: int, *args: object, **kwargs: object) -> dict:
-        if step == 15:
+        if step == 12:
             os.kill(os.getpid(), signal.SIGTERM)
         return original(self, step, *args, **kwargs)
 
@@ -127,7 +128,7 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monke
 
 
 def test_cross_validation_reports_mean_and_std(tmp_path: Path) -> None:
-    summary = run_finetuning(_config(tmp_path / "cv", "train.epochs=1", "train.cross_validate=3"))
+    summary = run_finetuning(_config(tmp_path / "cv", "train.steps=4", "train.cross_validate=3"))
     assert len(summary["folds"]) == 3
     assert set(summary["summary"]["accuracy"]) == {"mean", "std"}
     assert (tmp_path / "cv" / "cross_validation.json").is_file()

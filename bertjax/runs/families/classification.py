@@ -17,7 +17,7 @@ from bertjax.data.glue import glue_task
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.classification import (classification_metrics, classification_report, glue_metrics,
                                             majority_baseline, mean_baseline, regression_metrics)
-from bertjax.runs.families.splits import fold_indices, holdout_indices
+from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
 from bertjax.tasks.finetuning import OBJECTIVES
 from bertjax.train.plots import plot_confusion_matrix
@@ -59,7 +59,8 @@ class ClassificationFamily:
                                             labels=labels, regression=self.regression, format=section.format,
                                             fieldnames=fieldnames)
 
-    def _splits(self, section: TaskSection, seed: int) -> tuple[ClassificationExamples, ClassificationExamples]:
+    def _sources(self, section: TaskSection) -> tuple[ClassificationExamples, ClassificationExamples | None]:
+        """The training examples and the given evaluation examples (None: none given)."""
         if section.tfds:
             name = section.tfds
             if self.glue is None and name.startswith("glue/"):
@@ -73,8 +74,13 @@ class ClassificationFamily:
         train = self._file_examples(section, section.train_file, None)
         if section.eval_file:
             return train, self._file_examples(section, section.eval_file, train.task.labels)
-        train_rows, eval_rows = holdout_indices(len(train), section.eval_fraction, seed)
-        return _subset(train, train_rows), _subset(train, eval_rows)
+        return train, None
+
+    def _splits(self, section: TaskSection, seed: int, fold: tuple[int, int] | None = None
+                ) -> tuple[ClassificationExamples, ClassificationExamples]:
+        train, evaluation = self._sources(section)
+        rows = evaluation_rows(len(train), evaluation is not None, section.eval_fraction, seed, fold)
+        return (train, evaluation) if rows is None else (_subset(train, rows[0]), _subset(train, rows[1]))
 
     def training_texts(self, section: TaskSection) -> list[str]:
         train, _ = self._splits(section, seed=0)
@@ -82,10 +88,7 @@ class ClassificationFamily:
 
     def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
                 ) -> PreparedData:
-        train, evaluation = self._splits(section, seed)
-        if fold is not None:
-            train_rows, eval_rows = fold_indices(len(train), *fold, seed=seed)
-            train, evaluation = _subset(train, train_rows), _subset(train, eval_rows)
+        train, evaluation = self._splits(section, seed, fold)
         if train.labels is None or evaluation.labels is None:
             raise DataError("fine-tuning needs labelled training and evaluation examples")
         self._train_labels, self._eval = train.labels, evaluation

@@ -13,7 +13,7 @@ from bertjax.data.multiple_choice import (MultipleChoiceExamples, encode_multipl
                                           load_multiple_choice_examples, multiple_choice_accuracy)
 from bertjax.errors import ConfigError, DataError
 from bertjax.runs.families.classification import write_rows
-from bertjax.runs.families.splits import fold_indices, holdout_indices
+from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
 from bertjax.tasks.finetuning import OBJECTIVES
 
@@ -53,7 +53,8 @@ class MultipleChoiceFamily:
         return load_multiple_choice_examples(path, num_choices=self.section.num_choices,
                                              label_column=self.section.label_column, format=self.section.format)
 
-    def _splits(self, section: TaskSection, seed: int) -> tuple[MultipleChoiceExamples, MultipleChoiceExamples]:
+    def _splits(self, section: TaskSection, seed: int, fold: tuple[int, int] | None = None
+                ) -> tuple[MultipleChoiceExamples, MultipleChoiceExamples]:
         if section.tfds:
             raise ConfigError(f"task.tfds={section.tfds!r}: multiple choice reads SWAG-style CSV or JSON-lines files; "
                               f"set task.train_file instead")
@@ -61,10 +62,9 @@ class MultipleChoiceFamily:
             raise ConfigError("task.train_file: multiple choice needs a SWAG-style CSV or JSON-lines file (sent1, "
                               "sent2, ending0.., label); the built-in data is for classification")
         train = self._load(section.train_file)
-        if section.eval_file:
-            return train, self._load(section.eval_file)
-        train_rows, eval_rows = holdout_indices(len(train), section.eval_fraction, seed)
-        return _subset(train, train_rows), _subset(train, eval_rows)
+        evaluation = self._load(section.eval_file) if section.eval_file else None
+        rows = evaluation_rows(len(train), evaluation is not None, section.eval_fraction, seed, fold)
+        return (train, evaluation) if rows is None else (_subset(train, rows[0]), _subset(train, rows[1]))
 
     def training_texts(self, section: TaskSection) -> list[str]:
         return _texts(self._splits(section, seed=0)[0])
@@ -76,10 +76,7 @@ class MultipleChoiceFamily:
 
     def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
                 ) -> PreparedData:
-        train, evaluation = self._splits(section, seed)
-        if fold is not None:
-            train_rows, eval_rows = fold_indices(len(train), *fold, seed=seed)
-            train, evaluation = _subset(train, train_rows), _subset(train, eval_rows)
+        train, evaluation = self._splits(section, seed, fold)
         for examples in (train, evaluation):
             if examples.labels is None:
                 raise DataError(f"{examples.where[0]}: no {section.label_column!r} column; "

@@ -15,7 +15,7 @@ from bertjax.data.question_answering import QuestionAnsweringFeatures, prepare_q
 from bertjax.data.squad import SquadExample, gold_answers, read_squad, read_tfds_squad
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.squad import squad_metrics, write_predictions
-from bertjax.runs.families.splits import fold_indices, holdout_indices
+from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
 from bertjax.tasks.finetuning import OBJECTIVES
 
@@ -56,22 +56,24 @@ class QuestionAnsweringFamily:
                               f"question; set task.version_2=true")
         return examples
 
-    def _splits(self, section: TaskSection, seed: int) -> tuple[Examples, Examples]:
+    def _splits(self, section: TaskSection, seed: int, fold: tuple[int, int] | None = None
+                ) -> tuple[Examples, Examples]:
         if section.tfds:
             def split(name: str) -> Examples:
                 return self._checked_version(f"{section.tfds} split {name}",
                                   read_tfds_squad(section.tfds, name, data_dir=section.tfds_data_dir))
 
-            return split(section.tfds_train_split), split(section.tfds_eval_split or "validation")
-        if not section.train_file or section.train_file == "builtin":
+            train, evaluation = split(section.tfds_train_split), split(section.tfds_eval_split or "validation")
+        elif not section.train_file or section.train_file == "builtin":
             raise ConfigError("task.train_file: question answering needs a SQuAD JSON file (or task.tfds=squad/v1.1 "
                               "or squad/v2.0); the built-in data is for classification")
-        train = self._checked_version(section.train_file, read_squad(section.train_file))
-        if section.eval_file:
-            return train, self._checked_version(section.eval_file, read_squad(section.eval_file))
-        train_rows, eval_rows = holdout_indices(len({example.context for example in train}), section.eval_fraction,
-                                                seed)
-        return _by_context(train, train_rows), _by_context(train, eval_rows)
+        else:
+            train = self._checked_version(section.train_file, read_squad(section.train_file))
+            evaluation = self._checked_version(section.eval_file, read_squad(section.eval_file)) \
+                if section.eval_file else None
+        contexts = len({example.context for example in train})  # split by passage: no evaluation text is trained on
+        rows = evaluation_rows(contexts, evaluation is not None, section.eval_fraction, seed, fold)
+        return (train, evaluation) if rows is None else (_by_context(train, rows[0]), _by_context(train, rows[1]))
 
     def training_texts(self, section: TaskSection) -> list[str]:
         return _texts(self._splits(section, seed=0)[0])
@@ -88,10 +90,7 @@ class QuestionAnsweringFamily:
 
     def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
                 ) -> PreparedData:
-        train, evaluation = self._splits(section, seed)
-        if fold is not None:
-            train_rows, eval_rows = fold_indices(len({example.context for example in train}), *fold, seed=seed)
-            train, evaluation = _by_context(train, train_rows), _by_context(train, eval_rows)
+        train, evaluation = self._splits(section, seed, fold)
         unlabelled = next((example for example in evaluation if not example.answers and not example.is_impossible),
                           None)
         if unlabelled is not None:

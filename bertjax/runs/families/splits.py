@@ -25,3 +25,17 @@ def fold_indices(count: int, fold: int, folds: int, seed: int) -> tuple[np.ndarr
     parts = np.array_split(np.random.default_rng(seed).permutation(count), folds)
     evaluation = np.sort(parts[fold])
     return np.sort(np.concatenate([part for index, part in enumerate(parts) if index != fold])), evaluation
+
+
+def evaluation_rows(count: int, evaluation_given: bool, eval_fraction: float, seed: int,
+                    fold: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """How a family splits its `count` training units (examples, sentences, contexts) for one run.
+
+    fold (k, K): the k-th of K folds over all of them (cross-validation ignores a given evaluation set); else None
+    when evaluation data is given (it is used as it is); else a seeded held-out `eval_fraction`.
+    """
+    if fold is not None:
+        return fold_indices(count, *fold, seed=seed)
+    if evaluation_given:
+        return None
+    return holdout_indices(count, eval_fraction, seed)

@@ -16,7 +16,7 @@ from bertjax.data.token_classification import (OUTSIDE, TaggedSentences, TokenCl
                                                load_tfds_tagged_sentences, predictions_to_words)
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.ner import entity_scores
-from bertjax.runs.families.splits import fold_indices, holdout_indices
+from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
 from bertjax.tasks.finetuning import OBJECTIVES
 
@@ -98,21 +98,23 @@ class TokenClassificationFamily:
         self._eval: TaggedSentences | None = None
         self._eval_encoded: TokenClassificationFeatures | None = None
 
-    def _splits(self, section: TaskSection, seed: int) -> tuple[TaggedSentences, TaggedSentences]:
+    def _splits(self, section: TaskSection, seed: int, fold: tuple[int, int] | None = None
+                ) -> tuple[TaggedSentences, TaggedSentences]:
         if section.tfds:
             def split(name: str) -> TaggedSentences:
                 return load_tfds_tagged_sentences(section.tfds, name, data_dir=section.tfds_data_dir)
 
             # tfds's CoNLL builders (conll2003, conll2002) name their evaluation split `dev`.
-            return split(section.tfds_train_split), split(section.tfds_eval_split or "dev")
-        if not section.train_file or section.train_file == "builtin":
+            train, evaluation = split(section.tfds_train_split), split(section.tfds_eval_split or "dev")
+        elif not section.train_file or section.train_file == "builtin":
             raise ConfigError("task.train_file: token classification needs a CoNLL or JSON-lines file of tagged "
                               "words (or task.tfds=conll2003); the built-in data is for classification")
-        train = load_tagged_sentences(section.train_file, section.format, section.tag_column)
-        if section.eval_file:
-            return train, load_tagged_sentences(section.eval_file, section.format, section.tag_column)
-        train_rows, eval_rows = holdout_indices(len(train), section.eval_fraction, seed)
-        return _subset(train, train_rows), _subset(train, eval_rows)
+        else:
+            train = load_tagged_sentences(section.train_file, section.format, section.tag_column)
+            evaluation = load_tagged_sentences(section.eval_file, section.format, section.tag_column) \
+                if section.eval_file else None
+        rows = evaluation_rows(len(train), evaluation is not None, section.eval_fraction, seed, fold)
+        return (train, evaluation) if rows is None else (_subset(train, rows[0]), _subset(train, rows[1]))
 
     def training_texts(self, section: TaskSection) -> list[str]:
         train, _ = self._splits(section, seed=0)
@@ -125,10 +127,7 @@ class TokenClassificationFamily:
 
     def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
                 ) -> PreparedData:
-        train, evaluation = self._splits(section, seed)
-        if fold is not None:
-            train_rows, eval_rows = fold_indices(len(train), *fold, seed=seed)
-            train, evaluation = _subset(train, train_rows), _subset(train, eval_rows)
+        train, evaluation = self._splits(section, seed, fold)
         self._labels = entity_labels(train)
         self._eval = evaluation
         train_encoded = encode_token_classification(train, tokenizer, section.max_seq_length, self._labels)
