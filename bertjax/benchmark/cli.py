@@ -34,6 +34,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
                         help="timed rounds per implementation, alternating between implementations")
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="measure bertjax only")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile")
+    parser.add_argument("--compile-budget", type=int, default=defaults.compile_budget, metavar="SECONDS",
+                        help="report torch.compile as n/a when its first step (compilation) takes longer")
     parser.add_argument("--no-all-positions", dest="mlm_all_positions", action="store_false",
                         help="skip the bertjax pretraining row with the MLM projection at every position")
     parser.add_argument("--attention", choices=ATTENTION_KERNELS, default=defaults.attention)

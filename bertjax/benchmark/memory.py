@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import resource
 import sys
 from pathlib import Path
@@ -24,6 +26,17 @@ def _max_resident_bytes() -> int:
     """The process's lifetime peak from getrusage: kilobytes on Linux, bytes on macOS."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def release_free_memory() -> None:
+    """Hands memory that the C allocator holds but nobody uses back to the system (glibc's malloc_trim), so that
+    one framework's freed buffers are not counted as, or reused as, the other's growth."""
+    library = ctypes.util.find_library("c")
+    if library is None:
+        return
+    trim = getattr(ctypes.CDLL(library), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def resident_bytes() -> int:

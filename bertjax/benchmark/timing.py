@@ -57,11 +57,13 @@ def _timed(runner: Runner, steps: int) -> float:
 
 def _start(runner: Runner, warmup: int, measurement: Measurement) -> int:
     """Prepares, times the first step and warms up; returns the resident bytes the runner keeps."""
+    memory.release_free_memory()
     before = memory.resident_bytes()
     runner.prepare()
     measurement.first_step_seconds = _timed(runner, 1)
     if warmup:
         runner.run(warmup)
+    memory.release_free_memory()
     return max(memory.resident_bytes() - before, 0)
 
 
@@ -89,6 +91,7 @@ def measure_alternating(runners: list[Runner], steps: int, warmup: int, rounds: 
     for _ in range(rounds):
         for index in list(active):
             measurement = measurements[index]
+            memory.release_free_memory()
             memory.reset_peak()
             before = memory.resident_bytes()
             try:

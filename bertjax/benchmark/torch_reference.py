@@ -8,6 +8,8 @@ classifier's forward under `torch.inference_mode()`.
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 import numpy as np
@@ -43,10 +45,12 @@ class TorchRunner:
     """One workload of Hugging Face BERT on a fixed batch (the same arrays bertjax gets)."""
 
     def __init__(self, config: BertConfig, workload: str, batch: dict[str, np.ndarray], dtype: str,
-                 compiled: bool = False, seed: int = 0) -> None:
+                 compiled: bool = False, compile_budget_seconds: int = 0, seed: int = 0) -> None:
+        """compile_budget_seconds: with `compiled`, give up on a first step (compilation) that takes longer; 0 waits."""
         self.config, self.workload, self.host_batch, self.dtype = config, workload, batch, dtype
-        self.compiled, self.seed = compiled, seed
+        self.compiled, self.compile_budget_seconds, self.seed = compiled, compile_budget_seconds, seed
         self.label = "torch.compile" if compiled else "PyTorch eager"
+        self._compiled_once = False
         self._model: Any = None
         self._optimizer: Any = None
         self._scheduler: Any = None
@@ -99,6 +103,32 @@ class TorchRunner:
         self._optimizer.zero_grad(set_to_none=True)
 
     def run(self, steps: int) -> None:
+        budget = self.compile_budget_seconds
+        can_interrupt = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+        if not self.compiled or self._compiled_once or not budget or not can_interrupt:
+            self._run(steps)
+            self._compiled_once = True
+            return
+        expired = []
+
+        def expire(signum: int, frame: Any) -> None:
+            expired.append(True)
+            raise TimeoutError
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.alarm(budget)
+        try:
+            self._run(steps)
+        except Exception:
+            if expired:  # torch wraps the interruption in its own errors; say what happened instead
+                raise TimeoutError(f"compilation took longer than the {budget} s budget (--compile-budget)") from None
+            raise
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        self._compiled_once = True
+
+    def _run(self, steps: int) -> None:
         torch, _ = _import_torch()
         if self.workload in TRAINING_WORKLOADS:
             for _ in range(steps):
