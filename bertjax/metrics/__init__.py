@@ -1,1 +1,1 @@
-"""Task metrics, computed with scikit-learn, scipy, seqeval or the official evaluation rules."""
+"""Task metrics, computed with scikit-learn and scipy, or as seqeval and the official SQuAD scripts compute them."""
