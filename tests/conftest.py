@@ -25,3 +25,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tokenizer(minilm_dir: Path):
+    """MiniLM's own tokenizer, loaded by transformers (the reference for our data pipelines)."""
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast.from_pretrained(minilm_dir)

@@ -14,13 +14,6 @@ from bertjax.data.glue import GLUE_TASKS, glue_task
 from bertjax.errors import ConfigError, DataError
 
 
-@pytest.fixture(scope="module")
-def tokenizer(minilm_dir):
-    from transformers import BertTokenizerFast
-
-    return BertTokenizerFast.from_pretrained(minilm_dir)
-
-
 def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")

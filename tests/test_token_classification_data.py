@@ -23,13 +23,6 @@ Blackburn NNP I-NP I-PER
 """
 
 
-@pytest.fixture(scope="module")
-def tokenizer(minilm_dir):
-    from transformers import BertTokenizerFast
-
-    return BertTokenizerFast.from_pretrained(minilm_dir)
-
-
 def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")

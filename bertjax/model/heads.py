@@ -120,8 +120,10 @@ class BertForNextSentencePrediction(_PreTrainingFamily):
     masked_lm: bool = False
 
 
-class BertForSequenceClassification(_EncoderHead):
-    """Pooled output -> `logits` [batch, num_labels]; num_labels == 1 is regression."""
+class _ClassifierHead(_EncoderHead):
+    """Dropout and a `classifier` Dense over the pooled output, or over every token when `per_token`."""
+
+    per_token: bool = False
 
     def setup(self) -> None:
         super().setup()
@@ -130,24 +132,20 @@ class BertForSequenceClassification(_EncoderHead):
     def __call__(self, input_ids: jax.Array, attention_mask: jax.Array | None = None,
                  token_type_ids: jax.Array | None = None, position_ids: jax.Array | None = None,
                  deterministic: bool = True) -> Logits:
-        pooled = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic).pooled_output
-        return {"logits": self.classifier(self.dropout(pooled, deterministic=deterministic))}
+        output = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic)
+        features = output.last_hidden_state if self.per_token else output.pooled_output
+        return {"logits": self.classifier(self.dropout(features, deterministic=deterministic))}
 
 
-class BertForTokenClassification(_EncoderHead):
+class BertForSequenceClassification(_ClassifierHead):
+    """Pooled output -> `logits` [batch, num_labels]; num_labels == 1 is regression."""
+
+
+class BertForTokenClassification(_ClassifierHead):
     """Each token's hidden state -> `logits` [batch, seq, num_labels]."""
 
     add_pooling_layer: bool = False
-
-    def setup(self) -> None:
-        super().setup()
-        self.classifier = dense(self.config, self.options, self.config.num_labels, "classifier")
-
-    def __call__(self, input_ids: jax.Array, attention_mask: jax.Array | None = None,
-                 token_type_ids: jax.Array | None = None, position_ids: jax.Array | None = None,
-                 deterministic: bool = True) -> Logits:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic).last_hidden_state
-        return {"logits": self.classifier(self.dropout(hidden, deterministic=deterministic))}
+    per_token: bool = True
 
 
 class BertForQuestionAnswering(_EncoderHead):
