@@ -148,12 +148,20 @@ def parse_documents(text: str, format: str = "auto") -> Documents:
     return paragraph_documents(lines)
 
 
-def read_documents(source: str | Path, format: str = "auto") -> Documents:
-    """Documents (lists of sentences) from a text file, a folder of `*.txt` files or a glob, files in sorted order."""
+def read_documents(source: str | Path, format: str = "auto", shard_index: int = 0, shard_count: int = 1
+                   ) -> Documents:
+    """Documents (lists of sentences) from a text file, a folder of `*.txt` files or a glob, files in sorted order.
+
+    shard_index/shard_count: one process's share: every shard_count-th file when there are enough files (so a
+    process reads only its own files), else every shard_count-th document.
+    """
     documents = []
     files = corpus_files(source)
-    for path in files:
+    by_file = len(files) >= shard_count
+    for path in files[shard_index::shard_count] if by_file else files:
         documents.extend(parse_documents(read_text(path), format))
+    if not by_file:
+        documents = documents[shard_index::shard_count]
     if not documents:
         names = files[0] if len(files) == 1 else f"{len(files)} files matching {source}"
         raise DataError(f"{names}: the corpus is empty (no non-blank text); pass a corpus with at least one sentence")

@@ -149,6 +149,10 @@ class PretrainingDataset:
         mask_epoch = epoch if self.options.dynamic_masking else 0
         return self._batch(self.train, TRAIN, _host_rows(rows, process_index, process_count), mask_epoch)
 
+    def eval_batch_count(self, global_batch_size: int) -> int:
+        """How many evaluation batches `eval_batches` yields (0 without held-out documents)."""
+        return 0 if self.eval is None else -(-len(self.eval) // global_batch_size)
+
     def eval_batches(self, global_batch_size: int, process_index: int = 0, process_count: int = 1,
                      max_batches: int | None = None) -> Iterator[Batch]:
         """This process's rows of each evaluation batch, with `example_mask` float32 [rows]; the first

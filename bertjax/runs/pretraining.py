@@ -7,8 +7,11 @@ import importlib.resources
 from pathlib import Path
 
 import jax
+import numpy as np
+from jax.experimental.multihost_utils import process_allgather, sync_global_devices
 
 from bertjax.convert import save_pretrained
+from bertjax.convert.atomic import atomic_directory
 from bertjax.data.corpus import read_documents, read_tfds_documents
 from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
@@ -66,12 +69,13 @@ def builtin_corpus() -> Path:
 
 
 def _documents(data: PretrainingDataSection) -> list[list[str]]:
-    # Every process reads the whole corpus (tokenized once, then cached) and materialises only its rows of each
-    # batch, so that all processes agree on the held-out documents and on the batches of every epoch.
+    # Each process reads only its share (its files, or every N-th document or tfds example) and makes its rows of
+    # every global batch from it.
+    shard = dict(shard_index=jax.process_index(), shard_count=jax.process_count())
     if data.tfds:
-        return read_tfds_documents(data.tfds, data.tfds_split, data.tfds_text_feature, data.tfds_data_dir)
+        return read_tfds_documents(data.tfds, data.tfds_split, data.tfds_text_feature, data.tfds_data_dir, **shard)
     source = builtin_corpus() if data.corpus == "builtin" else data.corpus
-    return read_documents(source, format=data.format)
+    return read_documents(source, format=data.format, **shard)
 
 
 def _tokenizer(data: PretrainingDataSection, documents: list[list[str]], run_dir: Path):
@@ -79,13 +83,14 @@ def _tokenizer(data: PretrainingDataSection, documents: list[list[str]], run_dir
     if data.tokenizer:
         return load_tokenizer(data.tokenizer)
     saved = run_dir / "tokenizer"
-    if saved.is_dir():
-        return load_tokenizer(saved)
-    tokenizer = train_wordpiece((sentence for document in documents for sentence in document),
-                                vocab_size=data.vocab_size, lowercase=data.lowercase)
-    if jax.process_index() == 0:
-        save_tokenizer(tokenizer, saved)
-    return tokenizer
+    if not saved.is_dir() and jax.process_index() == 0:
+        # Process 0 learns the vocabulary from its share; the others wait for it in the (shared) run folder.
+        tokenizer = train_wordpiece((sentence for document in documents for sentence in document),
+                                    vocab_size=data.vocab_size, lowercase=data.lowercase)
+        with atomic_directory(saved) as folder:
+            save_tokenizer(tokenizer, folder)
+    sync_global_devices("bertjax: vocabulary saved")
+    return load_tokenizer(saved)
 
 
 def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
@@ -107,7 +112,10 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
         whole_word_masking=data.whole_word_masking, dynamic_masking=data.dynamic_masking,
         dupe_factor=data.dupe_factor, eval_fraction=data.eval_fraction, seed=data.seed),
         cache_dir=context.run_dir / "cache")
-    dataset.check_batch_size(train.batch_size)
+    rows = train.batch_size // jax.process_count()  # this process's rows of each global batch
+    dataset.check_batch_size(rows)
+    # Every process must take part in every evaluation batch: as many as the process with the fewest has.
+    eval_batches = min(train.eval_batches, int(process_allgather(np.asarray(dataset.eval_batch_count(rows))).min()))
     for note in built.notes:
         context.say(note)
     context.say(f"{dataset.describe()}; {train.steps} steps of {train.batch_size} sequences "
@@ -120,8 +128,7 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
     eval_fn = jit_eval(pretraining_eval_sums(built.model), context.mesh, shardings.params)
 
     def evaluate(state, step: int) -> dict[str, float]:
-        batches = dataset.eval_batches(train.batch_size, jax.process_index(), jax.process_count(),
-                                       max_batches=train.eval_batches)
+        batches = dataset.eval_batches(rows, max_batches=eval_batches)
         return summarize_pretraining_eval(sum_over_batches(eval_fn, state.params, batches, context.mesh))
 
     if context.checkpointer.latest_step() is None:  # the untrained model's held-out loss: the curve's start
@@ -129,7 +136,7 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
     result = run_training(
         LoopConfig(train.steps, train.log_every, train.eval_every, train.checkpoint_every, "pretrain"),
         state, train_step,
-        lambda step: dataset.train_batch(step, train.batch_size, jax.process_index(), jax.process_count()),
+        lambda step: dataset.train_batch(step, rows),
         context.mesh, context.checkpointer, context.metrics_log,
         tokens_per_batch=train.batch_size * data.max_seq_length, evaluate=evaluate,
         on_start=context.save_config)
