@@ -111,10 +111,10 @@ def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[Tr
             pending.append(metrics)
             step += 1
             if step % config.log_every == 0 or step == config.total_steps:
-                means = _mean_metrics(pending)
+                means, steps_since_log = _mean_metrics(pending), len(pending)
                 pending.clear()
                 metrics_log.write("train", step, means)
-                progress.update(step, means, tokens=tokens_per_batch * config.log_every)
+                progress.update(step, means, tokens=tokens_per_batch * steps_since_log)
             if evaluate is not None and config.eval_every and step % config.eval_every == 0 \
                     and step != config.total_steps:
                 stopped_early = _evaluate(state, step, evaluate, on_evaluation, metrics_log, progress, extra)
