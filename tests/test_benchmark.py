@@ -12,14 +12,19 @@ import jax
 import numpy as np
 import pytest
 
-from bertjax.benchmark.bertjax_runner import all_positions_pretraining_loss
+from bertjax.benchmark.bertjax_runner import all_positions_pretraining_loss, scanned_steps
 from bertjax.benchmark.cli import main
 from bertjax.benchmark.peak import Peak
 from bertjax.benchmark.report import Results, format_table, rows_for
+from bertjax.benchmark.suite import BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, measure_alternating
 from bertjax.benchmark.workloads import MASK_TOKEN_ID, masked_lm_labels, model_config, synthetic_batch
+from bertjax.errors import ConfigError
 from bertjax.model import BertForPreTraining, preset
 from bertjax.tasks.pretraining import pretraining_loss
+from bertjax.train.optimizer import OptimizerConfig, make_optimizer
+from bertjax.train.state import TrainState
+from bertjax.train.steps import make_train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,6 +70,34 @@ def test_all_positions_loss_equals_masked_positions_loss() -> None:
     assert float(expected) > float(metrics["mlm_loss"]) > np.log(1200) - 0.5
 
 
+def test_scanned_steps_equal_separate_steps() -> None:
+    """Two steps in one call (the --steps-per-call path) update exactly as two calls do, dropout included."""
+    config = preset("bert-tiny", vocab_size=1200)
+    model = BertForPreTraining(config)
+    batches = [synthetic_batch(config, "pretrain", batch_size=2, seq_len=16, seed=seed) for seed in (1, 2)]
+    params = model.init(jax.random.key(0), batches[0]["input_ids"][:1])["params"]
+    optimizer, schedule = make_optimizer(OptimizerConfig(learning_rate=1e-3, warmup_steps=0), params, 10, 2)
+    state = TrainState(step=jax.numpy.zeros((), jax.numpy.int32), params=params, opt_state=optimizer.init(params),
+                       rng=jax.random.key(3))
+    train_step = make_train_step(pretraining_loss(model), optimizer, schedule)
+    separate = state
+    losses = []
+    for batch in batches:
+        separate, metrics = jax.jit(train_step)(separate, batch)
+        losses.append(float(metrics["loss"]))
+    stacked = {key: np.stack([batch[key] for batch in batches]) for key in batches[0]}
+    scanned, metrics = jax.jit(scanned_steps(train_step))(state, stacked)
+    np.testing.assert_allclose(np.asarray(metrics["loss"]), losses, rtol=1e-5)
+    assert int(scanned.step) == 2
+    for left, right in zip(jax.tree.leaves(separate.params), jax.tree.leaves(scanned.params)):
+        np.testing.assert_allclose(np.asarray(left), np.asarray(right), rtol=1e-4, atol=1e-6)
+
+
+def test_steps_must_be_a_multiple_of_steps_per_call() -> None:
+    with pytest.raises(ConfigError, match="multiple of --steps-per-call"):
+        BenchmarkSettings(steps=3, steps_per_call=2)
+
+
 class _FakeRunner:
     def __init__(self, label: str, log: list[str], fail_in: str | None = None) -> None:
         self.label, self.log, self.fail_in = label, log, fail_in
@@ -87,12 +120,14 @@ class _FakeRunner:
 def test_rounds_alternate_after_warmup_and_failures_are_recorded() -> None:
     log: list[str] = []
     runners = [_FakeRunner("a", log), _FakeRunner("b", log), _FakeRunner("c", log, fail_in="prepare")]
-    measurements = measure_alternating(runners, steps=3, warmup=2, rounds=2)
-    assert log == ["prepare a", "run a 1", "run a 2", "prepare b", "run b 1", "run b 2", "prepare c", "close c",
-                   "run a 3", "run b 3", "run a 3", "run b 3", "close a", "close b"]
+    measurements = measure_alternating(runners, steps=3, warmup=3, rounds=2)
+    # First step, the memory step (the first warm-up step), the other warm-up steps, then alternating rounds.
+    assert log == ["prepare a", "run a 1", "run a 1", "run a 2", "prepare b", "run b 1", "run b 1", "run b 2",
+                   "prepare c", "close c", "run a 3", "run b 3", "run a 3", "run b 3", "close a", "close b"]
     assert [len(m.round_seconds) for m in measurements] == [2, 2, 0]
     assert measurements[2].error == "RuntimeError: backend missing"
     assert measurements[2].seconds_per_step is None
+    assert measurements[0].memory_bytes is not None and measurements[2].memory_bytes is None
 
 
 def test_rows_relative_to_torch_eager_and_table() -> None:

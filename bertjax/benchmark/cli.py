@@ -29,7 +29,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
                         help="sequences per step (default: per model on CPU, 32 on accelerators)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default=defaults.dtype)
     parser.add_argument("--steps", type=int, default=defaults.steps, help="steps per timed round")
-    parser.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed steps after the first")
+    parser.add_argument("--warmup", type=int, default=defaults.warmup, help="untimed steps after the first; the first of them always runs and measures host memory")
     parser.add_argument("--rounds", type=int, default=defaults.rounds,
                         help="timed rounds per implementation, alternating between implementations")
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="measure bertjax only")
@@ -41,6 +41,9 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
     parser.add_argument("--attention", choices=ATTENTION_KERNELS, default=defaults.attention)
     parser.add_argument("--scan", dest="scan_layers", action="store_true", help="scan over the layers")
     parser.add_argument("--remat", choices=REMAT_POLICIES, default=defaults.remat)
+    parser.add_argument("--steps-per-call", type=int, default=defaults.steps_per_call,
+                        help="bertjax training steps per jitted call (lax.scan over batches); on CPU this saves "
+                             "XLA's per-call page faults. --steps must be a multiple")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")

@@ -43,7 +43,7 @@ def table_peak(device_kind: str, dtype: str) -> Peak:
     return Peak(None, f"unknown peak for {device_kind!r}")
 
 
-def measure_matmul_peak(dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048), repeats: int = 5) -> Peak:
+def measure_matmul_peak(dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048), repeats: int = 3) -> Peak:
     """The best FLOP/s of jitted [size, size] @ [size, size] matmuls on the default device (all its cores)."""
     matmul = jax.jit(jnp.dot)
     best_flops, best_size = 0.0, sizes[0]

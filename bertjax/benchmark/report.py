@@ -26,7 +26,7 @@ class Row:
     sequences_per_second: float | None
     tokens_per_second: float | None  # every position of the padded batch
     memory_bytes: int | None  # host: resident growth; accelerator: peak device memory of a step
-    first_step_seconds: float | None  # bertjax: compilation included; PyTorch eager: its first step
+    first_step_seconds: float | None  # first call: compilation included for bertjax and torch.compile
     speedup_vs_torch_eager: float | None  # this row's throughput over PyTorch eager's
     mfu: float | None  # model FLOP/s (see flops.py) over the device peak
     error: str | None = None
@@ -63,24 +63,25 @@ def _number(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else pattern.format(value)
 
 
-_COLUMNS = (("workload", 9), ("model", 9), ("implementation", 29), ("batch", 8), ("dtype", 8), ("device", 10),
-            ("seq/s", 8), ("tokens/s", 9), ("memory", 9), ("1st step", 9), ("vs eager", 8), ("MFU", 6))
+_COLUMNS = ("workload", "model", "implementation", "batch", "dtype", "device", "seq/s", "tokens/s", "memory",
+            "1st step", "vs eager", "MFU")
 
 
 def format_table(results: Results) -> str:
     """A fixed-width table, then the FLOPs peak used and the reasons of any n/a row."""
-    lines = ["  ".join(name.ljust(width) for name, width in _COLUMNS)]
+    table = [list(_COLUMNS)]
     notes = []
     for row in results.rows:
-        cells = (row.workload, row.model, row.implementation, f"{row.batch_size}x{row.seq_len}", row.dtype,
-                 row.device[:10], _number(row.sequences_per_second, "{:.1f}"),
-                 _number(row.tokens_per_second, "{:.0f}"),
-                 _number(row.memory_bytes and row.memory_bytes / 2**20, "{:.0f} MiB"),
-                 _number(row.first_step_seconds, "{:.1f} s"), _number(row.speedup_vs_torch_eager, "{:.2f}x"),
-                 _number(row.mfu and 100 * row.mfu, "{:.1f}%"))
-        lines.append("  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, _COLUMNS)).rstrip())
+        table.append([row.workload, row.model, row.implementation, f"{row.batch_size}x{row.seq_len}", row.dtype,
+                      row.device, _number(row.sequences_per_second, "{:.1f}"),
+                      _number(row.tokens_per_second, "{:.0f}"),
+                      _number(row.memory_bytes and row.memory_bytes / 2**20, "{:.0f} MiB"),
+                      _number(row.first_step_seconds, "{:.1f} s"), _number(row.speedup_vs_torch_eager, "{:.2f}x"),
+                      _number(row.mfu and 100 * row.mfu, "{:.1f}%")])
         if row.error:
             notes.append(f"n/a: {row.model} {row.workload} {row.implementation}: {row.error}")
+    widths = [max(len(line[column]) for line in table) for column in range(len(_COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
     lines.append(f"MFU against {results.peak.source}.")
     return "\n".join(lines + notes)
 

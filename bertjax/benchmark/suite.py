@@ -42,12 +42,16 @@ class BenchmarkSettings:
     scan_layers: bool = False
     remat: str = "none"
     mlm_all_positions: bool = True  # the extra bertjax pretraining row with HF's vocabulary projection everywhere
+    steps_per_call: int = 1  # bertjax training steps per jitted call (lax.scan); steps must be a multiple
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "steps", "rounds", "compile_budget"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.steps_per_call < 1 or self.steps % self.steps_per_call:
+            raise ConfigError(f"--steps ({self.steps}) must be a positive multiple of --steps-per-call "
+                              f"({self.steps_per_call})")
         if self.warmup < 0:
             raise ConfigError(f"--warmup must be 0 or more, got {self.warmup}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -81,9 +85,11 @@ def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size:
     config = model_config(model)
     batch = synthetic_batch(config, workload, batch_size, settings.seq_len, settings.seed)
     options = settings.options()
-    runners: list[Runner] = [BertJaxRunner(config, workload, batch, options, seed=settings.seed)]
+    runners: list[Runner] = [BertJaxRunner(config, workload, batch, options, steps_per_call=settings.steps_per_call,
+                                           seed=settings.seed)]
     if workload == "pretrain" and settings.mlm_all_positions:
-        runners.append(BertJaxRunner(config, workload, batch, options, mlm_all_positions=True, seed=settings.seed))
+        runners.append(BertJaxRunner(config, workload, batch, options, mlm_all_positions=True,
+                                     steps_per_call=settings.steps_per_call, seed=settings.seed))
     if settings.torch:
         from bertjax.benchmark.torch_reference import TorchRunner
 
@@ -98,7 +104,7 @@ def environment(settings: BenchmarkSettings) -> dict[str, object]:
     """Versions, device and threads: what a reader needs to reproduce the numbers."""
     device = jax.devices()[0]
     values: dict[str, object] = {
-        "device": device.device_kind if device.platform != "cpu" else f"cpu ({platform.processor() or 'x86'})",
+        "device": device.device_kind if device.platform != "cpu" else f"cpu x{cpu_threads()}",
         "platform": device.platform, "device_count": jax.device_count(), "cpu_threads": cpu_threads(),
         "jax": jax.__version__, "python": platform.python_version(),
     }
@@ -138,8 +144,8 @@ def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.
             measurements = measure_alternating(_runners(settings, model, workload, batch_size), settings.steps,
                                                settings.warmup, settings.rounds)
             groups.append((model, workload, batch_size, measurements, flops))
-            if on_cpu:
-                peak = _best_peak(peak, settings.dtype)
+        if on_cpu:
+            peak = _best_peak(peak, settings.dtype)
     rows = [row for model, workload, batch_size, measurements, flops in groups
             for row in report.rows_for(model, workload, batch_size, settings.seq_len, settings.dtype,
                                        str(env["device"]), measurements, flops, peak)]

@@ -55,16 +55,26 @@ def _timed(runner: Runner, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def _start(runner: Runner, warmup: int, measurement: Measurement) -> int:
-    """Prepares, times the first step and warms up; returns the resident bytes the runner keeps."""
+def _start(runner: Runner, warmup: int, measurement: Measurement) -> None:
+    """Prepares, times the first step, then warms up; the first warm-up step measures host memory.
+
+    Host memory: what the runner keeps resident after its first step plus the largest transient growth of the
+    resident set during one step. Free heap is handed back to the system before each reading, so that memory one
+    runner freed neither counts for nor hides the next one's growth. Timed rounds come later and never trim.
+    """
     memory.release_free_memory()
     before = memory.resident_bytes()
     runner.prepare()
     measurement.first_step_seconds = _timed(runner, 1)
-    if warmup:
-        runner.run(warmup)
     memory.release_free_memory()
-    return max(memory.resident_bytes() - before, 0)
+    memory.reset_peak()
+    kept = memory.resident_bytes()
+    runner.run(1)
+    measurement.memory_bytes = runner.device_memory_bytes()
+    if measurement.memory_bytes is None:
+        measurement.memory_bytes = max(kept - before, 0) + max(memory.peak_bytes() - kept, 0)
+    if warmup > 1:
+        runner.run(warmup - 1)
 
 
 def _failure(error: Exception) -> str:
@@ -73,39 +83,26 @@ def _failure(error: Exception) -> str:
 
 
 def measure_alternating(runners: list[Runner], steps: int, warmup: int, rounds: int) -> list[Measurement]:
-    """Measures every runner; a runner that raises gets its error recorded and drops out.
-
-    Host memory (when the runner has no device memory): what the runner keeps resident after warm-up plus the
-    largest transient growth of the resident set during one of its rounds.
-    """
+    """Measures every runner: first step, at least one warm-up step, then `rounds` timed rounds of `steps` steps
+    taken in turn. A runner that raises gets its error recorded and drops out."""
     measurements = [Measurement(runner.label, steps_per_round=steps) for runner in runners]
-    kept = [0] * len(runners)
     active: list[int] = []
     for index, runner in enumerate(runners):
         try:
-            kept[index] = _start(runner, warmup, measurements[index])
+            _start(runner, warmup, measurements[index])
             active.append(index)
         except Exception as error:  # a framework that cannot run here is reported, not fatal
             measurements[index].error = _failure(error)
             runner.close()
     for _ in range(rounds):
         for index in list(active):
-            measurement = measurements[index]
-            memory.release_free_memory()
-            memory.reset_peak()
-            before = memory.resident_bytes()
             try:
-                measurement.round_seconds.append(_timed(runners[index], steps))
+                measurements[index].round_seconds.append(_timed(runners[index], steps))
             except Exception as error:
-                measurement.error, measurement.round_seconds = _failure(error), []
+                measurements[index].error, measurements[index].round_seconds = _failure(error), []
                 active.remove(index)
-                continue
-            transient = max(memory.peak_bytes() - before, 0)
-            measurement.memory_bytes = max(measurement.memory_bytes or 0, kept[index] + transient)
+                runners[index].close()
     for index in active:
-        device_bytes = runners[index].device_memory_bytes()
-        if device_bytes is not None:
-            measurements[index].memory_bytes = device_bytes
         runners[index].close()
     gc.collect()
     return measurements
