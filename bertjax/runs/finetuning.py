@@ -142,7 +142,7 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
     for note in built.notes:
         context.say(note)
     context.say(f"{data.train.num_examples} training and {data.evaluation.num_examples} evaluation examples; "
-                f"{total_steps} steps of {train.batch_size} ({steps_per_epoch} a epoch)")
+                f"{total_steps} steps of {train.batch_size} ({steps_per_epoch} per epoch)")
 
     optimizer, schedule = make_optimizer(config.optimizer, built.params, total_steps, built.config.num_hidden_layers)
     state, shardings = create_state(built.params, optimizer, train.seed, context.mesh)
