@@ -112,9 +112,8 @@ def environment(settings: BenchmarkSettings) -> dict[str, object]:
         import torch
         import transformers
 
-        from bertjax.benchmark.torch_reference import set_torch_threads, torch_device
+        from bertjax.benchmark.torch_reference import torch_device
 
-        set_torch_threads(cpu_threads())
         values |= {"torch": torch.__version__, "transformers": transformers.__version__,
                    "torch_device": torch_device(), "torch_threads": torch.get_num_threads()}
     return values
@@ -130,6 +129,10 @@ def _best_peak(current: Peak | None, dtype: str) -> Peak:
 
 def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.Results:
     """Measures every model x workload and returns the rows of the report."""
+    if settings.torch:
+        from bertjax.benchmark.torch_reference import set_torch_threads
+
+        set_torch_threads(cpu_threads())  # as many as XLA's CPU client uses
     env = environment(settings)
     on_cpu = env["platform"] == "cpu"
     peak = _best_peak(None, settings.dtype)

@@ -117,15 +117,18 @@ class TorchRunner:
 
         previous = signal.signal(signal.SIGALRM, expire)
         signal.alarm(budget)
+        timeout = TimeoutError(f"compilation took longer than the {budget} s budget (--compile-budget)")
         try:
             self._run(steps)
         except Exception:
             if expired:  # torch wraps the interruption in its own errors; say what happened instead
-                raise TimeoutError(f"compilation took longer than the {budget} s budget (--compile-budget)") from None
+                raise timeout from None
             raise
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
+        if expired:  # torch caught the interruption and carried on, possibly without compiling
+            raise timeout
         self._compiled_once = True
 
     def _run(self, steps: int) -> None:
