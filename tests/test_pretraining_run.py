@@ -68,6 +68,20 @@ def test_pretraining_learns_and_exports_to_transformers(tmp_path: Path) -> None:
     np.testing.assert_allclose(ours["nsp_logits"], theirs.seq_relationship_logits.numpy(), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("next_sentence", [True, False])
+def test_packed_pretraining_learns(tmp_path: Path, capsys: pytest.CaptureFixture, next_sentence: bool) -> None:
+    run_dir = tmp_path / "run"
+    final = run_pretraining(_config(run_dir, "data.packing=true", f"data.next_sentence={str(next_sentence).lower()}",
+                                    "data.short_seq_prob=0.5", "train.steps=40", "train.eval_every=40",
+                                    "train.eval_batches=4"))
+    losses = [entry["mlm_loss"] for entry in read_jsonl(run_dir / "metrics" / "train.jsonl")]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3, "the MLM loss must fall"
+    evaluations = read_jsonl(run_dir / "metrics" / "eval.jsonl")
+    assert evaluations[-1]["mlm_loss"] < evaluations[0]["mlm_loss"] - 0.3
+    assert ("nsp_accuracy" in final) == next_sentence
+    assert "packed into" in capsys.readouterr().out
+
+
 def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     steps = ["train.steps=12", "train.checkpoint_every=5", "train.eval_every=0", "train.eval_batches=2"]
     run_pretraining(_config(tmp_path / "straight", *steps))

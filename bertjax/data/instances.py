@@ -6,8 +6,9 @@ at a random sentence boundary into A and B; with probability 0.5 (always when th
 replaced by a span of a different document starting at a random sentence, and the chunk's unused sentences go back
 to be used by the next chunk. The pair is trimmed to max_seq_length - 3 tokens, one token at a time from the longer
 segment, at its front or back at random: `[CLS] A [SEP] B [SEP]`.
-Without it (RoBERTa's FULL-SENTENCES): contiguous sentences are packed up to the target length (max_seq_length - 2,
-or a random shorter one with short_seq_prob), crossing document boundaries, where a [SEP] is inserted: `[CLS] A [SEP]`.
+Without it (RoBERTa's FULL-SENTENCES): contiguous sentences are gathered up to the target length (max_seq_length - 2,
+or a random shorter one with short_seq_prob), crossing document boundaries, where a [SEP] is inserted: `[CLS] A [SEP]`;
+or, when sequences are packed (see packing), stopping at each document's end (RoBERTa's DOC-SENTENCES).
 
 Unlike the original, which draws the target length once per document, it is drawn afresh for each sequence, so a
 fraction short_seq_prob of the sequences is short whatever the document lengths.
@@ -39,6 +40,22 @@ class Instances:
     @functools.cached_property
     def _document_starts(self) -> np.ndarray:
         return self.corpus.document_token_starts()
+
+    def _documents_inside(self, segments: np.ndarray) -> np.ndarray:
+        """How many documents start strictly inside each [start, end) range of `segments` [n, 2]: int64 [n]."""
+        starts = self._document_starts
+        return np.maximum(np.searchsorted(starts, segments[:, 1], "left")
+                          - np.searchsorted(starts, segments[:, 0], "right"), 0)
+
+    def lengths(self) -> np.ndarray:
+        """Tokens of each instance's sequence, special tokens included: int64 [instances]."""
+        length_a = np.diff(self.segment_a, axis=1)[:, 0] + self._documents_inside(self.segment_a)
+        length_b = np.diff(self.segment_b, axis=1)[:, 0] + self._documents_inside(self.segment_b)
+        return length_a + 2 + np.where(length_b > 0, length_b + 1, 0)
+
+    def special_tokens(self) -> np.ndarray:
+        """[CLS] and [SEP] tokens of each instance's sequence (separators between documents included)."""
+        return self.lengths() - np.diff(self.segment_a, axis=1)[:, 0] - np.diff(self.segment_b, axis=1)[:, 0]
 
     def _segment(self, start: int, end: int, separator: int) -> np.ndarray:
         """Tokens [start, end) with `separator` before each document that starts inside the range."""
@@ -138,8 +155,8 @@ def _next_sentence_instances(corpus: TokenizedCorpus, max_seq_length: int, short
     return segments_a, segments_b, random_next
 
 
-def _packed_instances(corpus: TokenizedCorpus, max_seq_length: int, short_seq_prob: float,
-                      rng: np.random.Generator) -> list:
+def _full_sentence_instances(corpus: TokenizedCorpus, max_seq_length: int, short_seq_prob: float,
+                             cross_documents: bool, rng: np.random.Generator) -> list:
     max_tokens = max_seq_length - 2
     offsets = corpus.sentence_offsets
     starts_document = np.zeros(len(offsets) - 1, bool)
@@ -154,7 +171,7 @@ def _packed_instances(corpus: TokenizedCorpus, max_seq_length: int, short_seq_pr
     chunk_start, length = 0, 0
     for sentence in range(len(offsets) - 1):
         cost = int(offsets[sentence + 1] - offsets[sentence]) + int(starts_document[sentence] and length > 0)
-        if length > 0 and length + cost > target:
+        if length > 0 and (length + cost > target or (starts_document[sentence] and not cross_documents)):
             emit(chunk_start, sentence)
             target = _target_length(max_tokens, short_seq_prob, rng)
             chunk_start, length = sentence, cost - int(starts_document[sentence])
@@ -166,12 +183,13 @@ def _packed_instances(corpus: TokenizedCorpus, max_seq_length: int, short_seq_pr
 
 
 def create_instances(corpus: TokenizedCorpus, max_seq_length: int, short_seq_prob: float, next_sentence: bool,
-                     rng: np.random.Generator) -> Instances:
-    """The sequences of the module docstring, in corpus order; needs two documents or more with NSP."""
+                     rng: np.random.Generator, cross_documents: bool = True) -> Instances:
+    """The sequences of the module docstring, in corpus order; needs two documents or more with NSP.
+    cross_documents: whether full-sentence sequences (without NSP) may run on into the next document."""
     if next_sentence:
         segments_a, segments_b, random_next = _next_sentence_instances(corpus, max_seq_length, short_seq_prob, rng)
     else:
-        segments_a = _packed_instances(corpus, max_seq_length, short_seq_prob, rng)
+        segments_a = _full_sentence_instances(corpus, max_seq_length, short_seq_prob, cross_documents, rng)
         segments_b, random_next = [(0, 0)] * len(segments_a), [False] * len(segments_a)
     return Instances(corpus, np.asarray(segments_a, np.int64).reshape(-1, 2),
                      np.asarray(segments_b, np.int64).reshape(-1, 2), np.asarray(random_next, bool))

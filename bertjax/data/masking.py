@@ -67,11 +67,19 @@ def _whole_words(candidates: np.ndarray, input_ids: np.ndarray, vocabulary: Mask
     return np.concatenate(chosen) if chosen else np.zeros(0, candidates.dtype)
 
 
+def prediction_budget(candidates: int | np.ndarray, masked_lm_prob: float, max_predictions_per_seq: int
+                      ) -> int | np.ndarray:
+    """How many of `candidates` maskable tokens a sequence predicts: masked_lm_prob of them rounded, at least 1,
+    at most max_predictions_per_seq (and never more than there are). Never decreases as candidates grow."""
+    return np.minimum(np.minimum(max_predictions_per_seq, np.maximum(1, np.round(candidates * masked_lm_prob))),
+                      candidates).astype(np.int64)
+
+
 def mask_tokens(input_ids: np.ndarray, vocabulary: MaskingVocabulary, masked_lm_prob: float,
                 max_predictions_per_seq: int, whole_word_masking: bool, rng: np.random.Generator) -> MaskedTokens:
     """Masks `input_ids` int32 [seq] (a sequence without padding) as in the module docstring."""
     candidates = np.flatnonzero(~vocabulary.is_special[input_ids])
-    budget = min(max_predictions_per_seq, max(1, round(len(candidates) * masked_lm_prob)), len(candidates))
+    budget = int(prediction_budget(len(candidates), masked_lm_prob, max_predictions_per_seq))
     if whole_word_masking:
         positions = np.sort(_whole_words(candidates, input_ids, vocabulary, budget, rng))
     else:

@@ -16,7 +16,8 @@ from transformers import PreTrainedTokenizerBase
 
 from bertjax.data.batching import _host_rows
 from bertjax.data.instances import Instances, concatenate_instances, create_instances
-from bertjax.data.masking import MaskingVocabulary, mask_tokens
+from bertjax.data.masking import MaskingVocabulary, mask_tokens, prediction_budget
+from bertjax.data.packing import Packs, pack_sequences
 from bertjax.data.token_cache import TokenizedCorpus, load_or_tokenize
 from bertjax.errors import ConfigError, DataError
 
@@ -34,6 +35,9 @@ class PretrainingOptions:
     dynamic_masking: fresh masks every epoch (RoBERTa) instead of one fixed mask per sequence (BERT).
     dupe_factor: how many times the corpus is cut into sequences (each time with other cuts and masks).
     eval_documents: documents held out for evaluation; None: eval_fraction of them.
+    packing: several sequences per row with attention kept within each (see packing); without NSP, sequences then
+    stop at document ends instead of running on into the next document.
+    max_sequences_per_pack: the most sequences in one packed row.
     """
 
     max_seq_length: int = 128
@@ -44,6 +48,8 @@ class PretrainingOptions:
     whole_word_masking: bool = False
     dynamic_masking: bool = False
     dupe_factor: int = 1
+    packing: bool = False
+    max_sequences_per_pack: int = 4
     eval_fraction: float = 0.05
     eval_documents: int | None = None
     seed: int = 12345
@@ -56,6 +62,7 @@ class PretrainingOptions:
             ("masked_lm_prob", 0 < self.masked_lm_prob <= 1, "in (0, 1]"),
             ("short_seq_prob", 0 <= self.short_seq_prob <= 1, "in [0, 1]"),
             ("dupe_factor", self.dupe_factor >= 1, "at least 1"),
+            ("max_sequences_per_pack", self.max_sequences_per_pack >= 1, "at least 1"),
             ("eval_fraction", 0 <= self.eval_fraction < 1, "in [0, 1)"),
             ("eval_documents", self.eval_documents is None or self.eval_documents >= 0, "None or at least 0"),
             ("seed", self.seed >= 0, "at least 0"),
@@ -83,13 +90,17 @@ def split_documents(num_documents: int, options: PretrainingOptions) -> tuple[np
 class PretrainingDataset:
     """Training and evaluation batches of pretraining sequences built from `documents` (lists of sentences).
 
-    The corpus is tokenized once and cached in `cache_dir` (see token_cache). Training: global batch `step` is
-    rows [step % per_epoch * B, ... + B) of epoch step // per_epoch's shuffled instances (the last partial batch is
-    dropped); process h of H gets the contiguous rows [h*B/H, (h+1)*B/H). Evaluation: every held-out instance once,
-    with fixed masks, the last batch padded with rows whose `example_mask` is 0.
+    The corpus is tokenized once and cached in `cache_dir` (see token_cache). The sequences of each split are laid
+    out in rows: one per row, or several with `packing`. Training: global batch `step` is rows
+    [step % per_epoch * B, ... + B) of epoch step // per_epoch's shuffled rows (the last partial batch is dropped);
+    process h of H gets the contiguous rows [h*B/H, (h+1)*B/H). Evaluation: every held-out row once, with fixed
+    masks, the last batch padded with rows whose `example_mask` is 0.
     Batches: input_ids, token_type_ids, attention_mask int32 [rows, max_seq_length]; masked_lm_positions,
-    masked_lm_ids int32 and masked_lm_weights float32 [rows, max_predictions_per_seq]; next_sentence_labels int32
-    [rows] (1: B is random) with NSP.
+    masked_lm_ids int32 and masked_lm_weights float32 [rows, max_predictions_per_seq]; with NSP,
+    next_sentence_labels int32 [rows] (1: B is random). Packed batches also have sequence_ids int32 [rows,
+    max_seq_length] (1, 2, ... for the row's sequences, 0 for padding) and position_ids (restarting at each
+    sequence), and with NSP next_sentence_labels, next_sentence_positions (where each [CLS] is) int32 and
+    next_sentence_weights float32 [rows, max_sequences_per_pack].
     """
 
     def __init__(self, documents: Sequence[Sequence[str]], tokenizer: PreTrainedTokenizerBase,
@@ -104,40 +115,61 @@ class PretrainingDataset:
         self.num_tokens = len(corpus.tokens)
         # Each split keeps its own copy of its documents' tokens, so the whole corpus can be let go.
         self.train = self._instances(corpus.select(train_documents), TRAIN)
+        self.train_rows = self._rows(self.train)
         self.eval = self._instances(corpus.select(eval_documents), EVAL) if len(eval_documents) else None
+        self.eval_rows = self._rows(self.eval) if self.eval is not None else None
         self._epoch_order: tuple[int, np.ndarray] | None = None
 
     def _instances(self, corpus: TokenizedCorpus, split: int) -> Instances:
         options = self.options
         return concatenate_instances([
             create_instances(corpus, options.max_seq_length, options.short_seq_prob, options.next_sentence,
-                             np.random.default_rng([options.seed, INSTANCE_STREAM, split, duplicate]))
+                             np.random.default_rng([options.seed, INSTANCE_STREAM, split, duplicate]),
+                             cross_documents=not options.packing)
             for duplicate in range(options.dupe_factor)])
+
+    def _rows(self, instances: Instances) -> Packs:
+        options = self.options
+        if not options.packing:
+            return Packs.one_per_row(len(instances))
+        lengths = instances.lengths()
+        # The most tokens each sequence can mask: rows are filled so that their predictions always fit.
+        predictions = prediction_budget(lengths - instances.special_tokens(), options.masked_lm_prob,
+                                        options.max_predictions_per_seq)
+        return pack_sequences(lengths, predictions, options.max_seq_length, options.max_predictions_per_seq,
+                              options.max_sequences_per_pack)
+
+    def padding_fraction(self) -> float:
+        """The share of the training rows' token slots that are padding."""
+        used = int(self.train.lengths().sum())
+        return 1.0 - used / max(len(self.train_rows) * self.options.max_seq_length, 1)
 
     def describe(self) -> str:
         options = self.options
         objective = "MLM + NSP" if options.next_sentence else "MLM on full sentences"
         masking = f"{'whole-word ' if options.whole_word_masking else ''}" \
                   f"{'dynamic' if options.dynamic_masking else 'static'} masking"
+        layout = f"packed into {len(self.train_rows):,} rows, " if options.packing else ""
         return (f"{self.num_documents:,} documents ({self.num_eval_documents:,} held out), "
                 f"{self.num_tokens:,} tokens -> {len(self.train):,} training and "
                 f"{len(self.eval) if self.eval else 0:,} evaluation sequences of up to {options.max_seq_length} "
-                f"tokens; {objective}, {masking}")
+                f"tokens ({layout}{self.padding_fraction():.0%} padding); {objective}, {masking}")
 
     def batches_per_epoch(self, global_batch_size: int) -> int:
-        return len(self.train) // global_batch_size
+        return len(self.train_rows) // global_batch_size
 
     def check_batch_size(self, global_batch_size: int, process_count: int = 1) -> None:
         """A global batch must split evenly over processes and the corpus must fill at least one."""
         _check_divisible(global_batch_size, process_count)
         if self.batches_per_epoch(global_batch_size) == 0:
+            packed = f" packed into {len(self.train_rows)} rows" if self.options.packing else ""
             raise DataError(f"the corpus made {len(self.train)} training sequences of up to "
-                            f"{self.options.max_seq_length} tokens, but one batch needs {global_batch_size}; use a "
-                            f"larger corpus, a smaller batch size or a shorter max_seq_length")
+                            f"{self.options.max_seq_length} tokens{packed}, but one batch needs {global_batch_size}; "
+                            f"use a larger corpus, a smaller batch size or a shorter max_seq_length")
 
     def _order(self, epoch: int) -> np.ndarray:
         if self._epoch_order is None or self._epoch_order[0] != epoch:
-            order = np.random.default_rng([self.options.seed, SHUFFLE_STREAM, epoch]).permutation(len(self.train))
+            order = np.random.default_rng([self.options.seed, SHUFFLE_STREAM, epoch]).permutation(len(self.train_rows))
             self._epoch_order = (epoch, order)
         return self._epoch_order[1]
 
@@ -147,55 +179,83 @@ class PretrainingDataset:
         epoch, index = divmod(step, self.batches_per_epoch(global_batch_size))
         rows = self._order(epoch)[index * global_batch_size:(index + 1) * global_batch_size]
         mask_epoch = epoch if self.options.dynamic_masking else 0
-        return self._batch(self.train, TRAIN, _host_rows(rows, process_index, process_count), mask_epoch)
+        return self._batch(self.train, self.train_rows, TRAIN, _host_rows(rows, process_index, process_count),
+                           mask_epoch)
 
     def eval_batch_count(self, global_batch_size: int) -> int:
         """How many evaluation batches `eval_batches` yields (0 without held-out documents)."""
-        return 0 if self.eval is None else -(-len(self.eval) // global_batch_size)
+        return 0 if self.eval_rows is None else -(-len(self.eval_rows) // global_batch_size)
 
     def eval_batches(self, global_batch_size: int, process_index: int = 0, process_count: int = 1,
                      max_batches: int | None = None) -> Iterator[Batch]:
         """This process's rows of each evaluation batch, with `example_mask` float32 [rows]; the first
         `max_batches` batches when given."""
-        if self.eval is None:
+        if self.eval is None or self.eval_rows is None:
             raise ConfigError("no documents are held out for evaluation (eval_fraction and eval_documents are 0); "
                               "set one of them to evaluate")
         _check_divisible(global_batch_size, process_count)
-        count = -(-len(self.eval) // global_batch_size)
+        count = self.eval_batch_count(global_batch_size)
         for batch_index in range(count if max_batches is None else min(count, max_batches)):
             rows = np.arange(batch_index * global_batch_size, (batch_index + 1) * global_batch_size)
-            rows[rows >= len(self.eval)] = -1  # padding rows
+            rows[rows >= len(self.eval_rows)] = -1  # padding rows
             host = _host_rows(rows, process_index, process_count)
-            batch = self._batch(self.eval, EVAL, host, mask_epoch=0)
+            batch = self._batch(self.eval, self.eval_rows, EVAL, host, mask_epoch=0)
             batch["example_mask"] = (host >= 0).astype(np.float32)
             yield batch
 
-    def _batch(self, instances: Instances, split: int, rows: np.ndarray, mask_epoch: int) -> Batch:
-        """Rows `rows` of `instances` (-1: an all-padding row), masked with the masks of `mask_epoch`."""
+    def _empty_batch(self, size: int) -> Batch:
         options = self.options
-        size, length, predictions = len(rows), options.max_seq_length, options.max_predictions_per_seq
+        length, predictions = options.max_seq_length, options.max_predictions_per_seq
         batch = {"input_ids": np.full((size, length), self.pad_token_id, np.int32),
                  "token_type_ids": np.zeros((size, length), np.int32),
                  "attention_mask": np.zeros((size, length), np.int32),
                  "masked_lm_positions": np.zeros((size, predictions), np.int32),
                  "masked_lm_ids": np.zeros((size, predictions), np.int32),
                  "masked_lm_weights": np.zeros((size, predictions), np.float32)}
-        for row, index in enumerate(rows.tolist()):
-            if index < 0:
-                continue
-            input_ids, token_type_ids = instances.sequence(index, self.cls_token_id, self.sep_token_id)
-            rng = np.random.default_rng([options.seed, MASK_STREAM, split, mask_epoch, index])
-            masked = mask_tokens(input_ids, self.vocabulary, options.masked_lm_prob, predictions,
-                                 options.whole_word_masking, rng)
-            batch["input_ids"][row, :len(input_ids)] = masked.input_ids
-            batch["token_type_ids"][row, :len(input_ids)] = token_type_ids
-            batch["attention_mask"][row, :len(input_ids)] = 1
-            batch["masked_lm_positions"][row] = masked.masked_lm_positions
-            batch["masked_lm_ids"][row] = masked.masked_lm_ids
-            batch["masked_lm_weights"][row] = masked.masked_lm_weights
+        if options.packing:
+            batch |= {"sequence_ids": np.zeros((size, length), np.int32),
+                      "position_ids": np.zeros((size, length), np.int32)}
         if options.next_sentence:
-            real = np.maximum(rows, 0)
-            batch["next_sentence_labels"] = np.where(rows >= 0, instances.is_random_next[real], 0).astype(np.int32)
+            shape = (size, options.max_sequences_per_pack) if options.packing else (size,)
+            batch["next_sentence_labels"] = np.zeros(shape, np.int32)
+            if options.packing:
+                batch |= {"next_sentence_positions": np.zeros(shape, np.int32),
+                          "next_sentence_weights": np.zeros(shape, np.float32)}
+        return batch
+
+    def _batch(self, instances: Instances, layout: Packs, split: int, rows: np.ndarray, mask_epoch: int) -> Batch:
+        """Rows `rows` of `layout` (-1: an all-padding row), masked with the masks of `mask_epoch`."""
+        options = self.options
+        batch = self._empty_batch(len(rows))
+        for row, row_index in enumerate(rows.tolist()):
+            if row_index < 0:
+                continue
+            offset = predicted = 0
+            for slot, index in enumerate(layout.row(row_index).tolist()):
+                input_ids, token_type_ids = instances.sequence(index, self.cls_token_id, self.sep_token_id)
+                rng = np.random.default_rng([options.seed, MASK_STREAM, split, mask_epoch, index])
+                masked = mask_tokens(input_ids, self.vocabulary, options.masked_lm_prob,
+                                     options.max_predictions_per_seq, options.whole_word_masking, rng)
+                tokens = slice(offset, offset + len(input_ids))
+                batch["input_ids"][row, tokens] = masked.input_ids
+                batch["token_type_ids"][row, tokens] = token_type_ids
+                batch["attention_mask"][row, tokens] = 1
+                count = int(masked.masked_lm_weights.sum())
+                predictions = slice(predicted, predicted + count)
+                batch["masked_lm_positions"][row, predictions] = masked.masked_lm_positions[:count] + offset
+                batch["masked_lm_ids"][row, predictions] = masked.masked_lm_ids[:count]
+                batch["masked_lm_weights"][row, predictions] = 1.0
+                if options.packing:
+                    batch["sequence_ids"][row, tokens] = slot + 1
+                    batch["position_ids"][row, tokens] = np.arange(len(input_ids))
+                if options.next_sentence:
+                    at = (row, slot) if options.packing else row
+                    batch["next_sentence_labels"][at] = instances.is_random_next[index]
+                    if options.packing:
+                        batch["next_sentence_positions"][at] = offset
+                        batch["next_sentence_weights"][at] = 1.0
+                offset += len(input_ids)
+                predicted += count
         return batch
 
 

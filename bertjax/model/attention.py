@@ -1,4 +1,8 @@
-"""Multi-head self-attention with a padding mask: a reference implementation and XLA/cuDNN fused kernels."""
+"""Multi-head self-attention: a reference implementation and XLA/cuDNN fused kernels.
+
+The attention mask is [batch, keys] (1 = token, 0 = padding), as in Hugging Face, or [batch, queries, keys] (1 where
+a query may attend to a key), e.g. the block-diagonal mask of packed sequences.
+"""
 
 from __future__ import annotations
 
@@ -15,21 +19,34 @@ from bertjax.model.primitives import dense
 MASK_VALUE = jnp.finfo(jnp.float32).min
 
 
-def padding_bias(attention_mask: jax.Array) -> jax.Array:
-    """Additive float32 bias [batch, 1, 1, keys]: 0 where attended, the float32 minimum at padding."""
-    return jnp.where(attention_mask[:, None, None, :] > 0, 0.0, MASK_VALUE).astype(jnp.float32)
+def packed_attention_mask(sequence_ids: jax.Array) -> jax.Array:
+    """[batch, seq] ids of packed sequences (0 = padding) -> [batch, seq, seq] bool: each token attends only to
+    its own sequence (padding to padding, so that no row is empty)."""
+    return sequence_ids[:, :, None] == sequence_ids[:, None, :]
+
+
+def _head_broadcast(attention_mask: jax.Array) -> jax.Array:
+    """[batch, keys] or [batch, queries, keys] -> bool [batch, 1, 1 or queries, keys]."""
+    if attention_mask.ndim == 2:
+        attention_mask = attention_mask[:, None, :]
+    return attention_mask[:, None, :, :] > 0
+
+
+def attention_bias(attention_mask: jax.Array) -> jax.Array:
+    """Additive float32 bias [batch, 1, 1 or queries, keys]: 0 where attended, the float32 minimum elsewhere."""
+    return jnp.where(_head_broadcast(attention_mask), 0.0, MASK_VALUE).astype(jnp.float32)
 
 
 def reference_attention(query: jax.Array, key: jax.Array, value: jax.Array, attention_mask: jax.Array,
                         dropout: nn.Dropout, deterministic: bool) -> tuple[jax.Array, jax.Array]:
     """Softmax attention computed explicitly; the softmax is float32 whatever the compute dtype.
 
-    query, key, value: [batch, seq, heads, head_size]; attention_mask: [batch, seq] (1 = token, 0 = padding).
+    query, key, value: [batch, seq, heads, head_size]; attention_mask: see the module docstring.
     Returns the context [batch, seq, heads, head_size] and the probabilities [batch, heads, seq, seq].
     """
     scale = 1.0 / math.sqrt(query.shape[-1])
     scores = jnp.einsum("bqhd,bkhd->bhqk", query, key).astype(jnp.float32) * scale  # [batch, heads, seq, seq]
-    probabilities = jax.nn.softmax(scores + padding_bias(attention_mask), axis=-1)
+    probabilities = jax.nn.softmax(scores + attention_bias(attention_mask), axis=-1)
     dropped = dropout(probabilities, deterministic=deterministic).astype(value.dtype)
     return jnp.einsum("bhqk,bkhd->bqhd", dropped, value), probabilities
 
@@ -55,7 +72,7 @@ class BertSelfAttention(nn.Module):
         if options.attention == "reference" or needs_reference:
             context, probabilities = reference_attention(*projections, attention_mask, dropout, deterministic)
         else:
-            mask = attention_mask[:, None, None, :] > 0  # [batch, 1, 1, keys]
+            mask = _head_broadcast(attention_mask)
             implementation = "cudnn" if options.attention == "cudnn" else None
             context = jax.nn.dot_product_attention(*projections, mask=mask, implementation=implementation)
             probabilities = None

@@ -127,7 +127,7 @@ class BertLayer(nn.Module):
     @nn.compact
     def __call__(self, hidden_states: jax.Array, attention_mask: jax.Array
                  ) -> tuple[jax.Array, tuple[jax.Array, jax.Array | None]]:
-        """hidden_states: [batch, seq, hidden]; attention_mask: [batch, seq]."""
+        """hidden_states: [batch, seq, hidden]; attention_mask: [batch, seq] or [batch, seq, seq]."""
         attended, probabilities = BertAttention(self.config, self.options, name="attention")(
             hidden_states, attention_mask, self.deterministic, self.output_attentions)
         intermediate = BertIntermediate(self.config, self.options, name="intermediate")(attended)
@@ -174,15 +174,20 @@ class BertPooler(nn.Module):
     options: ModelOptions
 
     @nn.compact
-    def __call__(self, hidden_states: jax.Array) -> jax.Array:
-        """[batch, seq, hidden] -> tanh(dense(first token)): [batch, hidden]."""
-        return jnp.tanh(dense(self.config, self.options, self.config.hidden_size, "dense")(hidden_states[:, 0]))
+    def __call__(self, hidden_states: jax.Array, positions: jax.Array | None = None) -> jax.Array:
+        """[batch, seq, hidden] -> tanh(dense(first token)): [batch, hidden]; with positions [batch, k] (the
+        [CLS] tokens of packed sequences), tanh(dense(token at each position)): [batch, k, hidden]."""
+        if positions is None:
+            selected = hidden_states[:, 0]
+        else:
+            selected = jnp.take_along_axis(hidden_states, positions[..., None], axis=1)
+        return jnp.tanh(dense(self.config, self.options, self.config.hidden_size, "dense")(selected))
 
 
 @flax.struct.dataclass
 class BertOutput:
     last_hidden_state: jax.Array  # [batch, seq, hidden]
-    pooled_output: jax.Array | None  # [batch, hidden]
+    pooled_output: jax.Array | None  # [batch, hidden], or [batch, k, hidden] at k pooled positions
     hidden_states: tuple[jax.Array, ...] | None = None  # embeddings, then each layer's output
     attentions: tuple[jax.Array, ...] | None = None  # each layer's [batch, heads, seq, seq]
 
@@ -203,8 +208,10 @@ class BertModel(nn.Module):
     def __call__(self, input_ids: jax.Array, attention_mask: jax.Array | None = None,
                  token_type_ids: jax.Array | None = None, position_ids: jax.Array | None = None,
                  deterministic: bool = True, output_hidden_states: bool = False,
-                 output_attentions: bool = False) -> BertOutput:
-        """input_ids and the optional masks/ids: [batch, seq] integers (attention_mask: 1 = token, 0 = padding)."""
+                 output_attentions: bool = False, pooled_positions: jax.Array | None = None) -> BertOutput:
+        """input_ids and the optional ids: [batch, seq] integers; attention_mask: [batch, seq] (1 = token,
+        0 = padding) or [batch, seq, seq] (1 where a query may attend to a key); pooled_positions: [batch, k]
+        tokens to pool instead of the first (the [CLS] tokens of packed sequences)."""
         if attention_mask is None:
             attention_mask = jnp.ones_like(input_ids)
         if token_type_ids is None:
@@ -215,7 +222,7 @@ class BertModel(nn.Module):
         hidden, layer_outputs, attentions = self.encoder(embedded, attention_mask, deterministic, output_attentions)
         return BertOutput(
             last_hidden_state=hidden,
-            pooled_output=self.pooler(hidden) if self.add_pooling_layer else None,
+            pooled_output=self.pooler(hidden, pooled_positions) if self.add_pooling_layer else None,
             hidden_states=(embedded, *layer_outputs) if output_hidden_states else None,
             attentions=tuple(attentions) if output_attentions else None,
         )

@@ -95,10 +95,13 @@ class _PreTrainingFamily(_EncoderHead):
 
     def __call__(self, input_ids: jax.Array, attention_mask: jax.Array | None = None,
                  token_type_ids: jax.Array | None = None, position_ids: jax.Array | None = None,
-                 deterministic: bool = True, masked_positions: jax.Array | None = None) -> Logits:
+                 deterministic: bool = True, masked_positions: jax.Array | None = None,
+                 next_sentence_positions: jax.Array | None = None) -> Logits:
         """masked_positions: optional [batch, predictions] indices; MLM logits are then [batch, predictions, vocab]
-        instead of [batch, seq, vocab]."""
-        output = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic)
+        instead of [batch, seq, vocab]. next_sentence_positions: optional [batch, k] [CLS] tokens of packed
+        sequences; NSP logits are then [batch, k, 2]."""
+        output = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic,
+                           pooled_positions=next_sentence_positions)
         word_embeddings = self.bert.embeddings.word_embeddings.embedding
         return self.cls(output.last_hidden_state, output.pooled_output, word_embeddings, masked_positions)
 

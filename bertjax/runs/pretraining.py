@@ -50,6 +50,8 @@ class PretrainingDataSection:
     whole_word_masking: bool = False
     dynamic_masking: bool = False  # fresh masks every epoch (RoBERTa) instead of fixed ones (BERT)
     dupe_factor: int = 1  # how many times the corpus is cut into sequences, each time differently (BERT: 10)
+    packing: bool = False  # several sequences per row, attention within each: less padding
+    max_sequences_per_pack: int = 4
     eval_fraction: float = 0.05
     seed: int = 12345
 
@@ -110,7 +112,8 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
         max_seq_length=data.max_seq_length, max_predictions_per_seq=data.max_predictions_per_seq,
         masked_lm_prob=data.masked_lm_prob, short_seq_prob=data.short_seq_prob, next_sentence=data.next_sentence,
         whole_word_masking=data.whole_word_masking, dynamic_masking=data.dynamic_masking,
-        dupe_factor=data.dupe_factor, eval_fraction=data.eval_fraction, seed=data.seed),
+        dupe_factor=data.dupe_factor, packing=data.packing, max_sequences_per_pack=data.max_sequences_per_pack,
+        eval_fraction=data.eval_fraction, seed=data.seed),
         cache_dir=context.run_dir / "cache")
     rows = train.batch_size // jax.process_count()  # this process's rows of each global batch
     dataset.check_batch_size(rows)

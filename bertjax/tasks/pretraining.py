@@ -1,4 +1,8 @@
-"""The pretraining objective: masked LM (only at the predicted positions) plus optional next-sentence prediction."""
+"""The pretraining objective: masked LM (only at the predicted positions) plus optional next-sentence prediction.
+
+Batches are those of `bertjax.data.pretraining`: one sequence per row, or packed rows (with `sequence_ids`), whose
+attention stays within each sequence and whose NSP is predicted at every sequence's [CLS].
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from bertjax.train.losses import masked_lm_loss, classification_loss
+from bertjax.model.attention import packed_attention_mask
+from bertjax.train.losses import IGNORE_INDEX, classification_loss, masked_lm_loss
 
 Batch = dict[str, jax.Array]
 
@@ -18,8 +23,20 @@ Batch = dict[str, jax.Array]
 def _logits(model: nn.Module, params: Any, batch: Batch, deterministic: bool, key: jax.Array | None
             ) -> dict[str, jax.Array]:
     rngs = {} if key is None else {"dropout": key}
-    return model.apply({"params": params}, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
-                       deterministic=deterministic, masked_positions=batch["masked_lm_positions"], rngs=rngs)
+    if "sequence_ids" in batch:
+        attention_mask = packed_attention_mask(batch["sequence_ids"])
+    else:
+        attention_mask = batch["attention_mask"]
+    return model.apply({"params": params}, batch["input_ids"], attention_mask, batch["token_type_ids"],
+                       batch.get("position_ids"), deterministic=deterministic,
+                       masked_positions=batch["masked_lm_positions"],
+                       next_sentence_positions=batch.get("next_sentence_positions"), rngs=rngs)
+
+
+def _next_sentence_targets(batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """NSP labels and weights: [rows], or [rows, sequences per pack] in packed batches (weight 0: no sequence)."""
+    labels = batch["next_sentence_labels"]
+    return labels, batch.get("next_sentence_weights", jnp.ones(labels.shape, jnp.float32))
 
 
 def pretraining_loss(model: nn.Module) -> Callable[[Any, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
@@ -32,7 +49,9 @@ def pretraining_loss(model: nn.Module) -> Callable[[Any, Batch, jax.Array], tupl
         metrics = {"mlm_loss": mlm_loss, "mlm_accuracy": mlm_accuracy}
         loss = mlm_loss
         if "next_sentence_labels" in batch:
-            nsp_loss, nsp_accuracy = classification_loss(logits["nsp_logits"], batch["next_sentence_labels"])
+            labels, weights = _next_sentence_targets(batch)
+            nsp_loss, nsp_accuracy = classification_loss(logits["nsp_logits"], jnp.where(weights > 0, labels,
+                                                                                           IGNORE_INDEX))
             metrics |= {"nsp_loss": nsp_loss, "nsp_accuracy": nsp_accuracy}
             loss = loss + nsp_loss
         return loss, metrics
@@ -54,10 +73,11 @@ def pretraining_eval_sums(model: nn.Module) -> Callable[[Any, Batch], dict[str, 
                 "mlm_count": jnp.sum(weights)}
         if "next_sentence_labels" in batch:
             nsp_logits = logits["nsp_logits"].astype(jnp.float32)
-            labels = batch["next_sentence_labels"]
-            sums |= {"nsp_loss": jnp.sum(optax.softmax_cross_entropy_with_integer_labels(nsp_logits, labels) * rows),
-                     "nsp_correct": jnp.sum((jnp.argmax(nsp_logits, -1) == labels) * rows),
-                     "nsp_count": jnp.sum(rows)}
+            labels, weights = _next_sentence_targets(batch)
+            weights = weights * rows.reshape(rows.shape + (1,) * (labels.ndim - 1))
+            sums |= {"nsp_loss": jnp.sum(optax.softmax_cross_entropy_with_integer_labels(nsp_logits, labels) * weights),
+                     "nsp_correct": jnp.sum((jnp.argmax(nsp_logits, -1) == labels) * weights),
+                     "nsp_count": jnp.sum(weights)}
         return sums
 
     return eval_fn
