@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import jax
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from bertjax.benchmark.bertjax_runner import all_positions_pretraining_loss, scanned_steps
+from bertjax.benchmark import memory
 from bertjax.benchmark.cli import main
 from bertjax.benchmark.peak import Peak
 from bertjax.benchmark.report import Results, format_table, rows_for
@@ -128,6 +130,16 @@ def test_rounds_alternate_after_warmup_and_failures_are_recorded() -> None:
     assert measurements[2].error == "RuntimeError: backend missing"
     assert measurements[2].seconds_per_step is None
     assert measurements[0].memory_bytes is not None and measurements[2].memory_bytes is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_settled_reading_waits_for_memory_freed_on_another_thread() -> None:
+    """XLA frees a step's temporaries on its own threads after the step returns; a reading must not hold them."""
+    held = [np.ones(64 << 20, np.uint8)]  # 64 MiB, touched, so resident
+    immediate = memory.resident_bytes()
+    threading.Timer(0.05, held.clear).start()
+    settled = memory.settled_resident_bytes()
+    assert not held and immediate - settled > 48 << 20
 
 
 def test_rows_relative_to_torch_eager_and_table() -> None:

@@ -130,9 +130,10 @@ def _best_peak(current: Peak | None, dtype: str) -> Peak:
 def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.Results:
     """Measures every model x workload and returns the rows of the report."""
     if settings.torch:
-        from bertjax.benchmark.torch_reference import set_torch_threads
+        from bertjax.benchmark.torch_reference import set_torch_threads, warm_up
 
         set_torch_threads(cpu_threads())  # as many as XLA's CPU client uses
+        warm_up()
     env = environment(settings)
     on_cpu = env["platform"] == "cpu"
     peak = _best_peak(None, settings.dtype)

@@ -59,16 +59,15 @@ def _start(runner: Runner, warmup: int, measurement: Measurement) -> None:
     """Prepares, times the first step, then warms up; the first warm-up step measures host memory.
 
     Host memory: what the runner keeps resident after its first step plus the largest transient growth of the
-    resident set during one step. Free heap is handed back to the system before each reading, so that memory one
-    runner freed neither counts for nor hides the next one's growth. Timed rounds come later and never trim.
+    resident set during one step. Each reading waits until the resident set has settled, free heap handed back
+    to the system, so that memory one runner freed (or was still freeing) neither counts for nor hides the next
+    one's growth. Timed rounds come later and never trim.
     """
-    memory.release_free_memory()
-    before = memory.resident_bytes()
+    before = memory.settled_resident_bytes()
     runner.prepare()
     measurement.first_step_seconds = _timed(runner, 1)
-    memory.release_free_memory()
+    kept = memory.settled_resident_bytes()
     memory.reset_peak()
-    kept = memory.resident_bytes()
     runner.run(1)
     measurement.memory_bytes = runner.device_memory_bytes()
     if measurement.memory_bytes is None:
