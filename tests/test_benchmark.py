@@ -156,6 +156,10 @@ def test_rows_relative_to_torch_eager_and_table() -> None:
     assert rows[0].mfu == pytest.approx(16 * 1e9 / 1e12)
     assert rows[1].speedup_vs_torch_eager == pytest.approx(1.0)
     assert rows[2].sequences_per_second is None and rows[2].speedup_vs_torch_eager is None
+    packed = rows_for("bert-mini", "pretrain-corpus", 8, 128, "float32", "cpu", measurements[:2], 10**9, peak,
+                      filled={"bertjax": 0.9, "PyTorch eager": 0.6})
+    assert packed[0].tokens_per_second == pytest.approx(16 * 128 * 0.9)  # real tokens only
+    assert packed[0].speedup_vs_torch_eager == pytest.approx(2.0 * 0.9 / 0.6)
     table = format_table(Results(settings={}, environment={}, peak=peak, rows=rows))
     assert "2.00x" in table and "1.6%" in table
     assert "n/a: bert-mini finetune torch.compile: BackendCompilerFailed: no compiler" in table
@@ -172,18 +176,27 @@ def test_smoke_run_writes_json(tmp_path: Path) -> None:
     environment = {**os.environ, "JAX_PLATFORMS": "cpu"}
     completed = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--models", "bert-tiny", "--batch-size", "2",
-         "--seq-len", "8", "--steps", "1", "--warmup", "0", "--rounds", "1", "--no-compile", "--json", str(output)],
+         "--seq-len", "64", "--steps", "1", "--warmup", "0", "--rounds", "1", "--no-compile", "--json", str(output)],
         capture_output=True, text=True, env=environment, cwd=ROOT, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
     results = json.loads(output.read_text())
     rows = {(row["workload"], row["implementation"]): row for row in results["rows"]}
     assert set(rows) == {("pretrain", "bertjax"), ("pretrain", "bertjax, MLM at all positions"),
-                         ("pretrain", "PyTorch eager"), ("finetune", "bertjax"), ("finetune", "PyTorch eager"),
-                         ("inference", "bertjax"), ("inference", "PyTorch eager")}
-    for row in rows.values():
+                         ("pretrain", "PyTorch eager"), ("pretrain-corpus", "bertjax"),
+                         ("pretrain-corpus", "bertjax, packed"), ("pretrain-corpus", "PyTorch eager"),
+                         ("finetune", "bertjax"), ("finetune", "PyTorch eager"), ("inference", "bertjax"),
+                         ("inference", "PyTorch eager")}
+    for (workload, implementation), row in rows.items():
         assert row["error"] is None and row["sequences_per_second"] > 0 and row["first_step_seconds"] > 0
-        assert row["tokens_per_second"] == pytest.approx(8 * row["sequences_per_second"])
-        assert (row["batch_size"], row["seq_len"], row["dtype"]) == (2, 8, "float32")
+        tokens_per_row = row["tokens_per_second"] / row["sequences_per_second"]
+        if workload == "pretrain-corpus":  # real rows: padding is not counted
+            assert 32 < tokens_per_row < 64
+        else:
+            assert tokens_per_row == pytest.approx(64)
+        assert (row["batch_size"], row["seq_len"], row["dtype"]) == (2, 64, "float32")
+    packed, plain = rows[("pretrain-corpus", "bertjax, packed")], rows[("pretrain-corpus", "bertjax")]
+    assert packed["tokens_per_second"] / packed["sequences_per_second"] > \
+        plain["tokens_per_second"] / plain["sequences_per_second"]
     assert rows[("finetune", "PyTorch eager")]["speedup_vs_torch_eager"] == pytest.approx(1.0)
     assert results["peak"]["flops_per_second"] > 0
     assert "bertjax, MLM at all positions" in completed.stdout

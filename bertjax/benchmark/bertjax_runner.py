@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bertjax.benchmark.flops import TRAINING_WORKLOADS
+from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
 from bertjax.model import BertConfig, BertForPreTraining, BertForSequenceClassification, ModelOptions
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss, prediction
 from bertjax.tasks.pretraining import pretraining_loss
@@ -63,6 +63,8 @@ class BertJaxRunner:
         self.steps_per_call = steps_per_call if workload in TRAINING_WORKLOADS else 1
         self.seed = seed
         label = "bertjax, MLM at all positions" if mlm_all_positions else "bertjax"
+        if "sequence_ids" in batch:
+            label = "bertjax, packed"
         self.label = label if self.steps_per_call == 1 else f"{label}, {self.steps_per_call} steps/call"
         self._step: Any = None
         self._state: Any = None
@@ -75,7 +77,7 @@ class BertJaxRunner:
         return all_positions_pretraining_loss(model) if self.mlm_all_positions else pretraining_loss(model)
 
     def prepare(self) -> None:
-        head = BertForPreTraining if self.workload == "pretrain" else BertForSequenceClassification
+        head = BertForPreTraining if WORKLOAD_HEADS[self.workload] == "pretraining" else BertForSequenceClassification
         model = head(self.config, self.options)
         sample = jnp.asarray(self.host_batch["input_ids"][:1])
         params = jax.jit(model.init)(jax.random.key(self.seed), sample)["params"]

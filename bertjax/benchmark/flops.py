@@ -22,8 +22,10 @@ from __future__ import annotations
 from bertjax.errors import ConfigError
 from bertjax.model import BertConfig
 
-WORKLOAD_HEADS = {"pretrain": "pretraining", "finetune": "classification", "inference": "classification"}
-TRAINING_WORKLOADS = ("pretrain", "finetune")
+# pretrain-corpus: pretraining on real sequences of the built-in corpus, with their padding, one a row or packed.
+WORKLOAD_HEADS = {"pretrain": "pretraining", "pretrain-corpus": "pretraining", "finetune": "classification",
+                  "inference": "classification"}
+TRAINING_WORKLOADS = ("pretrain", "pretrain-corpus", "finetune")
 
 
 def dense_parameters_per_layer(config: BertConfig) -> int:
@@ -35,7 +37,8 @@ def dense_parameters_per_layer(config: BertConfig) -> int:
 def forward_flops_per_sequence(config: BertConfig, workload: str, seq_len: int, predictions: int = 0) -> int:
     """Matmul FLOPs of one forward pass over one sequence of `seq_len` tokens (see the module docstring).
 
-    workload: `pretrain` (MLM at `predictions` positions + NSP), `finetune` or `inference` (pooled classifier).
+    workload: `pretrain` or `pretrain-corpus` (MLM at `predictions` positions + NSP), `finetune` or `inference`
+    (pooled classifier). A row is counted whole, padding included: packing fills it with more real tokens.
     """
     if workload not in WORKLOAD_HEADS:
         raise ConfigError(f"workload is {workload!r}; choose one of {', '.join(WORKLOAD_HEADS)}")

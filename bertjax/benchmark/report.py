@@ -23,11 +23,11 @@ class Row:
     seq_len: int
     dtype: str
     device: str
-    sequences_per_second: float | None
-    tokens_per_second: float | None  # every position of the padded batch
+    sequences_per_second: float | None  # rows per second (a packed row holds several sequences)
+    tokens_per_second: float | None  # real tokens, padding not counted (synthetic batches have none)
     memory_bytes: int | None  # host: resident growth; accelerator: peak device memory of a step
     first_step_seconds: float | None  # first call: compilation included for bertjax and torch.compile
-    speedup_vs_torch_eager: float | None  # this row's throughput over PyTorch eager's
+    speedup_vs_torch_eager: float | None  # this row's tokens per second over PyTorch eager's
     mfu: float | None  # model FLOP/s (see flops.py) over the device peak
     error: str | None = None
 
@@ -41,19 +41,24 @@ class Results:
 
 
 def rows_for(model: str, workload: str, batch_size: int, seq_len: int, dtype: str, device: str,
-             measurements: list[Measurement], flops_per_sequence: int, peak: Peak) -> list[Row]:
-    """Turns one model x workload's measurements into rows, with throughput relative to PyTorch eager."""
+             measurements: list[Measurement], flops_per_sequence: int, peak: Peak,
+             filled: dict[str, float] | None = None) -> list[Row]:
+    """Turns one model x workload's measurements into rows, with throughput relative to PyTorch eager.
+
+    filled: per label, the share of token slots that hold real tokens (1 where not given)."""
+    filled = filled or {}
     throughput = {m.label: batch_size / m.seconds_per_step for m in measurements if m.seconds_per_step}
-    reference = throughput.get(REFERENCE_LABEL)
+    tokens = {label: rows * seq_len * filled.get(label, 1.0) for label, rows in throughput.items()}
+    reference = tokens.get(REFERENCE_LABEL)
     rows = []
     for measurement in measurements:
-        sequences = throughput.get(measurement.label)
+        sequences, real_tokens = throughput.get(measurement.label), tokens.get(measurement.label)
         rows.append(Row(
             model=model, workload=workload, implementation=measurement.label, batch_size=batch_size,
             seq_len=seq_len, dtype=dtype, device=device, sequences_per_second=sequences,
-            tokens_per_second=sequences * seq_len if sequences else None, memory_bytes=measurement.memory_bytes,
+            tokens_per_second=real_tokens, memory_bytes=measurement.memory_bytes,
             first_step_seconds=measurement.first_step_seconds,
-            speedup_vs_torch_eager=sequences / reference if sequences and reference else None,
+            speedup_vs_torch_eager=real_tokens / reference if real_tokens and reference else None,
             mfu=model_flops_utilization(sequences * flops_per_sequence, peak.flops_per_second) if sequences else None,
             error=measurement.error))
     return rows
@@ -63,7 +68,7 @@ def _number(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else pattern.format(value)
 
 
-_COLUMNS = ("workload", "model", "implementation", "batch", "dtype", "device", "seq/s", "tokens/s", "memory",
+_COLUMNS = ("workload", "model", "implementation", "batch", "dtype", "device", "rows/s", "tokens/s", "memory",
             "1st step", "vs eager", "MFU")
 
 
@@ -82,7 +87,8 @@ def format_table(results: Results) -> str:
             notes.append(f"n/a: {row.model} {row.workload} {row.implementation}: {row.error}")
     widths = [max(len(line[column]) for line in table) for column in range(len(_COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
-    lines.append(f"MFU against {results.peak.source}.")
+    lines.append(f"tokens/s counts real tokens (pretrain-corpus rows have padding; packed rows less); "
+                 f"MFU against {results.peak.source}.")
     return "\n".join(lines + notes)
 
 

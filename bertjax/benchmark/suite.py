@@ -10,6 +10,7 @@ import jax
 
 from bertjax.benchmark import report
 from bertjax.benchmark.bertjax_runner import BertJaxRunner
+from bertjax.benchmark.corpus_batches import corpus_batches
 from bertjax.benchmark.flops import flops_per_sequence
 from bertjax.benchmark.peak import Peak, device_peak
 from bertjax.benchmark.timing import Runner, measure_alternating
@@ -81,15 +82,28 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size: int) -> list[Runner]:
+def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size: int
+             ) -> tuple[list[Runner], dict[str, float]]:
+    """The runners of one model x workload, and the share of each one's token slots that hold real tokens (only
+    below 1 for the corpus workload, whose rows have real padding)."""
     config = model_config(model)
-    batch = synthetic_batch(config, workload, batch_size, settings.seq_len, settings.seed)
     options = settings.options()
-    runners: list[Runner] = [BertJaxRunner(config, workload, batch, options, steps_per_call=settings.steps_per_call,
-                                           seed=settings.seed)]
+
+    def bertjax(batch: dict, **variant: bool) -> BertJaxRunner:
+        return BertJaxRunner(config, workload, batch, options, steps_per_call=settings.steps_per_call,
+                             seed=settings.seed, **variant)
+
+    if workload == "pretrain-corpus":
+        plain, packed = corpus_batches(config, batch_size, settings.seq_len,
+                                       predictions_per_sequence(settings.seq_len), settings.seed)
+        batch, filled = plain.batch, plain.filled
+        runners: list[Runner] = [bertjax(batch), bertjax(packed.batch)]
+        filled_by_label = {runners[1].label: packed.filled}
+    else:
+        batch, filled = synthetic_batch(config, workload, batch_size, settings.seq_len, settings.seed), 1.0
+        runners, filled_by_label = [bertjax(batch)], {}
     if workload == "pretrain" and settings.mlm_all_positions:
-        runners.append(BertJaxRunner(config, workload, batch, options, mlm_all_positions=True,
-                                     steps_per_call=settings.steps_per_call, seed=settings.seed))
+        runners.append(bertjax(batch, mlm_all_positions=True))
     if settings.torch:
         from bertjax.benchmark.torch_reference import TorchRunner
 
@@ -97,7 +111,7 @@ def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size:
         if settings.compile:
             runners.append(TorchRunner(config, workload, batch, settings.dtype, compiled=True,
                                        compile_budget_seconds=settings.compile_budget, seed=settings.seed))
-    return runners
+    return runners, {runner.label: filled_by_label.get(runner.label, filled) for runner in runners}
 
 
 def environment(settings: BenchmarkSettings) -> dict[str, object]:
@@ -145,12 +159,12 @@ def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.
             if progress:
                 print(f"measuring {model} {workload}, batch {batch_size} x {settings.seq_len} ...", flush=True)
             flops = flops_per_sequence(config, workload, settings.seq_len, predictions_per_sequence(settings.seq_len))
-            measurements = measure_alternating(_runners(settings, model, workload, batch_size), settings.steps,
-                                               settings.warmup, settings.rounds)
-            groups.append((model, workload, batch_size, measurements, flops))
+            runners, filled = _runners(settings, model, workload, batch_size)
+            measurements = measure_alternating(runners, settings.steps, settings.warmup, settings.rounds)
+            groups.append((model, workload, batch_size, measurements, flops, filled))
         if on_cpu:
             peak = _best_peak(peak, settings.dtype)
-    rows = [row for model, workload, batch_size, measurements, flops in groups
+    rows = [row for model, workload, batch_size, measurements, flops, filled in groups
             for row in report.rows_for(model, workload, batch_size, settings.seq_len, settings.dtype,
-                                       str(env["device"]), measurements, flops, peak)]
+                                       str(env["device"]), measurements, flops, peak, filled)]
     return report.Results(settings=dataclasses.asdict(settings), environment=env, peak=peak, rows=rows)

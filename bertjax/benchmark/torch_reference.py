@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.benchmark.flops import TRAINING_WORKLOADS
+from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
 from bertjax.benchmark.workloads import masked_lm_labels
 from bertjax.errors import DependencyError
 from bertjax.model import BertConfig
@@ -81,14 +81,14 @@ class TorchRunner:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         hf_config = transformers.BertConfig.from_dict(self.config.to_dict())
-        head = transformers.BertForPreTraining if self.workload == "pretrain" else \
-            transformers.BertForSequenceClassification
+        pretraining = WORKLOAD_HEADS[self.workload] == "pretraining"
+        head = transformers.BertForPreTraining if pretraining else transformers.BertForSequenceClassification
         model = head(hf_config).to(device)
         batch = self.host_batch
         # int64 ids, as Hugging Face tokenizers return them.
         inputs = {name: torch.from_numpy(batch[name].astype(np.int64)).to(device)
                   for name in ("input_ids", "token_type_ids", "attention_mask")}
-        if self.workload == "pretrain":
+        if pretraining:
             inputs["labels"] = torch.from_numpy(masked_lm_labels(batch)).to(device)
             inputs["next_sentence_label"] = torch.from_numpy(batch["next_sentence_labels"].astype(np.int64)).to(device)
         elif self.workload == "finetune":

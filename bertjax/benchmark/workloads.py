@@ -57,7 +57,7 @@ def synthetic_batch(config: BertConfig, workload: str, batch_size: int, seq_len:
         "token_type_ids": np.broadcast_to(np.arange(seq_len) >= seq_len // 2, shape).astype(np.int32),
         "attention_mask": np.ones(shape, np.int32),
     }
-    if workload != "pretrain":
+    if WORKLOAD_HEADS[workload] != "pretraining":
         batch["labels"] = rng.integers(0, config.num_labels, size=batch_size).astype(np.int32)
         return batch
     predictions = predictions_per_sequence(seq_len)
