@@ -8,6 +8,7 @@ import sys
 from bertjax.benchmark.report import format_table, write_json
 from bertjax.benchmark.suite import BenchmarkSettings, run_benchmark
 from bertjax.errors import BertJaxError
+from bertjax.train.host_allocator import reuse_freed_host_memory
 from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
 
 
@@ -53,6 +54,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
 
 
 def main(argv: list[str] | None = None) -> int:
+    reuse_freed_host_memory()  # before JAX starts, as the training scripts do; PyTorch shares the setting
     arguments = None
     try:
         settings, arguments = parse_settings(argv)

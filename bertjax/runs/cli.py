@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from bertjax.errors import BertJaxError
 from bertjax.run_config import load_run_config
+from bertjax.train.host_allocator import reuse_freed_host_memory
 
 T = TypeVar("T")
 
@@ -20,6 +21,7 @@ def run_script(config_class: type[T], run: Callable[[T], Any], description: str,
 
     shorthands: flag -> (config key, help), e.g. {"--tfds": ("data.tfds", "...")}: `--tfds x` means `data.tfds=x`.
     """
+    reuse_freed_host_memory()  # before JAX starts: its CPU steps then reuse their scratch memory
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", help="a YAML run config from configs/ (default: the built-in small run)")
     parser.add_argument("--resume", metavar="RUN_DIR",

@@ -145,7 +145,7 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
                 f"{total_steps} steps of {train.batch_size} ({steps_per_epoch} per epoch)")
 
     optimizer, schedule = make_optimizer(config.optimizer, built.params, total_steps, built.config.num_hidden_layers)
-    state, shardings = create_state(built.params, optimizer, train.seed, context.mesh)
+    state, shardings = create_state(built.take_params(), optimizer, train.seed, context.mesh)
     train_step = jit_sharded(make_train_step(finetuning_loss(built.model, family.objective), optimizer, schedule,
                                              train.accumulation_steps), context.mesh, shardings)
     predict = _Predictor(jit_eval(prediction(built.model), context.mesh, shardings.params), context.mesh,

@@ -47,6 +47,12 @@ class BuiltModel:
     params: Any
     notes: list[str]  # what the user should know: initialised heads, unused weights
 
+    def take_params(self) -> Any:
+        """Hands the parameters over and forgets them, so that a training state built from them is the only copy
+        that lives through the run (at bert-base, 440 MB less)."""
+        params, self.params = self.params, None
+        return params
+
 
 def build_model(section: ModelSection, head: str, seed: int, **config_changes: Any) -> BuiltModel:
     """The model for `head` (a key of HEADS); `config_changes` (e.g. vocab_size, id2label) come from the data."""
