@@ -13,11 +13,11 @@ import torch
 from bertjax.convert import load_pretrained
 from bertjax.data.packing import pack_sequences
 from bertjax.data.pretraining import PretrainingDataset
+from bertjax.data.tokenizer import train_wordpiece
 from bertjax.model import BertConfig, BertForPreTraining, ModelOptions, packed_attention_mask
 from bertjax.tasks.pretraining import pretraining_eval_sums, pretraining_loss
 from tests.test_model import tiny_hf_model
 from tests.test_pretraining_data import small_options, synthetic_documents
-from bertjax.data.tokenizer import train_wordpiece
 
 
 def _check_packs(packs, lengths, predictions, max_seq_length, max_predictions, max_per_pack) -> None:
@@ -114,6 +114,19 @@ def test_packed_batches_hold_the_same_masked_sequences(corpus) -> None:
     for sequence, index in zip(actual, order.tolist()):
         for name, value in expected[index].items():
             np.testing.assert_array_equal(sequence[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("next_sentence", [True, False])
+def test_lengths_are_those_of_the_built_sequences(corpus, next_sentence: bool) -> None:
+    """The packer's lengths come from token ranges, [CLS]/[SEP] and the separators between documents counted."""
+    documents, tokenizer = corpus
+    instances = PretrainingDataset(documents, tokenizer, small_options(next_sentence=next_sentence)).train
+    built = [instances.sequence(index, tokenizer.cls_token_id, tokenizer.sep_token_id)[0]
+             for index in range(len(instances))]
+    assert instances.lengths().tolist() == [len(sequence) for sequence in built]
+    specials = {tokenizer.cls_token_id, tokenizer.sep_token_id}
+    assert instances.corpus_tokens().tolist() == [sum(token not in specials for token in sequence.tolist())
+                                                  for sequence in built]
 
 
 def test_packing_without_nsp_keeps_documents_apart(corpus) -> None:

@@ -47,15 +47,15 @@ class Instances:
         return np.maximum(np.searchsorted(starts, segments[:, 1], "left")
                           - np.searchsorted(starts, segments[:, 0], "right"), 0)
 
+    def corpus_tokens(self) -> np.ndarray:
+        """Tokens each instance takes from the corpus, without [CLS] and [SEP]s: int64 [instances]."""
+        return np.diff(self.segment_a, axis=1)[:, 0] + np.diff(self.segment_b, axis=1)[:, 0]
+
     def lengths(self) -> np.ndarray:
         """Tokens of each instance's sequence, special tokens included: int64 [instances]."""
-        length_a = np.diff(self.segment_a, axis=1)[:, 0] + self._documents_inside(self.segment_a)
-        length_b = np.diff(self.segment_b, axis=1)[:, 0] + self._documents_inside(self.segment_b)
-        return length_a + 2 + np.where(length_b > 0, length_b + 1, 0)
-
-    def special_tokens(self) -> np.ndarray:
-        """[CLS] and [SEP] tokens of each instance's sequence (separators between documents included)."""
-        return self.lengths() - np.diff(self.segment_a, axis=1)[:, 0] - np.diff(self.segment_b, axis=1)[:, 0]
+        separators = self._documents_inside(self.segment_a) + self._documents_inside(self.segment_b)
+        has_b = self.segment_b[:, 1] > self.segment_b[:, 0]
+        return self.corpus_tokens() + separators + 2 + has_b
 
     def _segment(self, start: int, end: int, separator: int) -> np.ndarray:
         """Tokens [start, end) with `separator` before each document that starts inside the range."""

@@ -132,12 +132,11 @@ class PretrainingDataset:
         options = self.options
         if not options.packing:
             return Packs.one_per_row(len(instances))
-        lengths = instances.lengths()
         # The most tokens each sequence can mask: rows are filled so that their predictions always fit.
-        predictions = prediction_budget(lengths - instances.special_tokens(), options.masked_lm_prob,
+        predictions = prediction_budget(instances.corpus_tokens(), options.masked_lm_prob,
                                         options.max_predictions_per_seq)
-        return pack_sequences(lengths, predictions, options.max_seq_length, options.max_predictions_per_seq,
-                              options.max_sequences_per_pack)
+        return pack_sequences(instances.lengths(), predictions, options.max_seq_length,
+                              options.max_predictions_per_seq, options.max_sequences_per_pack)
 
     def padding_fraction(self) -> float:
         """The share of the training rows' token slots that are padding."""
