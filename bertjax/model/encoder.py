@@ -12,6 +12,7 @@ import numpy as np
 
 from bertjax.model.attention import BertSelfAttention
 from bertjax.model.config import BertConfig
+from bertjax.model.dropout import Dropout
 from bertjax.model.options import ModelOptions
 from bertjax.model.primitives import dense, layer_norm
 
@@ -62,7 +63,7 @@ class BertEmbeddings(nn.Module):
             self.position_embeddings = nn.Embed(config.max_position_embeddings, config.hidden_size, **embed)
         self.token_type_embeddings = nn.Embed(config.type_vocab_size, config.hidden_size, **embed)
         self.LayerNorm = layer_norm(self.config, self.options)
-        self.dropout = nn.Dropout(rate=config.hidden_dropout_prob)
+        self.dropout = Dropout(rate=config.hidden_dropout_prob)
 
     def __call__(self, input_ids: jax.Array, token_type_ids: jax.Array, position_ids: jax.Array,
                  deterministic: bool) -> jax.Array:
@@ -75,10 +76,6 @@ class BertEmbeddings(nn.Module):
         embeddings = self.word_embeddings(input_ids) + positions + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(embeddings), deterministic=deterministic)
 
-    def attend(self, hidden_states: jax.Array) -> jax.Array:
-        """Projects [..., hidden] onto the word embeddings: [..., vocab] (the tied MLM decoder)."""
-        return self.word_embeddings.attend(hidden_states)
-
 
 class BertResidualOutput(nn.Module):
     """Dense, dropout, residual add and LayerNorm (HF's `attention.output` and `output`)."""
@@ -89,7 +86,7 @@ class BertResidualOutput(nn.Module):
     @nn.compact
     def __call__(self, hidden_states: jax.Array, residual: jax.Array, deterministic: bool) -> jax.Array:
         hidden_states = dense(self.config, self.options, self.config.hidden_size, "dense")(hidden_states)
-        hidden_states = nn.Dropout(rate=self.config.hidden_dropout_prob)(hidden_states, deterministic=deterministic)
+        hidden_states = Dropout(rate=self.config.hidden_dropout_prob)(hidden_states, deterministic=deterministic)
         return layer_norm(self.config, self.options)(hidden_states + residual)
 
 
@@ -226,7 +223,3 @@ class BertModel(nn.Module):
             hidden_states=(embedded, *layer_outputs) if output_hidden_states else None,
             attentions=tuple(attentions) if output_attentions else None,
         )
-
-    def attend(self, hidden_states: jax.Array) -> jax.Array:
-        """The tied MLM decoder: [..., hidden] -> [..., vocab] logits without bias."""
-        return self.embeddings.attend(hidden_states)

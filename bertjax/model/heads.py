@@ -11,9 +11,10 @@ import jax
 import jax.numpy as jnp
 
 from bertjax.model.config import BertConfig
+from bertjax.model.dropout import Dropout
 from bertjax.model.encoder import ACTIVATION_FUNCTIONS, BertModel
 from bertjax.model.options import ModelOptions
-from bertjax.model.primitives import dense, layer_norm
+from bertjax.model.primitives import dense, layer_norm, token_matmul
 
 Logits = dict[str, jax.Array]
 
@@ -30,7 +31,7 @@ class BertLMPredictionHead(nn.Module):
         config, options = self.config, self.options
         transform = _Transform(config, options, name="transform")(hidden_states)
         bias = self.param("bias", nn.initializers.zeros, (config.vocab_size,), options.param_dtype)
-        logits = jnp.dot(transform, word_embeddings.astype(options.dtype).T)
+        logits = token_matmul(transform, word_embeddings.astype(options.dtype).T)
         return logits + bias.astype(options.dtype)
 
 
@@ -82,7 +83,7 @@ class _EncoderHead(nn.Module):
     def setup(self) -> None:
         self.bert = BertModel(self.config, self.options, add_pooling_layer=self.add_pooling_layer)
         rate = self.config.classifier_dropout
-        self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob if rate is None else rate)
+        self.dropout = Dropout(rate=self.config.hidden_dropout_prob if rate is None else rate)
 
 
 class _PreTrainingFamily(_EncoderHead):

@@ -1,17 +1,65 @@
-"""Dense and LayerNorm layers configured and initialised as BERT's."""
+"""Dense and LayerNorm layers configured and initialised as BERT's, and the token-major matmul under Dense."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
 from bertjax.model.config import BertConfig
 from bertjax.model.options import ModelOptions
 
 
-def dense(config: BertConfig, options: ModelOptions, features: int, name: str) -> nn.Dense:
+def token_matmul(inputs: jax.Array, kernel: jax.Array) -> jax.Array:
+    """[..., in] @ [in, out] -> [..., out], computed as one 2-D matmul over all tokens.
+
+    With the leading axes flattened, the kernel's gradient contracts a single axis, which XLA passes straight to
+    its matmul; contracting [batch, seq] instead makes it copy a transposed [in, batch * seq] activation first
+    (about 15% of a bert-mini training step on CPU).
+    """
+    flat = inputs.reshape(-1, inputs.shape[-1])  # [tokens, in]
+    return jnp.dot(flat, kernel).reshape(*inputs.shape[:-1], kernel.shape[-1])
+
+
+class DenseWeights(nn.Module):
+    """The parameters of a Dense layer (`kernel` [in, features], `bias` [features], flax's names and
+    initialisation), returned in the compute dtype without being applied."""
+
+    features: int
+    kernel_init: Any
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array]:
+        kernel = self.param("kernel", self.kernel_init, (in_features, self.features), self.param_dtype)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
+        return nn.dtypes.promote_dtype(kernel, bias, dtype=self.dtype)
+
+
+class Dense(DenseWeights):
+    """`flax.linen.Dense` (same parameters, initialisation and dtypes) computed by `token_matmul`."""
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:  # type: ignore[override]
+        """[..., in] -> [..., features]."""
+        kernel, bias = super().__call__(inputs.shape[-1])
+        inputs, = nn.dtypes.promote_dtype(inputs, dtype=self.dtype)
+        return token_matmul(inputs, kernel) + bias
+
+
+def dense(config: BertConfig, options: ModelOptions, features: int, name: str) -> Dense:
     """A Dense layer initialised as BERT's: normal(initializer_range) kernel, zero bias."""
-    return nn.Dense(features, dtype=options.dtype, param_dtype=options.param_dtype,
-                    kernel_init=nn.initializers.normal(config.initializer_range), name=name)
+    return Dense(features, kernel_init=nn.initializers.normal(config.initializer_range), dtype=options.dtype,
+                 param_dtype=options.param_dtype, name=name)
+
+
+def dense_weights(config: BertConfig, options: ModelOptions, features: int, name: str) -> DenseWeights:
+    """The parameters of `dense(config, options, features, name)`, for callers that fuse several layers."""
+    return DenseWeights(features, kernel_init=nn.initializers.normal(config.initializer_range), dtype=options.dtype,
+                        param_dtype=options.param_dtype, name=name)
 
 
 def layer_norm(config: BertConfig, options: ModelOptions, name: str = "LayerNorm") -> nn.LayerNorm:
