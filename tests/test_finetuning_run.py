@@ -80,12 +80,13 @@ def test_regression_with_predictions(tmp_path: Path) -> None:
     unlabelled = tmp_path / "new.jsonl"
     unlabelled.write_text('{"sentence": "good great fine"}\n{"sentence": "awful bad poor"}\n')
     summary = run_finetuning(_config(tmp_path / "run", "task.type=regression", f"task.train_file={train}",
-                                     "task.text_column=sentence", "task.label_column=score", "train.steps=40",
-                                     "train.eval_every=20",
+                                     "task.text_column=sentence", "task.label_column=score", "train.steps=80",
+                                     "train.eval_every=40",
                                      f"task.predict_file={unlabelled}"))
     assert {"pearson", "spearman", "mse", "baseline_mse"} <= set(summary["best"])
     assert "baseline_pearson" not in summary["best"]  # a constant prediction has no correlation
-    assert summary["best"]["pearson"] > 0.5
+    # 40 steps left the correlation between 0.1 and 0.6 depending on the dropout masks; 80 give 0.90-0.99.
+    assert summary["best"]["pearson"] > 0.8
     predictions = [json.loads(line) for line in Path(summary["predictions"]).read_text().splitlines()]
     assert [row["text"] for row in predictions] == ["good great fine", "awful bad poor"]
     assert predictions[0]["prediction"] > predictions[1]["prediction"]
