@@ -13,9 +13,10 @@ from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
 from bertjax.model import BertConfig, BertForPreTraining, BertForSequenceClassification, ModelOptions
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss, prediction
 from bertjax.tasks.pretraining import pretraining_loss
+from bertjax.train.evaluation import jit_eval
 from bertjax.train.losses import IGNORE_INDEX, classification_loss
 from bertjax.train.optimizer import OptimizerConfig, make_optimizer
-from bertjax.train.sharding import global_batch, jit_sharded, make_mesh, replicate
+from bertjax.train.sharding import global_batch, jit_sharded, make_mesh, replicate, replicated
 from bertjax.train.state import create_state
 from bertjax.train.steps import make_train_step
 
@@ -95,7 +96,7 @@ class BertJaxRunner:
                 self._batch = jax.tree.map(lambda array: jnp.stack([array] * self.steps_per_call), self._batch)
         else:
             self._state = replicate(params, mesh)
-            self._step = jax.jit(prediction(model))
+            self._step = jit_eval(prediction(model), mesh, replicated(mesh))
 
     def run(self, steps: int) -> None:
         """Runs `steps` steps (at least one call: `steps_per_call` steps)."""

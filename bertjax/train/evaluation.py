@@ -11,14 +11,15 @@ import numpy as np
 from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import Mesh
 
-from bertjax.train.sharding import batch_sharding, global_batch, replicated
+from bertjax.train.sharding import batch_sharding, compiler_options, global_batch, replicated
 
 HostBatch = dict[str, np.ndarray]
 
 
 def jit_eval(function: Callable[[Any, Any], Any], mesh: Mesh, params_shardings: Any) -> Callable[[Any, Any], Any]:
     """jit of `function(params, batch)` with the batch sharded and the outputs replicated on every process."""
-    return jax.jit(function, in_shardings=(params_shardings, batch_sharding(mesh)), out_shardings=replicated(mesh))
+    return jax.jit(function, in_shardings=(params_shardings, batch_sharding(mesh)), out_shardings=replicated(mesh),
+                   compiler_options=compiler_options(mesh))
 
 
 def sum_over_batches(eval_fn: Callable[[Any, Any], dict[str, jax.Array]], params: Any,

@@ -126,15 +126,20 @@ def prefetch_to_device(batches: Iterator[dict[str, np.ndarray]], mesh: Mesh, siz
 CPU_MEMORY_SCHEDULER = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 
 
+def compiler_options(mesh: Mesh) -> dict[str, str] | None:
+    """XLA options for the programs run on `mesh`: on CPU, XLA's memory-optimised scheduler.
+
+    At bert-base it needs about 100 MB less scratch memory per training step (753 instead of 857 MB at 4 x 128) in
+    the same time, and in prediction 21 instead of 94 MB: it builds each layer's fused Q/K/V kernel when that layer
+    runs, not all of them first.
+    """
+    return CPU_MEMORY_SCHEDULER if mesh.devices.flat[0].platform == "cpu" else None
+
+
 def jit_sharded(function: Callable[..., Any], mesh: Mesh, state_shardings: Any, donate_state: bool = True
                 ) -> Callable[..., Any]:
-    """jit of `function(state, batch)`: the one call site that fixes the shardings of a training step.
-
-    On CPU the step is scheduled by XLA's memory-optimised scheduler: at bert-base it needs about 100 MB less
-    scratch memory per step (753 instead of 857 MB at 4 x 128) in the same time.
-    """
-    on_cpu = mesh.devices.flat[0].platform == "cpu"
+    """jit of `function(state, batch)`: the one call site that fixes the shardings of a training step."""
     return jax.jit(function, in_shardings=(state_shardings, batch_sharding(mesh)),
                    out_shardings=(state_shardings, replicated(mesh)),
                    donate_argnums=(0,) if donate_state else (),
-                   compiler_options=CPU_MEMORY_SCHEDULER if on_cpu else None)
+                   compiler_options=compiler_options(mesh))
