@@ -46,8 +46,8 @@ def threefry2x32(key: tuple[jax.Array, jax.Array], counts: tuple[jax.Array, jax.
 
 def uniform_draws(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Independent integers uniform on [0, 2^16) as uint16 of `shape`: element i is a 16-bit quarter of Threefry
-    block i // 4, whose counter is i // 4, so neighbouring elements come from neighbouring blocks (each shard
-    of a sharded array computes only its own blocks)."""
+    block i // 4, whose counter is i // 4, so neighbouring elements come from neighbouring blocks (a shard of a
+    batch-sharded array needs only its own blocks)."""
     size = math.prod(shape)
     blocks = -(-size // 4)
     seed = jax.random.bits(key, (2,), jnp.uint32)

@@ -50,16 +50,20 @@ class Dense(DenseWeights):
         return token_matmul(inputs, kernel) + bias
 
 
+def _as_bert(config: BertConfig, options: ModelOptions) -> dict[str, Any]:
+    """BERT's initialisation (normal(initializer_range) kernel, zero bias) and the options' dtypes."""
+    return dict(kernel_init=nn.initializers.normal(config.initializer_range), dtype=options.dtype,
+                param_dtype=options.param_dtype)
+
+
 def dense(config: BertConfig, options: ModelOptions, features: int, name: str) -> Dense:
-    """A Dense layer initialised as BERT's: normal(initializer_range) kernel, zero bias."""
-    return Dense(features, kernel_init=nn.initializers.normal(config.initializer_range), dtype=options.dtype,
-                 param_dtype=options.param_dtype, name=name)
+    """A Dense layer initialised as BERT's."""
+    return Dense(features, name=name, **_as_bert(config, options))
 
 
 def dense_weights(config: BertConfig, options: ModelOptions, features: int, name: str) -> DenseWeights:
     """The parameters of `dense(config, options, features, name)`, for callers that fuse several layers."""
-    return DenseWeights(features, kernel_init=nn.initializers.normal(config.initializer_range), dtype=options.dtype,
-                        param_dtype=options.param_dtype, name=name)
+    return DenseWeights(features, name=name, **_as_bert(config, options))
 
 
 def layer_norm(config: BertConfig, options: ModelOptions, name: str = "LayerNorm") -> nn.LayerNorm:
