@@ -8,8 +8,8 @@ import sys
 from bertjax.benchmark.report import format_table, write_json
 from bertjax.benchmark.suite import BenchmarkSettings, run_benchmark
 from bertjax.errors import BertJaxError
-from bertjax.train.host_allocator import reuse_freed_host_memory
 from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
+from bertjax.train.host_allocator import reuse_freed_host_memory
 
 
 def _names(text: str) -> tuple[str, ...]:
