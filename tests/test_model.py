@@ -15,6 +15,7 @@ import transformers
 from flax.traverse_util import flatten_dict
 
 from bertjax.convert import ENCODER, HF_CLASS_NAMES, head_module, load_pretrained
+from bertjax.errors import ConfigError
 from bertjax.model import BertConfig, ModelOptions, sinusoidal_table
 from bertjax.model.layout import is_stacked, stack_layers
 
@@ -174,6 +175,39 @@ def test_full_remat_gives_identical_outputs_and_gradients(encoder: tuple) -> Non
     plain = _loss_and_gradients(config, params, batch, ModelOptions(scan_layers=True))
     remat = _loss_and_gradients(config, params, batch, ModelOptions(scan_layers=True, remat="full"))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), remat, plain)
+
+
+@pytest.mark.parametrize("chunks", [3, 2])
+def test_attention_in_batch_slices_gives_the_same_outputs_and_gradients(encoder: tuple, chunks: int) -> None:
+    """Dropout active: the mask is drawn for the whole batch, so slicing changes nothing but the matmuls' order
+    (2 does not divide the batch of 3: one slice then). Gradients: the key biases' exact gradient is zero and holds
+    only rounding noise, hence the absolute tolerance."""
+    config, params, batch = encoder
+    config = config.replace(attention_probs_dropout_prob=0.3, hidden_dropout_prob=0.2)
+
+    def loss_and_gradients(options: ModelOptions) -> tuple[jax.Array, Any]:
+        module = head_module(ENCODER, config, options)
+
+        def loss(params: Any) -> jax.Array:
+            output = module.apply({"params": params}, batch["input_ids"], batch["attention_mask"],
+                                  batch["token_type_ids"], deterministic=False, rngs={"dropout": jax.random.key(5)})
+            return jnp.sum(output.last_hidden_state ** 2) + jnp.sum(output.pooled_output)
+
+        return quick_jit(jax.value_and_grad(loss))(params)
+
+    assert ModelOptions(attention_chunks=chunks).batch_chunks(3, config.hidden_size) == (3 if chunks == 3 else 1)
+    whole = loss_and_gradients(ModelOptions(attention_chunks=1))
+    sliced = loss_and_gradients(ModelOptions(attention_chunks=chunks))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), sliced, whole)
+
+
+def test_attention_slices_default_to_small_models_on_cpu() -> None:
+    assert jax.default_backend() == "cpu"
+    assert ModelOptions().attention_slices(256) == 4 and ModelOptions().attention_slices(768) == 1
+    assert ModelOptions(attention_chunks=2).attention_slices(768) == 2
+    assert [ModelOptions().batch_chunks(batch, 256) for batch in (1, 2, 3, 6, 8, 16)] == [1, 2, 3, 3, 4, 4]
+    with pytest.raises(ConfigError, match="attention_chunks"):
+        ModelOptions(attention_chunks=0)
 
 
 def test_bfloat16_compute_stays_close_to_float32(encoder: tuple) -> None:

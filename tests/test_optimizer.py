@@ -12,8 +12,8 @@ import torch
 from bertjax.errors import ConfigError
 from bertjax.model import BertForSequenceClassification, ModelOptions, preset
 from bertjax.model.layout import stack_layers
-from bertjax.train.optimizer import (OptimizerConfig, learning_rate_schedule, make_optimizer, update_scales,
-                                     weight_decay_mask)
+from bertjax.train.optimizer import (OptimizerConfig, clip_by_global_norm, learning_rate_schedule, make_optimizer,
+                                     update_scales, weight_decay_mask)
 
 
 @pytest.fixture(scope="module")
@@ -100,18 +100,31 @@ def test_frozen_parameters_do_not_move(params: dict) -> None:
                               moved["bert"]["encoder"]["layer_2"]["output"]["dense"]["kernel"])
 
 
-def test_clipping_by_global_norm() -> None:
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clipping_by_global_norm_matches_optax(max_norm: float) -> None:
+    """Above the limit every gradient is scaled by max_norm / norm (to rounding), below it they pass unchanged."""
+    rng = np.random.default_rng(0)
+    grads = {"kernel": rng.standard_normal((8, 4)).astype(np.float32), "bias": rng.standard_normal(4).astype(np.float32)}
+    ours, _ = clip_by_global_norm(max_norm).update(grads, optax.EmptyState())
+    reference, _ = optax.clip_by_global_norm(max_norm).update(grads, optax.EmptyState())
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=0), ours, reference)
+    norm = float(optax.tree.norm(ours))
+    assert norm == pytest.approx(min(max_norm, float(optax.tree.norm(grads))), rel=1e-6)
+    if max_norm > float(optax.tree.norm(grads)):
+        jax.tree.map(np.testing.assert_array_equal, ours, grads)
+
+
+def test_the_chain_clips_before_adamw() -> None:
+    """With beta1 = beta2 = 0 and epsilon 1, AdamW's step is -g / (|g| + 1): it shows the gradient's scale."""
     params = {"weight": np.zeros(4, np.float32)}
     config = OptimizerConfig(learning_rate=1.0, schedule="constant", warmup_steps=0, max_grad_norm=1.0,
-                             weight_decay=0.0, adam_beta1=0.0, adam_beta2=0.0, adam_epsilon=0.0)
-    clipped = make_optimizer(config, params, 1, 0)[0]
-    unclipped = make_optimizer(OptimizerConfig(**{**config.__dict__, "max_grad_norm": None}), params, 1, 0)[0]
+                             weight_decay=0.0, adam_beta1=0.0, adam_beta2=0.0, adam_epsilon=1.0)
     grads = {"weight": np.array([30.0, -40.0, 0.0, 0.0], np.float32)}
-    # With beta2 = 0 Adam's step is grad / |grad| elementwise whatever the scale, so compare the clipped gradient
-    # through the first transformation of the chain instead.
-    updates, _ = optax.clip_by_global_norm(1.0).update(grads, optax.EmptyState())
-    np.testing.assert_allclose(updates["weight"], [0.6, -0.8, 0.0, 0.0], rtol=1e-6)
-    assert len(clipped.init(params)) == len(unclipped.init(params)) + 1
+    for max_grad_norm, seen in ((1.0, np.array([0.6, -0.8, 0.0, 0.0])), (None, grads["weight"])):
+        optimizer = make_optimizer(OptimizerConfig(**{**config.__dict__, "max_grad_norm": max_grad_norm}),
+                                   params, 1, 0)[0]
+        updates, _ = optimizer.update(grads, optimizer.init(params), params)
+        np.testing.assert_allclose(updates["weight"], -seen / (np.abs(seen) + 1.0), rtol=1e-6)
 
 
 def test_bad_settings_are_named() -> None:

@@ -90,7 +90,8 @@ class BertJaxRunner:
             self._state, shardings = create_state(params, optimizer, seed=self.seed, mesh=mesh)
             train_step = make_train_step(self._loss(model), optimizer, schedule)
             if self.steps_per_call == 1:
-                self._step = jit_sharded(train_step, mesh, shardings)
+                self._step = jit_sharded(train_step, mesh, shardings,
+                                         concurrent=self.options.chunks_attention(self.config.hidden_size))
             else:
                 self._step = jax.jit(scanned_steps(train_step), donate_argnums=(0,))
                 self._batch = jax.tree.map(lambda array: jnp.stack([array] * self.steps_per_call), self._batch)

@@ -39,17 +39,28 @@ def attention_bias(attention_mask: jax.Array) -> jax.Array:
 
 
 def reference_attention(query: jax.Array, key: jax.Array, value: jax.Array, attention_mask: jax.Array,
-                        dropout: Dropout, deterministic: bool) -> tuple[jax.Array, jax.Array]:
+                        dropout: Dropout, deterministic: bool, chunks: int = 1) -> tuple[jax.Array, jax.Array]:
     """Softmax attention computed explicitly; the softmax is float32 whatever the compute dtype.
 
     query, key, value: [batch, seq, heads, head_size]; attention_mask: see the module docstring.
+    chunks: the work is done on this many equal slices of the batch, one after another in the program. The slices
+    are independent, so XLA's CPU runtime runs them at once: its batched matmuls of one attention head's size use
+    a single core each. The dropout mask is drawn for the whole batch, so it does not depend on `chunks`.
     Returns the context [batch, seq, heads, head_size] and the probabilities [batch, heads, seq, seq].
     """
+    batch, queries, heads, _ = query.shape
     scale = 1.0 / math.sqrt(query.shape[-1])
-    scores = jnp.einsum("bqhd,bkhd->bhqk", query, key).astype(jnp.float32) * scale  # [batch, heads, seq, seq]
-    probabilities = jax.nn.softmax(scores + attention_bias(attention_mask), axis=-1)
-    dropped = dropout(probabilities, deterministic=deterministic).astype(value.dtype)
-    return jnp.einsum("bhqk,bkhd->bqhd", dropped, value), probabilities
+    bias = attention_bias(attention_mask)
+    keep = dropout.keep_mask((batch, heads, queries, key.shape[1]), deterministic)
+    contexts, probabilities = [], []
+    for start in range(0, batch, batch // chunks):
+        rows = slice(start, start + batch // chunks)
+        scores = jnp.einsum("bqhd,bkhd->bhqk", query[rows], key[rows]).astype(jnp.float32) * scale
+        chunk_probabilities = jax.nn.softmax(scores + bias[rows], axis=-1)
+        dropped = dropout.apply_mask(chunk_probabilities, None if keep is None else keep[rows])
+        contexts.append(jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(value.dtype), value[rows]))
+        probabilities.append(chunk_probabilities)
+    return jnp.concatenate(contexts), jnp.concatenate(probabilities)
 
 
 class BertSelfAttention(nn.Module):
@@ -75,7 +86,8 @@ class BertSelfAttention(nn.Module):
         dropout = Dropout(rate=config.attention_probs_dropout_prob)
         needs_reference = output_attentions or (not deterministic and config.attention_probs_dropout_prob > 0)
         if options.attention == "reference" or needs_reference:
-            context, probabilities = reference_attention(*projections, attention_mask, dropout, deterministic)
+            context, probabilities = reference_attention(*projections, attention_mask, dropout, deterministic,
+                                                         chunks=options.batch_chunks(batch, config.hidden_size))
         else:
             mask = _head_broadcast(attention_mask)
             implementation = "cudnn" if options.attention == "cudnn" else None

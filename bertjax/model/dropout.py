@@ -59,16 +59,31 @@ def uniform_draws(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
 
 
 class Dropout(nn.Module):
-    """Inverted dropout with the interface of `flax.linen.Dropout` (`rate`, `deterministic`, the `dropout` RNG)."""
+    """Inverted dropout with the interface of `flax.linen.Dropout` (`rate`, `deterministic`, the `dropout` RNG).
+
+    `keep_mask` and `apply_mask` split the call in two, for callers that apply one mask to an array in parts.
+    """
 
     rate: float
     rng_collection: str = "dropout"
 
+    @property
+    def threshold(self) -> int:
+        return min(round(self.rate * DRAW_LEVELS), DRAW_LEVELS - 1)
+
+    def keep_mask(self, shape: tuple[int, ...], deterministic: bool) -> jax.Array | None:
+        """True where an element of an array of `shape` is kept; None when nothing is dropped."""
+        if deterministic or self.threshold == 0:
+            return None
+        return uniform_draws(self.make_rng(self.rng_collection), shape) >= jnp.uint16(self.threshold)
+
+    def apply_mask(self, inputs: jax.Array, keep: jax.Array | None) -> jax.Array:
+        """`inputs` with the elements outside `keep` zeroed and the rest scaled by the inverse keep probability."""
+        if keep is None:
+            return inputs
+        scale = DRAW_LEVELS / (DRAW_LEVELS - self.threshold)
+        return jnp.where(keep, inputs * scale, jnp.zeros_like(inputs))
+
     @nn.compact
     def __call__(self, inputs: jax.Array, deterministic: bool) -> jax.Array:
-        threshold = min(round(self.rate * DRAW_LEVELS), DRAW_LEVELS - 1)
-        if deterministic or threshold == 0:
-            return inputs
-        keep = uniform_draws(self.make_rng(self.rng_collection), inputs.shape) >= jnp.uint16(threshold)
-        scale = DRAW_LEVELS / (DRAW_LEVELS - threshold)
-        return jnp.where(keep, inputs * scale, jnp.zeros_like(inputs))
+        return self.apply_mask(inputs, self.keep_mask(inputs.shape, deterministic))

@@ -147,7 +147,8 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
     optimizer, schedule = make_optimizer(config.optimizer, built.params, total_steps, built.config.num_hidden_layers)
     state, shardings = create_state(built.take_params(), optimizer, train.seed, context.mesh)
     train_step = jit_sharded(make_train_step(finetuning_loss(built.model, family.objective), optimizer, schedule,
-                                             train.accumulation_steps), context.mesh, shardings)
+                                             train.accumulation_steps), context.mesh, shardings,
+                             concurrent=built.model.options.chunks_attention(built.config.hidden_size))
     predict = _Predictor(jit_eval(prediction(built.model), context.mesh, shardings.params), context.mesh,
                          train.eval_batch_size)
     best_dir = context.run_dir / "best"

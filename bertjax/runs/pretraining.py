@@ -127,7 +127,8 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
     optimizer, schedule = make_optimizer(config.optimizer, built.params, train.steps, built.config.num_hidden_layers)
     state, shardings = create_state(built.take_params(), optimizer, train.seed, context.mesh)
     train_step = jit_sharded(make_train_step(pretraining_loss(built.model), optimizer, schedule,
-                                             train.accumulation_steps), context.mesh, shardings)
+                                             train.accumulation_steps), context.mesh, shardings,
+                             concurrent=built.model.options.chunks_attention(built.config.hidden_size))
     eval_fn = jit_eval(pretraining_eval_sums(built.model), context.mesh, shardings.params)
 
     def evaluate(state, step: int) -> dict[str, float]:

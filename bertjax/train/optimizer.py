@@ -109,6 +109,22 @@ def _scale_updates(scales: Any) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+    """Scales all gradients by max_norm / norm when their global norm exceeds max_norm (`optax.clip_by_global_norm`).
+
+    One scalar factor multiplies every gradient, so XLA fuses the clipping into AdamW's moment updates; optax's
+    select between the gradient and a divided copy makes XLA write that copy of every gradient first.
+    """
+
+    def update(updates: Any, state: optax.EmptyState, params: Any = None) -> tuple[Any, optax.EmptyState]:
+        del params
+        norm = optax.tree.norm(updates)
+        factor = jnp.where(norm < max_norm, 1.0, max_norm / norm)
+        return jax.tree.map(lambda update: update * factor.astype(update.dtype), updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(config: OptimizerConfig, params: Any, total_steps: int, num_layers: int
                    ) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """The optax chain and its learning-rate schedule.
@@ -126,7 +142,7 @@ def make_optimizer(config: OptimizerConfig, params: Any, total_steps: int, num_l
         frozen = jax.tree.map(lambda factor: (factor > 0).astype(jnp.float32), scales)
         steps.append(_scale_updates(frozen))
     if config.max_grad_norm:
-        steps.append(optax.clip_by_global_norm(config.max_grad_norm))
+        steps.append(clip_by_global_norm(config.max_grad_norm))
     steps.append(adamw)
     if not trivial:
         steps.append(_scale_updates(scales))
