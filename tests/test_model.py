@@ -201,10 +201,10 @@ def test_attention_in_batch_slices_gives_the_same_outputs_and_gradients(encoder:
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), sliced, whole)
 
 
-def test_attention_slices_default_to_small_models_on_cpu() -> None:
+def test_attention_chunks_default_to_small_models_on_cpu() -> None:
     assert jax.default_backend() == "cpu"
-    assert ModelOptions().attention_slices(256) == 4 and ModelOptions().attention_slices(768) == 1
-    assert ModelOptions(attention_chunks=2).attention_slices(768) == 2
+    assert ModelOptions().attention_chunks_for(256) == 4 and ModelOptions().attention_chunks_for(768) == 1
+    assert ModelOptions(attention_chunks=2).attention_chunks_for(768) == 2
     assert [ModelOptions().batch_chunks(batch, 256) for batch in (1, 2, 3, 6, 8, 16)] == [1, 2, 3, 3, 4, 4]
     with pytest.raises(ConfigError, match="attention_chunks"):
         ModelOptions(attention_chunks=0)

@@ -58,3 +58,11 @@ def test_fresh_model_with_changes_and_bad_field() -> None:
     assert built.params["bert"]["embeddings"]["word_embeddings"]["embedding"].shape == (120, 64)
     with pytest.raises(ConfigError, match="hidden_sizes"):
         build_model(ModelSection(changes={"hidden_sizes": 3}), "masked_lm", seed=0)
+
+
+def test_attention_chunks_reach_the_model() -> None:
+    built = build_model(ModelSection(attention_chunks=2), "masked_lm", seed=0)
+    assert built.model.options.attention_chunks == 2
+    assert build_model(ModelSection(), "masked_lm", seed=0).model.options.attention_chunks is None
+    with pytest.raises(ConfigError, match="attention_chunks"):
+        ModelSection(attention_chunks=0).options()

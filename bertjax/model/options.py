@@ -28,7 +28,7 @@ class ModelOptions:
     scan_layers: run the layers under `nn.scan`; parameters are then stacked along a leading layer axis.
     remat: rematerialisation policy of each layer (`none`, `full`, `dots`, `dots_no_batch`).
     attention_chunks: the reference attention runs on this many slices of the batch (fewer where the batch does
-    not divide), which XLA's CPU runtime runs at once; None picks a number (`attention_slices`).
+    not divide), which XLA's CPU runtime runs at once; None picks a number (`attention_chunks_for`).
     """
 
     dtype: Any = jnp.float32
@@ -54,7 +54,7 @@ class ModelOptions:
                 raise ConfigError(f"{name} is {value!r}; choose one of {', '.join(DTYPES)}")
         return cls(dtype=DTYPES[dtype], param_dtype=DTYPES[param_dtype], **kwargs)
 
-    def attention_slices(self, hidden_size: int) -> int:
+    def attention_chunks_for(self, hidden_size: int) -> int:
         """`attention_chunks`, or by default 4 on CPU for hidden sizes up to 512 and 1 otherwise.
 
         Measured on 2 CPU cores, fine-tuning at 128 tokens: 7% faster at H256 (bert-mini), 3% at H384 (MiniLM),
@@ -67,11 +67,11 @@ class ModelOptions:
 
     def chunks_attention(self, hidden_size: int) -> bool:
         """Whether the attention of a model of `hidden_size` runs in slices (and its steps compile for concurrency)."""
-        return self.attention_slices(hidden_size) > 1
+        return self.attention_chunks_for(hidden_size) > 1
 
     def batch_chunks(self, batch: int, hidden_size: int) -> int:
         """How many equal slices of a batch of `batch` rows the reference attention runs on."""
-        requested = min(self.attention_slices(hidden_size), batch)
+        requested = min(self.attention_chunks_for(hidden_size), batch)
         return max(chunks for chunks in range(1, requested + 1) if batch % chunks == 0)
 
     def remat_policy(self) -> Any:

@@ -34,10 +34,12 @@ class ModelSection:
     attention: str = "reference"
     scan_layers: bool = False
     remat: str = "none"
+    attention_chunks: int | None = None  # batch slices of the reference attention; None: ModelOptions' choice
 
     def options(self) -> ModelOptions:
         return ModelOptions.from_names(self.dtype, self.param_dtype, attention=self.attention,
-                                       scan_layers=self.scan_layers, remat=self.remat)
+                                       scan_layers=self.scan_layers, remat=self.remat,
+                                       attention_chunks=self.attention_chunks)
 
 
 @dataclasses.dataclass
