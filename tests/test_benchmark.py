@@ -15,7 +15,7 @@ import pytest
 
 from bertjax.benchmark.bertjax_runner import all_positions_pretraining_loss, scanned_steps
 from bertjax.benchmark import memory
-from bertjax.benchmark.cli import main
+from bertjax.benchmark.cli import main, parse_settings
 from bertjax.benchmark.peak import Peak
 from bertjax.benchmark.report import Results, format_table, rows_for
 from bertjax.benchmark.suite import BenchmarkSettings
@@ -98,6 +98,13 @@ def test_scanned_steps_equal_separate_steps() -> None:
 def test_steps_must_be_a_multiple_of_steps_per_call() -> None:
     with pytest.raises(ConfigError, match="multiple of --steps-per-call"):
         BenchmarkSettings(steps=3, steps_per_call=2)
+
+
+def test_attention_chunks_reach_the_model_options() -> None:
+    settings, _ = parse_settings(["--attention-chunks", "2"])
+    assert settings.options().attention_chunks == 2 and BenchmarkSettings().options().attention_chunks is None
+    with pytest.raises(ConfigError, match="attention_chunks"):
+        BenchmarkSettings(attention_chunks=0)
 
 
 class _FakeRunner:

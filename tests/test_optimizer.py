@@ -104,7 +104,8 @@ def test_frozen_parameters_do_not_move(params: dict) -> None:
 def test_clipping_by_global_norm_matches_optax(max_norm: float) -> None:
     """Above the limit every gradient is scaled by max_norm / norm (to rounding), below it they pass unchanged."""
     rng = np.random.default_rng(0)
-    grads = {"kernel": rng.standard_normal((8, 4)).astype(np.float32), "bias": rng.standard_normal(4).astype(np.float32)}
+    grads = {"kernel": rng.standard_normal((8, 4)).astype(np.float32),
+             "bias": rng.standard_normal(4).astype(np.float32)}
     ours, _ = clip_by_global_norm(max_norm).update(grads, optax.EmptyState())
     reference, _ = optax.clip_by_global_norm(max_norm).update(grads, optax.EmptyState())
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=0), ours, reference)

@@ -40,6 +40,9 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
     parser.add_argument("--no-all-positions", dest="mlm_all_positions", action="store_false",
                         help="skip the bertjax pretraining row with the MLM projection at every position")
     parser.add_argument("--attention", choices=ATTENTION_KERNELS, default=defaults.attention)
+    parser.add_argument("--attention-chunks", type=int, default=None, metavar="N",
+                        help="batch slices of the reference attention (default: 4 on one CPU device up to "
+                             "hidden size 512, else 1)")
     parser.add_argument("--scan", dest="scan_layers", action="store_true", help="scan over the layers")
     parser.add_argument("--remat", choices=REMAT_POLICIES, default=defaults.remat)
     parser.add_argument("--steps-per-call", type=int, default=defaults.steps_per_call,

@@ -40,6 +40,7 @@ class BenchmarkSettings:
     compile: bool = True
     compile_budget: int = 120  # seconds torch.compile may spend on its first step before it is reported n/a
     attention: str = "reference"
+    attention_chunks: int | None = None  # None: ModelOptions' choice
     scan_layers: bool = False
     remat: str = "none"
     mlm_all_positions: bool = True  # the extra bertjax pretraining row with HF's vocabulary projection everywhere
@@ -64,10 +65,11 @@ class BenchmarkSettings:
             raise ConfigError(f"--dtype is {self.dtype!r}; choose float32 or bfloat16")
         for name in self.models:
             model_config(name)
+        self.options()
 
     def options(self) -> ModelOptions:
-        return ModelOptions.from_names(self.dtype, attention=self.attention, scan_layers=self.scan_layers,
-                                       remat=self.remat)
+        return ModelOptions.from_names(self.dtype, attention=self.attention, attention_chunks=self.attention_chunks,
+                                       scan_layers=self.scan_layers, remat=self.remat)
 
     def batch_size_for(self, model: str, platform_name: str) -> int:
         if self.batch_size is not None:
