@@ -13,16 +13,17 @@ import jax
 import numpy as np
 import pytest
 
-from bertjax.benchmark.bertjax_runner import all_positions_pretraining_loss, scanned_steps
+from bertjax.benchmark.bertjax_runner import BertJaxRunner, all_positions_pretraining_loss, scanned_steps
 from bertjax.benchmark import memory
 from bertjax.benchmark.cli import main, parse_settings
 from bertjax.benchmark.peak import Peak
+from bertjax.benchmark.pretrained import write_pretrained
 from bertjax.benchmark.report import Results, format_table, rows_for
 from bertjax.benchmark.suite import BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, measure_alternating
 from bertjax.benchmark.workloads import MASK_TOKEN_ID, masked_lm_labels, model_config, synthetic_batch
 from bertjax.errors import ConfigError
-from bertjax.model import BertForPreTraining, preset
+from bertjax.model import BertForPreTraining, ModelOptions, preset
 from bertjax.tasks.pretraining import pretraining_loss
 from bertjax.train.optimizer import OptimizerConfig, make_optimizer
 from bertjax.train.state import TrainState
@@ -105,6 +106,27 @@ def test_attention_chunks_reach_the_model_options() -> None:
     assert settings.options().attention_chunks == 2 and BenchmarkSettings().options().attention_chunks is None
     with pytest.raises(ConfigError, match="attention_chunks"):
         BenchmarkSettings(attention_chunks=0)
+
+
+def test_pretrained_workloads_load_one_folder_into_both_frameworks(tmp_path: Path) -> None:
+    """Fine-tuning and inference start from the same saved weights: both frameworks predict the same logits."""
+    import torch
+
+    from bertjax.benchmark.torch_reference import TorchRunner
+
+    config = model_config("bert-tiny")
+    folder = write_pretrained(tmp_path / "model", config, seed=3)
+    batch = synthetic_batch(config, "inference", 2, 16, seed=1)
+    ours = BertJaxRunner(config, "inference", batch, ModelOptions(), pretrained=folder)
+    theirs = TorchRunner(config, "inference", batch, "float32", pretrained=folder)
+    ours.prepare()
+    ours.run(1)
+    theirs.prepare()
+    with torch.inference_mode():
+        expected = theirs._model(**theirs._inputs).logits.numpy()
+    logits = np.asarray(ours._outputs["logits"])
+    assert np.abs(expected).max() > 1e-3  # trained-looking weights, not zeros
+    np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
 class _FakeRunner:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -10,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
+from bertjax.benchmark.pretrained import HEAD
+from bertjax.convert import load_pretrained
 from bertjax.model import BertConfig, BertForPreTraining, BertForSequenceClassification, ModelOptions
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss, prediction
 from bertjax.tasks.pretraining import pretraining_loss
@@ -55,11 +58,14 @@ class BertJaxRunner:
 
     steps_per_call: training steps per jitted call (a `lax.scan` over stacked batches). XLA on CPU maps its
     temporaries afresh at every call, so more steps per call page-fault less per step.
+    pretrained: a classifier's model folder to load (`bertjax.benchmark.pretrained`); None initialises the params.
     """
 
     def __init__(self, config: BertConfig, workload: str, batch: dict[str, np.ndarray], options: ModelOptions,
-                 mlm_all_positions: bool = False, steps_per_call: int = 1, seed: int = 0) -> None:
+                 mlm_all_positions: bool = False, steps_per_call: int = 1, seed: int = 0,
+                 pretrained: Path | None = None) -> None:
         self.config, self.workload, self.host_batch, self.options = config, workload, batch, options
+        self.pretrained = pretrained
         self.mlm_all_positions = mlm_all_positions
         self.steps_per_call = steps_per_call if workload in TRAINING_WORKLOADS else 1
         self.seed = seed
@@ -80,8 +86,11 @@ class BertJaxRunner:
     def prepare(self) -> None:
         head = BertForPreTraining if WORKLOAD_HEADS[self.workload] == "pretraining" else BertForSequenceClassification
         model = head(self.config, self.options)
-        sample = jnp.asarray(self.host_batch["input_ids"][:1])
-        params = jax.jit(model.init)(jax.random.key(self.seed), sample)["params"]
+        if self.pretrained is not None:
+            _, params, _ = load_pretrained(self.pretrained, HEAD, self.options)
+        else:
+            sample = jnp.asarray(self.host_batch["input_ids"][:1])
+            params = jax.jit(model.init)(jax.random.key(self.seed), sample)["params"]
         mesh = make_mesh()
         self._batch = global_batch(self.host_batch, mesh)
         if self.workload in TRAINING_WORKLOADS:

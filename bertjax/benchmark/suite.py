@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import tempfile
+from pathlib import Path
 
 import jax
 
@@ -13,6 +15,7 @@ from bertjax.benchmark.bertjax_runner import BertJaxRunner
 from bertjax.benchmark.corpus_batches import corpus_batches
 from bertjax.benchmark.flops import flops_per_sequence
 from bertjax.benchmark.peak import Peak, device_peak
+from bertjax.benchmark.pretrained import PRETRAINED_WORKLOADS, write_pretrained
 from bertjax.benchmark.timing import Runner, measure_alternating
 from bertjax.benchmark.workloads import WORKLOADS, model_config, predictions_per_sequence, synthetic_batch
 from bertjax.errors import ConfigError
@@ -84,16 +87,19 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size: int
+def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size: int, pretrained: Path | None
              ) -> tuple[list[Runner], dict[str, float]]:
     """The runners of one model x workload, and the share of each one's token slots that hold real tokens (only
-    below 1 for the corpus workload, whose rows have real padding)."""
+    below 1 for the corpus workload, whose rows have real padding). `pretrained`: the model folder that the
+    workloads starting from a pretrained model load."""
     config = model_config(model)
     options = settings.options()
+    if workload not in PRETRAINED_WORKLOADS:
+        pretrained = None
 
     def bertjax(batch: dict, **variant: bool) -> BertJaxRunner:
         return BertJaxRunner(config, workload, batch, options, steps_per_call=settings.steps_per_call,
-                             seed=settings.seed, **variant)
+                             seed=settings.seed, pretrained=pretrained, **variant)
 
     if workload == "pretrain-corpus":
         plain, packed = corpus_batches(config, batch_size, settings.seq_len,
@@ -109,10 +115,11 @@ def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size:
     if settings.torch:
         from bertjax.benchmark.torch_reference import TorchRunner
 
-        runners.append(TorchRunner(config, workload, batch, settings.dtype, seed=settings.seed))
+        runners.append(TorchRunner(config, workload, batch, settings.dtype, seed=settings.seed, pretrained=pretrained))
         if settings.compile:
             runners.append(TorchRunner(config, workload, batch, settings.dtype, compiled=True,
-                                       compile_budget_seconds=settings.compile_budget, seed=settings.seed))
+                                       compile_budget_seconds=settings.compile_budget, seed=settings.seed,
+                                       pretrained=pretrained))
     return runners, {runner.label: filled_by_label.get(runner.label, filled) for runner in runners}
 
 
@@ -156,14 +163,19 @@ def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.
     groups = []
     for model in settings.models:
         config = model_config(model)
-        for workload in settings.workloads:
-            batch_size = settings.batch_size_for(model, str(env["platform"]))
-            if progress:
-                print(f"measuring {model} {workload}, batch {batch_size} x {settings.seq_len} ...", flush=True)
-            flops = flops_per_sequence(config, workload, settings.seq_len, predictions_per_sequence(settings.seq_len))
-            runners, filled = _runners(settings, model, workload, batch_size)
-            measurements = measure_alternating(runners, settings.steps, settings.warmup, settings.rounds)
-            groups.append((model, workload, batch_size, measurements, flops, filled))
+        with tempfile.TemporaryDirectory(prefix="bertjax-benchmark-") as scratch:
+            pretrained = None
+            if set(settings.workloads) & set(PRETRAINED_WORKLOADS):
+                pretrained = write_pretrained(Path(scratch) / model, config, settings.seed)
+            for workload in settings.workloads:
+                batch_size = settings.batch_size_for(model, str(env["platform"]))
+                if progress:
+                    print(f"measuring {model} {workload}, batch {batch_size} x {settings.seq_len} ...", flush=True)
+                flops = flops_per_sequence(config, workload, settings.seq_len,
+                                           predictions_per_sequence(settings.seq_len))
+                runners, filled = _runners(settings, model, workload, batch_size, pretrained)
+                measurements = measure_alternating(runners, settings.steps, settings.warmup, settings.rounds)
+                groups.append((model, workload, batch_size, measurements, flops, filled))
         if on_cpu:
             peak = _best_peak(peak, settings.dtype)
     rows = [row for model, workload, batch_size, measurements, flops, filled in groups

@@ -3,13 +3,15 @@
 Training: `BertForPreTraining` / `BertForSequenceClassification` computing their own loss from labels, backward,
 global-norm clipping at 1.0, `torch.optim.AdamW` (betas 0.9/0.999, epsilon 1e-6, weight decay 0.01 except biases
 and LayerNorm) and a linear warmup schedule: the same update as bertjax's default optimizer. Inference: the
-classifier's forward under `torch.inference_mode()`.
+classifier's forward under `torch.inference_mode()`. Fine-tuning and inference start from the suite's saved
+classifier folder through `from_pretrained`; pretraining from a freshly initialised model.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,9 +65,12 @@ class TorchRunner:
     """One workload of Hugging Face BERT on a fixed batch (the same arrays bertjax gets)."""
 
     def __init__(self, config: BertConfig, workload: str, batch: dict[str, np.ndarray], dtype: str,
-                 compiled: bool = False, compile_budget_seconds: int = 0, seed: int = 0) -> None:
-        """compile_budget_seconds: with `compiled`, give up on a first step (compilation) that takes longer; 0 waits."""
+                 compiled: bool = False, compile_budget_seconds: int = 0, seed: int = 0,
+                 pretrained: Path | None = None) -> None:
+        """compile_budget_seconds: with `compiled`, give up on a first step (compilation) that takes longer; 0 waits.
+        pretrained: a classifier's model folder to load with `from_pretrained`; None initialises the model."""
         self.config, self.workload, self.host_batch, self.dtype = config, workload, batch, dtype
+        self.pretrained = pretrained
         self.compiled, self.compile_budget_seconds, self.seed = compiled, compile_budget_seconds, seed
         self.label = "torch.compile" if compiled else "PyTorch eager"
         self._compiled_once = False
@@ -80,10 +85,13 @@ class TorchRunner:
         device = torch_device()
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        hf_config = transformers.BertConfig.from_dict(self.config.to_dict())
         pretraining = WORKLOAD_HEADS[self.workload] == "pretraining"
         head = transformers.BertForPreTraining if pretraining else transformers.BertForSequenceClassification
-        model = head(hf_config).to(device)
+        if self.pretrained is not None:
+            transformers.utils.logging.disable_progress_bar()  # its per-weight bar would break up the benchmark's log
+            model = head.from_pretrained(self.pretrained).to(device)
+        else:
+            model = head(transformers.BertConfig.from_dict(self.config.to_dict())).to(device)
         batch = self.host_batch
         # int64 ids, as Hugging Face tokenizers return them.
         inputs = {name: torch.from_numpy(batch[name].astype(np.int64)).to(device)
