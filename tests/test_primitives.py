@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bertjax.model.primitives import Dense, DenseWeights, token_matmul
+from bertjax.model.primitives import Dense, token_matmul
 
 INIT = nn.initializers.normal(0.02)
 
@@ -28,12 +28,11 @@ def test_dense_is_flax_dense() -> None:
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), gradients, reference_gradients)
 
 
-def test_dense_weights_are_the_parameters_in_the_compute_dtype() -> None:
-    module = DenseWeights(4, kernel_init=INIT, dtype=jnp.bfloat16)
-    params = module.init(jax.random.key(0), 3)
-    kernel, bias = module.apply(params, 3)
-    assert kernel.shape == (3, 4) and bias.shape == (4,) and kernel.dtype == bias.dtype == jnp.bfloat16
-    assert params["params"]["kernel"].dtype == jnp.float32
+def test_dense_computes_in_the_compute_dtype_and_keeps_float32_parameters() -> None:
+    module = Dense(4, kernel_init=INIT, dtype=jnp.bfloat16)
+    params = module.init(jax.random.key(0), jnp.ones((2, 3)))
+    assert module.apply(params, jnp.ones((2, 3))).dtype == jnp.bfloat16
+    assert params["params"]["kernel"].dtype == params["params"]["bias"].dtype == jnp.float32
 
 
 def test_token_matmul_keeps_the_leading_axes() -> None:

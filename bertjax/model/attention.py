@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from bertjax.model.config import BertConfig
 from bertjax.model.dropout import Dropout
 from bertjax.model.options import ModelOptions
-from bertjax.model.primitives import dense_weights, token_matmul
+from bertjax.model.primitives import dense
 
 MASK_VALUE = jnp.finfo(jnp.float32).min
 
@@ -75,14 +75,10 @@ class BertSelfAttention(nn.Module):
         config, options = self.config, self.options
         batch, seq, _ = hidden_states.shape
         heads = (batch, seq, config.num_attention_heads, config.head_size)
-        # One [hidden, 3 * hidden] matmul instead of three [hidden, hidden] ones: at BERT's sizes on CPU the wider
-        # one runs near the matmul peak, the narrow ones at about half of it.
-        weights = [dense_weights(config, options, config.hidden_size, name)(hidden_states.shape[-1])
-                   for name in ("query", "key", "value")]
-        kernel = jnp.concatenate([kernel for kernel, _ in weights], axis=1)  # [hidden, 3 * hidden]
-        bias = jnp.concatenate([bias for _, bias in weights])
-        fused = token_matmul(hidden_states, kernel) + bias  # [batch, seq, 3 * hidden]
-        projections = [part.reshape(heads) for part in jnp.split(fused, 3, axis=-1)]  # 3 x [batch, seq, heads, size]
+        # Three matmuls, not one on the concatenated kernels: the concatenation copied the kernels at every step and
+        # training kept the copies for the backward pass (70 MiB at bert-base), for no speed.
+        projections = [dense(config, options, config.hidden_size, name)(hidden_states).reshape(heads)
+                       for name in ("query", "key", "value")]  # 3 x [batch, seq, heads, head_size]
         dropout = Dropout(rate=config.attention_probs_dropout_prob)
         needs_reference = output_attentions or (not deterministic and config.attention_probs_dropout_prob > 0)
         if options.attention == "reference" or needs_reference:

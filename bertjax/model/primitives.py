@@ -23,9 +23,8 @@ def token_matmul(inputs: jax.Array, kernel: jax.Array) -> jax.Array:
     return jnp.dot(flat, kernel).reshape(*inputs.shape[:-1], kernel.shape[-1])
 
 
-class DenseWeights(nn.Module):
-    """The parameters of a Dense layer (`kernel` [in, features], `bias` [features], flax's names and
-    initialisation), returned in the compute dtype without being applied."""
+class Dense(nn.Module):
+    """`flax.linen.Dense` (same parameters, initialisation and dtypes) computed by `token_matmul`."""
 
     features: int
     kernel_init: Any
@@ -33,20 +32,11 @@ class DenseWeights(nn.Module):
     param_dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array]:
-        kernel = self.param("kernel", self.kernel_init, (in_features, self.features), self.param_dtype)
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
-        return nn.dtypes.promote_dtype(kernel, bias, dtype=self.dtype)
-
-
-class Dense(DenseWeights):
-    """`flax.linen.Dense` (same parameters, initialisation and dtypes) computed by `token_matmul`."""
-
-    @nn.compact
-    def __call__(self, inputs: jax.Array) -> jax.Array:  # type: ignore[override]
+    def __call__(self, inputs: jax.Array) -> jax.Array:
         """[..., in] -> [..., features]."""
-        kernel, bias = super().__call__(inputs.shape[-1])
-        inputs, = nn.dtypes.promote_dtype(inputs, dtype=self.dtype)
+        kernel = self.param("kernel", self.kernel_init, (inputs.shape[-1], self.features), self.param_dtype)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
+        inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
         return token_matmul(inputs, kernel) + bias
 
 
@@ -59,11 +49,6 @@ def _as_bert(config: BertConfig, options: ModelOptions) -> dict[str, Any]:
 def dense(config: BertConfig, options: ModelOptions, features: int, name: str) -> Dense:
     """A Dense layer initialised as BERT's."""
     return Dense(features, name=name, **_as_bert(config, options))
-
-
-def dense_weights(config: BertConfig, options: ModelOptions, features: int, name: str) -> DenseWeights:
-    """The parameters of `dense(config, options, features, name)`, for callers that fuse several layers."""
-    return DenseWeights(features, name=name, **_as_bert(config, options))
 
 
 def layer_norm(config: BertConfig, options: ModelOptions, name: str = "LayerNorm") -> nn.LayerNorm:
