@@ -210,6 +210,16 @@ def test_attention_chunks_default_to_small_models_on_cpu() -> None:
         ModelOptions(attention_chunks=0)
 
 
+def test_training_steps_compile_for_sliced_attention_only_where_it_runs() -> None:
+    small = BertConfig(hidden_size=256, num_attention_heads=4, intermediate_size=1024)
+    assert ModelOptions().chunks_attention(small)
+    assert not ModelOptions().chunks_attention(small.replace(hidden_size=768, num_attention_heads=12))
+    assert not ModelOptions(attention_chunks=1).chunks_attention(small)
+    # The fused kernel is not sliced, but it falls back to the reference attention for attention dropout.
+    assert not ModelOptions(attention="fused").chunks_attention(small.replace(attention_probs_dropout_prob=0.0))
+    assert ModelOptions(attention="fused").chunks_attention(small)
+
+
 def test_bfloat16_compute_stays_close_to_float32(encoder: tuple) -> None:
     """bfloat16 keeps 8 significant bits: each matmul input is rounded by up to 2^-9 (0.2%) relative. Hidden states
     after LayerNorm are O(1) (here |x| < 5), and the rounding of two layers' matmuls, softmax inputs and residual

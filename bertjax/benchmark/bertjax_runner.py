@@ -100,7 +100,7 @@ class BertJaxRunner:
             train_step = make_train_step(self._loss(model), optimizer, schedule)
             if self.steps_per_call == 1:
                 self._step = jit_sharded(train_step, mesh, shardings,
-                                         concurrent=self.options.chunks_attention(self.config.hidden_size))
+                                         concurrent=self.options.chunks_attention(self.config))
             else:
                 self._step = jax.jit(scanned_steps(train_step), donate_argnums=(0,))
                 self._batch = jax.tree.map(lambda array: jnp.stack([array] * self.steps_per_call), self._batch)

@@ -148,7 +148,7 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
     state, shardings = create_state(built.take_params(), optimizer, train.seed, context.mesh)
     train_step = jit_sharded(make_train_step(finetuning_loss(built.model, family.objective), optimizer, schedule,
                                              train.accumulation_steps), context.mesh, shardings,
-                             concurrent=built.model.options.chunks_attention(built.config.hidden_size))
+                             concurrent=built.model.options.chunks_attention(built.config))
     predict = _Predictor(jit_eval(prediction(built.model), context.mesh, shardings.params), context.mesh,
                          train.eval_batch_size)
     best_dir = context.run_dir / "best"

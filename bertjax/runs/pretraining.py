@@ -128,7 +128,7 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
     state, shardings = create_state(built.take_params(), optimizer, train.seed, context.mesh)
     train_step = jit_sharded(make_train_step(pretraining_loss(built.model), optimizer, schedule,
                                              train.accumulation_steps), context.mesh, shardings,
-                             concurrent=built.model.options.chunks_attention(built.config.hidden_size))
+                             concurrent=built.model.options.chunks_attention(built.config))
     eval_fn = jit_eval(pretraining_eval_sums(built.model), context.mesh, shardings.params)
 
     def evaluate(state, step: int) -> dict[str, float]:
