@@ -7,6 +7,7 @@ import os
 import runpy
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,19 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from flax.traverse_util import unflatten_dict
+from flax.traverse_util import flatten_dict, unflatten_dict
 from safetensors.numpy import load_file, save_file
 from test_model import TINY, assert_outputs_close, our_outputs, padded_batch, tiny_hf_model, torch_outputs
 
 from bertjax.convert import (ENCODER, HF_CLASS_NAMES, load_model_dir, load_pretrained, save_model_dir,
                              save_pretrained)
-from bertjax.convert.architecture import expected_params, head_module
+from bertjax.convert.architecture import expected_params, head_module, initial_params
+from bertjax.convert.placement import DevicePlacement
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import CheckpointError, ConfigError, DependencyError
 from bertjax.model import BertConfig, ModelOptions
 from bertjax.model.layout import is_stacked, stack_layers, unstack_layers
+from bertjax.train.sharding import make_mesh, replicate
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 CONFIG = BertConfig(**TINY, id2label={0: "a", 1: "b", 2: "c"})
@@ -125,13 +128,15 @@ def _rewritten(source: Path, target: Path, rename: Any = None, drop: tuple[str, 
     return target
 
 
-def test_pytorch_bin_with_tied_decoder(pretraining_checkpoint: tuple, tmp_path: Path) -> None:
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "before-pytorch-1.6"])
+def test_pytorch_bin_with_tied_decoder(pretraining_checkpoint: tuple, tmp_path: Path, zip_format: bool) -> None:
     model, directory = pretraining_checkpoint
     _, expected, _ = load_pretrained(directory, "pretraining")
     (tmp_path / "config.json").write_text((directory / "config.json").read_text())
     state_dict = model.state_dict()  # holds the tied decoder weight and bias, as older checkpoints do
     assert "cls.predictions.decoder.weight" in state_dict and "cls.predictions.decoder.bias" in state_dict
-    torch.save(state_dict, tmp_path / "pytorch_model.bin")
+    # Zip archives are mapped, not read; the older format cannot be and is read whole.
+    torch.save(state_dict, tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=zip_format)
     _, params, report = load_pretrained(tmp_path, "pretraining")
     assert report.missing == report.unexpected == ()
     assert_trees_equal(params, expected)
@@ -154,7 +159,68 @@ def test_bare_encoder_checkpoint_into_heads(tmp_path: Path) -> None:
     _, params, report = load_pretrained(tmp_path, "sequence_classification", seed=1)
     assert report.missing == ("classifier.bias", "classifier.weight") and report.unexpected == ()
     assert_trees_equal(params["bert"], encoder)
+    # Only the missing classifier is initialised, to the values a whole initialisation gives it.
+    assert_trees_equal(params["classifier"], initial_params("sequence_classification", CONFIG, seed=1)["classifier"])
     assert abs(float(np.std(params["classifier"]["kernel"])) - CONFIG.initializer_range) < 0.01
+
+
+def test_initialising_some_parameters_gives_their_values_in_a_whole_initialisation() -> None:
+    paths = [("classifier", "kernel"), ("bert", "encoder", "layer_1", "output", "dense", "kernel")]
+    some = flatten_dict(initial_params("sequence_classification", CONFIG, seed=3, paths=paths))
+    whole = flatten_dict(initial_params("sequence_classification", CONFIG, seed=3))
+    assert sorted(some) == sorted(paths)
+    assert_trees_equal(some, {path: whole[path] for path in paths})
+
+
+def test_loading_holds_one_weight_at_a_time_on_the_host(tmp_path: Path) -> None:
+    """Weights are read, converted and placed one by one: the host never holds the checkpoint beside the params.
+
+    tracemalloc sees numpy's host arrays, not the device buffers, so its peak is what loading holds on the host.
+    Reading the whole file and converting every weight before placing them (as loading once did) peaks at twice
+    the parameters; one weight at a time peaks at a third of them here: the largest weight read and transposed,
+    and the Python objects of loading.
+    """
+    config = BertConfig(vocab_size=300, hidden_size=128, num_hidden_layers=6, num_attention_heads=4,
+                        intermediate_size=512, max_position_embeddings=64)
+    params = random_params("sequence_classification", config)
+    save_pretrained(tmp_path, config, params, "sequence_classification")
+    total = sum(leaf.nbytes for leaf in jax.tree.leaves(params))
+    largest = max(leaf.nbytes for leaf in jax.tree.leaves(params))
+    assert largest < total / 15
+    load_pretrained(tmp_path, "sequence_classification")  # traces and compiles what loading needs, untraced
+    tracemalloc.start()
+    try:
+        _, loaded, _ = load_pretrained(tmp_path, "sequence_classification")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < total / 2, f"loading held {peak} bytes on the host for {total} bytes of parameters"
+    assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(loaded))
+    assert_trees_equal(loaded, params)
+
+
+def test_loaded_params_are_placed_once() -> None:
+    """Params already on the mesh's one device are replicated as they are: a training state takes over their
+    buffers instead of copying them."""
+    params = {"kernel": jax.device_put(np.ones((3, 4), np.float32))}
+    placed = replicate(params, make_mesh(jax.devices()[:1]))
+    assert placed["kernel"] is params["kernel"]
+    copied = replicate({"kernel": np.ones((3, 4), np.float32)}, make_mesh(jax.devices()[:1]))
+    assert isinstance(copied["kernel"], jax.Array)
+    assert_trees_equal(copied, params)
+
+
+def test_stacked_placement_orders_layers_by_number() -> None:
+    placement = DevicePlacement(num_layers=12)
+    for index in reversed(range(12)):
+        placement.add(("bert", "encoder", f"layer_{index}", "output", "bias"), np.full(2, index, np.float32))
+    placement.add(("classifier", "bias"), np.zeros(3, np.float32))
+    params = placement.params()
+    np.testing.assert_array_equal(params["bert"]["encoder"]["layer"]["output"]["bias"][:, 0], np.arange(12))
+    incomplete = DevicePlacement(num_layers=2)
+    incomplete.add(("encoder", "layer_0", "output", "bias"), np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match="layers missing from stacked parameters: encoder/layer/output/bias"):
+        incomplete.params()
 
 
 def test_prefixed_checkpoint_into_bare_encoder(pretraining_checkpoint: tuple) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax.traverse_util import flatten_dict
+from flax.traverse_util import flatten_dict, unflatten_dict
 
 from bertjax.errors import CheckpointError, ConfigError
 from bertjax.model import HEADS, BertConfig, BertModel, ModelOptions
@@ -74,11 +74,23 @@ def expected_params(head: str, config: BertConfig, options: ModelOptions = Model
     return flatten_dict(shapes["params"])
 
 
-def initial_params(head: str, config: BertConfig, options: ModelOptions = ModelOptions(), seed: int = 0) -> Params:
-    """Freshly initialised per-layer parameters of `head`, as numpy arrays on the host."""
+def initial_params(head: str, config: BertConfig, options: ModelOptions = ModelOptions(), seed: int = 0,
+                   paths: Collection[ParamPath] | None = None) -> Params:
+    """Freshly initialised per-layer parameters of `head`, as numpy arrays on the host.
+
+    paths: only these parameters (e.g. a new classifier); the others are not computed. Each has the value it has
+    when all are initialised.
+    """
     module = head_module(head, config, _unstacked(options))
-    variables = jax.jit(module.init)(jax.random.key(seed), _sample_inputs(head))
-    return jax.tree.map(np.asarray, jax.device_get(variables["params"]))
+
+    def initialise(key: jax.Array) -> Params:
+        params = module.init(key, _sample_inputs(head))["params"]
+        if paths is None:
+            return params
+        flat = flatten_dict(params)
+        return unflatten_dict({path: flat[path] for path in paths})
+
+    return jax.tree.map(np.asarray, jax.device_get(jax.jit(initialise)(jax.random.key(seed))))
 
 
 def check_params(params: Params, config: BertConfig, head: str) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flax.serialization import msgpack_restore, msgpack_serialize
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
 
 from bertjax.convert.architecture import HF_CLASS_NAMES
 from bertjax.convert.names import StateDict
@@ -57,34 +61,73 @@ def write_config(path: Path, config: BertConfig, head: str) -> None:
     path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def read_state_dict(path: Path) -> StateDict:
+class LazyStateDict(Mapping[str, np.ndarray]):
+    """Checkpoint weights by name, each read from its file only when looked up, so that loading can convert one
+    weight at a time and never holds the whole checkpoint beside the converted parameters."""
+
+    def __init__(self, readers: dict[str, Callable[[], np.ndarray]]) -> None:
+        self._readers = readers
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._readers[name]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+
+def read_state_dict(path: Path) -> LazyStateDict:
     """Hugging Face weights by name from model.safetensors, pytorch_model.bin or a shard index."""
+    return LazyStateDict(_readers(path))
+
+
+def _readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
     if path.name.endswith(".index.json"):
-        return _read_sharded(path)
+        return _sharded_readers(path)
     if path.suffix == ".safetensors":
+        return _safetensors_readers(path)
+    return _torch_readers(path)
+
+
+def _unreadable_safetensors(path: Path, error: Exception) -> CheckpointError:
+    return CheckpointError(f"{path}: cannot read the safetensors weights ({error}); the file is corrupt or truncated, "
+                           f"so download or save it again")
+
+
+def _safetensors_readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
+    # Each weight is read through a mapping of the file that is closed at once: one mapping held open while all
+    # weights are read keeps every page it touched resident, a second copy of the checkpoint.
+    def read(name: str) -> np.ndarray:
         try:
-            return load_file(path)
+            with safe_open(path, framework="np") as handle:
+                return handle.get_tensor(name)
         except (SafetensorError, OSError) as error:
-            raise CheckpointError(
-                f"{path}: cannot read the safetensors weights ({error}); the file is corrupt or truncated, so "
-                f"download or save it again") from None
-    return _read_torch(path)
+            raise _unreadable_safetensors(path, error) from None
+
+    try:
+        with safe_open(path, framework="np") as handle:  # checks the header against the file's size
+            names = list(handle.keys())
+    except (SafetensorError, OSError) as error:
+        raise _unreadable_safetensors(path, error) from None
+    return {name: functools.partial(read, name) for name in names}
 
 
-def _read_sharded(index_path: Path) -> StateDict:
+def _sharded_readers(index_path: Path) -> dict[str, Callable[[], np.ndarray]]:
     try:
         weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise CheckpointError(f"{index_path}: not a shard index with a 'weight_map' ({error})") from None
-    state_dict: StateDict = {}
+    readers: dict[str, Callable[[], np.ndarray]] = {}
     for shard in sorted(set(weight_map.values())):
         if not (index_path.parent / shard).is_file():
             raise CheckpointError(f"{index_path}: lists shard {shard}, which is not in {index_path.parent}")
-        state_dict.update(read_state_dict(index_path.parent / shard))
-    return state_dict
+        readers.update(_readers(index_path.parent / shard))
+    return readers
 
 
-def _read_torch(path: Path) -> StateDict:
+def _torch_readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
     try:
         import torch
     except ImportError:
@@ -92,15 +135,20 @@ def _read_torch(path: Path) -> StateDict:
             f"{path}: reading PyTorch .bin weights needs torch; install it (pip install torch, or the project's "
             f"test extra: pip install -e '.[test]'), or save the model as model.safetensors") from None
     try:
-        tensors = torch.load(path, map_location="cpu", weights_only=True)
+        # Mapped, not read, so that a tensor's pages come from the file as its weight is converted; files in
+        # PyTorch's format from before 1.6 (not zip archives) cannot be mapped and are read whole.
+        tensors = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
         raise CheckpointError(
             f"{path}: cannot read the PyTorch weights ({error}); the file is corrupt or not a state dict") from None
     if not isinstance(tensors, dict) or not all(isinstance(value, torch.Tensor) for value in tensors.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors by name")
-    # numpy has no bfloat16 through torch; float32 holds every bfloat16 value exactly.
-    return {name: (value.float() if value.dtype == torch.bfloat16 else value).numpy()
-            for name, value in tensors.items()}
+
+    def read(tensor: torch.Tensor) -> np.ndarray:
+        # numpy has no bfloat16 through torch; float32 holds every bfloat16 value exactly.
+        return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+
+    return {name: functools.partial(read, tensor) for name, tensor in tensors.items()}
 
 
 def write_state_dict(path: Path, state_dict: StateDict) -> None:

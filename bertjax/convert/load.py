@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flax.traverse_util import flatten_dict, unflatten_dict
+from flax.traverse_util import flatten_dict
 
 from bertjax.convert.architecture import ParamPath, check_head, expected_params, initial_params
 from bertjax.convert.files import PARAMS_FILE, find_weights, read_config, read_params, read_state_dict
+from bertjax.convert.placement import DevicePlacement
 from bertjax.convert.names import (BUFFERS, DECODER_BIAS, DECODER_WEIGHT, MLM_BIAS, POSITION_EMBEDDINGS, StateDict,
                                    canonical_key, hf_key, state_dict_from_params, to_hf_layout)
 from bertjax.errors import CheckpointError, ConfigError
 from bertjax.model import BertConfig, ModelOptions
-from bertjax.model.layout import stack_layers
 
 Params = dict[str, Any]
 
@@ -47,7 +48,9 @@ def load_pretrained(directory: str | Path, head: str, options: ModelOptions = Mo
     the params of `head` (a key of `bertjax.model.HEADS`, or `model` for the bare `BertModel`).
 
     config_changes: config fields to change, e.g. `id2label` for a classifier with new labels.
-    Returns per-layer params, or stacked ones when `options.scan_layers`, in `options.param_dtype`.
+    Returns per-layer params, or stacked ones when `options.scan_layers`, in `options.param_dtype`, on JAX's default
+    device. The weights are read, converted and placed one at a time: at most one of them is on the host beside the
+    placed parameters.
     """
     check_head(head)
     directory = Path(directory)
@@ -75,65 +78,68 @@ def _apply_changes(config: BertConfig, changes: dict[str, Any] | None, source: P
 def fit_state_dict(state_dict: StateDict, config: BertConfig, head: str, options: ModelOptions = ModelOptions(),
                    seed: int = 0, source: str = "checkpoint", strict: bool = False,
                    labels_changed: bool = False) -> tuple[Params, LoadReport]:
-    """Hugging Face weights by name -> the params of `head`, initialising what is missing.
+    """Hugging Face weights by name -> the params of `head` on JAX's default device, initialising what is missing.
+
+    Each weight is looked up once, so a lazy `state_dict` (`read_state_dict`) is read one weight at a time.
 
     strict: any missing or unused weight is an error (for folders that must hold exactly this head).
     labels_changed: the classifier may have another number of outputs than in the checkpoint; it is then initialised.
     """
     expected = expected_params(head, config, options)
     by_key = {canonical_key(hf_key(path)): path for path in expected}
-    available, unexpected = _sort_names(state_dict, by_key, config)
-    values: dict[ParamPath, np.ndarray] = {}
-    missing, reinitialised = [], []
+    available, unexpected = _sort_names(state_dict.keys(), by_key, config)
+    missing = [path for key, path in by_key.items() if key not in available]
+    if strict and (missing or unexpected):
+        report = LoadReport(source, tuple(map(hf_key, missing)), tuple(unexpected))
+        raise CheckpointError(
+            f"{source}: does not hold exactly a {head} model: " + "; ".join(report.describe()[1:]))
+    placement = DevicePlacement(config.num_hidden_layers if options.scan_layers else None)
+    reinitialised: dict[ParamPath, str] = {}
     for key, path in by_key.items():
         if key not in available:
-            missing.append(hf_key(path))
             continue
-        name, array = available[key]
-        array = to_hf_layout(path, array)  # back to [in, out] for kernels
+        name = available[key]
+        array = to_hf_layout(path, state_dict[name])  # back to [in, out] for kernels
         if array.shape != expected[path].shape:
             if labels_changed and path[0] == "classifier":
-                reinitialised.append(name)
+                reinitialised[path] = name
                 continue
             raise CheckpointError(
                 f"{source}: parameter '{name}' has shape {_hf_shape(path, array.shape)}, but this {head} model "
                 f"needs {_hf_shape(path, expected[path].shape)}; the checkpoint was saved with another config (check "
                 f"config.json and config_changes)")
-        values[path] = np.array(array, dtype=expected[path].dtype, order="C")
-    report = LoadReport(source, tuple(missing), tuple(unexpected), tuple(reinitialised))
-    if strict and (missing or unexpected):
-        raise CheckpointError(
-            f"{source}: does not hold exactly a {head} model: " + "; ".join(report.describe()[1:]))
+        placement.add(path, np.ascontiguousarray(array, dtype=expected[path].dtype))
     if missing or reinitialised:
-        fresh = flatten_dict(initial_params(head, config, options, seed))
-        values.update({path: fresh[path] for path in expected if path not in values})
-    params = unflatten_dict(values)
-    return (stack_layers(params) if options.scan_layers else params), report
+        fresh = initial_params(head, config, options, seed, paths=[*missing, *reinitialised])
+        for path, value in flatten_dict(fresh).items():
+            placement.add(path, value)
+    report = LoadReport(source, tuple(map(hf_key, missing)), tuple(unexpected), tuple(reinitialised.values()))
+    return placement.params(), report
 
 
 def _hf_shape(path: ParamPath, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(shape)) if path[-1] == "kernel" else tuple(shape)
 
 
-def _sort_names(state_dict: StateDict, expected_keys: dict[str, ParamPath], config: BertConfig
-                ) -> tuple[dict[str, tuple[str, np.ndarray]], list[str]]:
-    """Canonical name -> (checkpoint name, array) for the weights the head uses; the checkpoint names it does not.
+def _sort_names(names: Iterable[str], expected_keys: dict[str, ParamPath], config: BertConfig
+                ) -> tuple[dict[str, str], list[str]]:
+    """Canonical name -> checkpoint name for the weights the head uses; the checkpoint names it does not.
 
     Buffers are skipped, as are the tied MLM decoder (the word embeddings) and learned position embeddings when the
     model computes sinusoidal ones. The decoder bias stands in for a missing `cls.predictions.bias`.
     """
-    available: dict[str, tuple[str, np.ndarray]] = {}
+    available: dict[str, str] = {}
     unexpected: list[str] = []
     decoder_bias = None
     uses_mlm = MLM_BIAS in expected_keys
-    for name, array in state_dict.items():
+    for name in names:
         key = canonical_key(name)
         if key in BUFFERS or (key == POSITION_EMBEDDINGS and config.position_embedding_type == "sinusoidal"):
             continue
         if uses_mlm and key in (DECODER_WEIGHT, DECODER_BIAS):
-            decoder_bias = (name, array) if key == DECODER_BIAS else decoder_bias
+            decoder_bias = name if key == DECODER_BIAS else decoder_bias
         elif key in expected_keys:
-            available[key] = (name, array)
+            available[key] = name
         else:
             unexpected.append(name)
     if decoder_bias is not None and MLM_BIAS not in available:

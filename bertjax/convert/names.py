@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from flax.traverse_util import flatten_dict
 
 from bertjax.model.layout import unstack_layers
 
-StateDict = dict[str, np.ndarray]
+StateDict = Mapping[str, np.ndarray]
 
 _LEAF_NAMES = {"kernel": "weight", "embedding": "weight", "scale": "weight", "bias": "bias"}
 _LAYER = re.compile(r"layer_(\d+)")

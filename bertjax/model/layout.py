@@ -72,6 +72,16 @@ def unstack_layers(params: Params) -> Params:
     return _with_encoder(params, {**others, **layers})
 
 
+def stacked_position(path: tuple[str, ...]) -> tuple[tuple[str, ...], int] | None:
+    """A per-layer parameter path (`.../encoder/layer_3/...`) -> its path in stacked params and its layer index;
+    None for parameters outside the encoder's layers."""
+    for position in range(1, len(path)):
+        match = _LAYER_NAME.fullmatch(path[position])
+        if match and path[position - 1] == "encoder":
+            return (*path[:position], "layer", *path[position + 1:]), int(match.group(1))
+    return None
+
+
 def keep_first_layers(params: Params, count: int) -> Params:
     """The params of a model that keeps only the first `count` encoder layers (either layout)."""
     encoder = _encoder(params)

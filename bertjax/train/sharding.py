@@ -87,10 +87,12 @@ def global_batch(host_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-    """Places a host pytree (identical on every process) on all devices."""
+    """Places a pytree (identical on every process) on all devices; arrays already placed so are kept, not copied."""
     sharding = replicated(mesh)
 
     def place(leaf: Any) -> jax.Array:
+        if isinstance(leaf, jax.Array) and leaf.sharding.is_equivalent_to(sharding, leaf.ndim):
+            return leaf
         array = np.asarray(leaf)
         return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 

@@ -28,9 +28,10 @@ def create_state(params: Any, optimizer: optax.GradientTransformation, seed: int
                  ) -> tuple[TrainState, Any]:
     """A replicated train state on the mesh, and its shardings (for jit and checkpoint restore).
 
-    params: a host pytree (identical on every process), e.g. freshly initialised or converted from Hugging Face.
+    params: a pytree identical on every process, e.g. freshly initialised or loaded by `load_pretrained`.
     The state's parameters take over the buffers of their placed copy (donated), so placing them costs one copy,
-    not two; callers should not keep `params` alive beside the state.
+    not two; arrays already placed on the mesh's devices are themselves donated, so callers must not use `params`
+    after this call (nor keep them alive beside the state).
     """
     def build(params: Any) -> TrainState:
         return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params),

@@ -1,0 +1,52 @@
+"""Moving loaded parameters onto the device one at a time, so that the host never holds them all twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from flax.traverse_util import unflatten_dict
+
+from bertjax.model.layout import stacked_position
+
+ParamPath = tuple[str, ...]
+
+
+class DevicePlacement:
+    """Per-layer host arrays in, params on JAX's default device out (stacked for `nn.scan` when `num_layers`).
+
+    Each array is moved as soon as it is added, a stacked leaf once all its layers are, and the caller's host copy
+    can go at once: loading holds at most one weight (one stacked leaf) on the host beside the placed parameters.
+    """
+
+    def __init__(self, num_layers: int | None = None) -> None:
+        self.num_layers = num_layers  # stack the encoder's layers; None keeps them per layer
+        self._placed: dict[ParamPath, jax.Array] = {}
+        self._layers: dict[ParamPath, dict[int, np.ndarray]] = {}
+
+    def add(self, path: ParamPath, value: np.ndarray) -> None:
+        position = stacked_position(path) if self.num_layers is not None else None
+        if position is None:
+            self._placed[path] = _put(value)
+            return
+        stacked_path, index = position
+        layers = self._layers.setdefault(stacked_path, {})
+        layers[index] = value
+        if len(layers) == self.num_layers:
+            del self._layers[stacked_path]
+            self._placed[stacked_path] = _put(np.stack([layers.pop(index) for index in sorted(layers)]))
+
+    def params(self) -> dict[str, Any]:
+        """The placed params (every layer of each stacked leaf must have been added)."""
+        if self._layers:
+            incomplete = ", ".join("/".join(path) for path in self._layers)
+            raise ValueError(f"layers missing from stacked parameters: {incomplete}")
+        return unflatten_dict(self._placed)
+
+
+def _put(value: np.ndarray) -> jax.Array:
+    # Waited for: JAX lets go of a transfer's host array only when it next runs Python code after the transfer
+    # finished, so transfers left in flight kept a third of bert-base's host copies alive until the next garbage
+    # collection.
+    return jax.device_put(value).block_until_ready()
