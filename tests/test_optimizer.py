@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bertjax.errors import ConfigError
-from bertjax.model import BertForSequenceClassification, ModelOptions, preset
+from bertjax.model import BertForSequenceClassification, preset
 from bertjax.model.layout import stack_layers
 from bertjax.train.optimizer import (OptimizerConfig, clip_by_global_norm, learning_rate_schedule, make_optimizer,
                                      update_scales, weight_decay_mask)

@@ -10,21 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bertjax.model.activations import ACTIVATION_FUNCTIONS
 from bertjax.model.attention import BertSelfAttention
 from bertjax.model.config import BertConfig
 from bertjax.model.dropout import Dropout
 from bertjax.model.options import ModelOptions
 from bertjax.model.primitives import dense, layer_norm
-
-ACTIVATION_FUNCTIONS = {
-    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
-    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
-    "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
-    "gelu_fast": lambda x: jax.nn.gelu(x, approximate=True),
-    "relu": jax.nn.relu,
-    "silu": jax.nn.silu,
-    "swish": jax.nn.silu,
-}
 
 
 def sinusoidal_table(length: int, width: int) -> np.ndarray:

@@ -10,9 +10,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from bertjax.model.activations import ACTIVATION_FUNCTIONS
 from bertjax.model.config import BertConfig
 from bertjax.model.dropout import Dropout
-from bertjax.model.encoder import ACTIVATION_FUNCTIONS, BertModel
+from bertjax.model.encoder import BertModel
 from bertjax.model.options import ModelOptions
 from bertjax.model.primitives import dense, layer_norm, token_matmul
 
