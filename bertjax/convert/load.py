@@ -12,9 +12,9 @@ from flax.traverse_util import flatten_dict
 
 from bertjax.convert.architecture import ParamPath, check_head, expected_params, initial_params
 from bertjax.convert.files import PARAMS_FILE, find_weights, read_config, read_params, read_state_dict
-from bertjax.convert.placement import DevicePlacement
 from bertjax.convert.names import (BUFFERS, DECODER_BIAS, DECODER_WEIGHT, MLM_BIAS, POSITION_EMBEDDINGS, StateDict,
                                    canonical_key, hf_key, state_dict_from_params, to_hf_layout)
+from bertjax.convert.placement import DevicePlacement
 from bertjax.errors import CheckpointError, ConfigError
 from bertjax.model import BertConfig, ModelOptions
 
