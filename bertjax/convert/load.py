@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +86,19 @@ def fit_state_dict(state_dict: StateDict, config: BertConfig, head: str, options
     labels_changed: the classifier may have another number of outputs than in the checkpoint; it is then initialised.
     """
     expected = expected_params(head, config, options)
-    by_key = {canonical_key(hf_key(path)): path for path in expected}
-    available, unexpected = _sort_names(state_dict.keys(), by_key, config)
-    missing = [path for key, path in by_key.items() if key not in available]
+    keys = {path: canonical_key(hf_key(path)) for path in expected}
+    available, unexpected = _sort_names(state_dict.keys(), set(keys.values()), config)
+    missing = [path for path, key in keys.items() if key not in available]
     if strict and (missing or unexpected):
         report = LoadReport(source, tuple(map(hf_key, missing)), tuple(unexpected))
         raise CheckpointError(
             f"{source}: does not hold exactly a {head} model: " + "; ".join(report.describe()[1:]))
     placement = DevicePlacement(config.num_hidden_layers if options.scan_layers else None)
     reinitialised: dict[ParamPath, str] = {}
-    for key, path in by_key.items():
-        if key not in available:
+    for path in placement.order(expected):
+        if keys[path] not in available:
             continue
-        name = available[key]
+        name = available[keys[path]]
         array = to_hf_layout(path, state_dict[name])  # back to [in, out] for kernels
         if array.shape != expected[path].shape:
             if labels_changed and path[0] == "classifier":
@@ -121,7 +121,7 @@ def _hf_shape(path: ParamPath, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(shape)) if path[-1] == "kernel" else tuple(shape)
 
 
-def _sort_names(names: Iterable[str], expected_keys: dict[str, ParamPath], config: BertConfig
+def _sort_names(names: Iterable[str], expected_keys: Collection[str], config: BertConfig
                 ) -> tuple[dict[str, str], list[str]]:
     """Canonical name -> checkpoint name for the weights the head uses; the checkpoint names it does not.
 

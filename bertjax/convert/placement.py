@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import jax
@@ -16,14 +17,21 @@ ParamPath = tuple[str, ...]
 class DevicePlacement:
     """Per-layer host arrays in, params on JAX's default device out (stacked for `nn.scan` when `num_layers`).
 
-    Each array is moved as soon as it is added, a stacked leaf once all its layers are, and the caller's host copy
-    can go at once: loading holds at most one weight (one stacked leaf) on the host beside the placed parameters.
+    Each array is moved as soon as it is added; a stacked leaf is filled in on the host layer by layer and moved once
+    all its layers are in. Added in `order`, loading holds at most one weight (one stacked leaf) on the host beside
+    the placed parameters, and the caller can let go of each array once added.
     """
 
     def __init__(self, num_layers: int | None = None) -> None:
         self.num_layers = num_layers  # stack the encoder's layers; None keeps them per layer
         self._placed: dict[ParamPath, jax.Array] = {}
-        self._layers: dict[ParamPath, dict[int, np.ndarray]] = {}
+        self._filling: dict[ParamPath, tuple[np.ndarray, set[int]]] = {}  # stacked leaf -> (values, layers in)
+
+    def order(self, paths: Iterable[ParamPath]) -> list[ParamPath]:
+        """`paths` in the order to add them: the layers of each stacked leaf one after another."""
+        if self.num_layers is None:
+            return list(paths)
+        return sorted(paths, key=lambda path: stacked_position(path) or (path, -1))
 
     def add(self, path: ParamPath, value: np.ndarray) -> None:
         position = stacked_position(path) if self.num_layers is not None else None
@@ -31,16 +39,19 @@ class DevicePlacement:
             self._placed[path] = _put(value)
             return
         stacked_path, index = position
-        layers = self._layers.setdefault(stacked_path, {})
-        layers[index] = value
+        if stacked_path not in self._filling:
+            self._filling[stacked_path] = (np.empty((self.num_layers, *value.shape), value.dtype), set())
+        stacked, layers = self._filling[stacked_path]
+        stacked[index] = value
+        layers.add(index)
         if len(layers) == self.num_layers:
-            del self._layers[stacked_path]
-            self._placed[stacked_path] = _put(np.stack([layers.pop(index) for index in sorted(layers)]))
+            del self._filling[stacked_path]
+            self._placed[stacked_path] = _put(stacked)
 
     def params(self) -> dict[str, Any]:
         """The placed params (every layer of each stacked leaf must have been added)."""
-        if self._layers:
-            incomplete = ", ".join("/".join(path) for path in self._layers)
+        if self._filling:
+            incomplete = ", ".join("/".join(path) for path in self._filling)
             raise ValueError(f"layers missing from stacked parameters: {incomplete}")
         return unflatten_dict(self._placed)
 
