@@ -108,7 +108,7 @@ def fit_state_dict(state_dict: StateDict, config: BertConfig, head: str, options
                 f"{source}: parameter '{name}' has shape {_hf_shape(path, array.shape)}, but this {head} model "
                 f"needs {_hf_shape(path, expected[path].shape)}; the checkpoint was saved with another config (check "
                 f"config.json and config_changes)")
-        placement.add(path, np.ascontiguousarray(array, dtype=expected[path].dtype))
+        placement.add(path, np.asarray(array, dtype=expected[path].dtype))
     if missing or reinitialised:
         fresh = initial_params(head, config, options, seed, paths=[*missing, *reinitialised])
         for path, value in flatten_dict(fresh).items():

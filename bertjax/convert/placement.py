@@ -34,6 +34,7 @@ class DevicePlacement:
         return sorted(paths, key=lambda path: stacked_position(path) or (path, -1))
 
     def add(self, path: ParamPath, value: np.ndarray) -> None:
+        """Places `value` (any strides: a transposed view is copied once, into its final layout)."""
         position = stacked_position(path) if self.num_layers is not None else None
         if position is None:
             self._placed[path] = _put(value)
@@ -60,4 +61,4 @@ def _put(value: np.ndarray) -> jax.Array:
     # Waited for: JAX hands a finished transfer's host array back through a queue that it empties at its next
     # transfer or garbage collection. Without the wait, the arrays of transfers still running when the next began
     # stayed alive until the next garbage collection: a third of bert-base's weights.
-    return jax.device_put(value).block_until_ready()
+    return jax.device_put(np.ascontiguousarray(value)).block_until_ready()
