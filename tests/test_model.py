@@ -13,10 +13,13 @@ import pytest
 import torch
 import transformers
 from flax.traverse_util import flatten_dict
+from jax._src.cudnn import fused_attention_stablehlo
 
 from bertjax.convert import ENCODER, HF_CLASS_NAMES, head_module, load_pretrained
 from bertjax.errors import ConfigError
-from bertjax.model import BertConfig, ModelOptions, sinusoidal_table
+from bertjax.model import BertConfig, ModelOptions, packed_attention_mask, sinusoidal_table
+from bertjax.model.attention import kernel_mask, reference_attention
+from bertjax.model.dropout import Dropout
 from bertjax.model.layout import is_stacked, stack_layers
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
@@ -151,6 +154,44 @@ def test_fused_attention_matches_reference(encoder: tuple) -> None:
     assert_outputs_close(fused, reference, atol=1e-5)
 
 
+def test_cudnn_mask_arguments_attend_as_the_reference() -> None:
+    """What the cudnn kernel is given for a mask, run by XLA's kernel (no cuDNN here), attends as the reference
+    attention does: a padding mask as each row's length, a block-diagonal mask as it is. A row without tokens (a
+    last batch's filler) stays finite; its outputs are ignored, so they need not match."""
+    rng = np.random.default_rng(0)
+    query, key, value = (jnp.asarray(rng.normal(size=(4, 10, 2, 8)), jnp.float32) for _ in range(3))
+    padding = (np.arange(10)[None] < np.array([[10], [7], [4], [0]])).astype(np.int32)  # [4, 10]
+    packed = packed_attention_mask(jnp.asarray([[1] * 4 + [2] * 5 + [0]] * 4))  # [4, 10, 10]
+    for mask, compared in ((jnp.asarray(padding), slice(0, 3)), (packed, slice(None))):
+        expected, _ = reference_attention(query, key, value, mask, Dropout(rate=0.0), deterministic=True)
+        arguments = kernel_mask(mask, "cudnn")
+        assert ("key_value_seq_lengths" in arguments) == (mask.ndim == 2)
+        context = jax.nn.dot_product_attention(query, key, value, **arguments, implementation="xla")
+        assert np.isfinite(context).all()
+        np.testing.assert_allclose(context[compared], expected[compared], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_cudnn_attention_passes_cudnns_checks(encoder: tuple, monkeypatch: pytest.MonkeyPatch, packed: bool) -> None:
+    """cuDNN's flash kernel checks shapes and dtypes while JAX traces the program, before anything runs: the model
+    in bfloat16 with the cudnn kernel, forward and backward, traced here with cuDNN's version query answered. (A
+    padding mask broadcast over the queries, as the fused kernel takes it, is refused: "Bias must have same seq
+    length as QKV".)"""
+    monkeypatch.setattr(fused_attention_stablehlo, "check_cudnn_version", lambda: 91000)
+    config, params, batch = encoder
+    mask = batch["attention_mask"]
+    if packed:  # two sequences in each row, and the row's padding
+        mask = packed_attention_mask(jnp.asarray(mask * np.where(np.arange(mask.shape[1]) < 3, 1, 2)))
+    module = head_module(ENCODER, config, ModelOptions(attention="cudnn", dtype=jnp.bfloat16))
+
+    def loss(params: Any) -> jax.Array:
+        output = module.apply({"params": params}, batch["input_ids"], mask, batch["token_type_ids"])
+        return jnp.sum(output.last_hidden_state.astype(jnp.float32) ** 2)
+
+    program = str(jax.make_jaxpr(jax.grad(loss))(params))
+    assert "dot_product_attention_fwd" in program and "dot_product_attention_bwd" in program
+
+
 def _loss_and_gradients(config: BertConfig, params: Any, batch: dict[str, np.ndarray], options: ModelOptions
                         ) -> tuple[jax.Array, Any]:
     module = head_module(ENCODER, config, options)
@@ -208,6 +249,12 @@ def test_attention_chunks_default_to_small_models_on_cpu() -> None:
     assert [ModelOptions().batch_chunks(batch, 256) for batch in (1, 2, 3, 6, 8, 16)] == [1, 2, 3, 3, 4, 4]
     with pytest.raises(ConfigError, match="attention_chunks"):
         ModelOptions(attention_chunks=0)
+
+
+def test_cudnn_attention_needs_half_precision() -> None:
+    with pytest.raises(ConfigError, match="bfloat16 or float16, not float32"):
+        ModelOptions(attention="cudnn")
+    assert ModelOptions.from_names("bfloat16", attention="cudnn").attention == "cudnn"
 
 
 def test_training_steps_compile_for_sliced_attention_only_where_it_runs() -> None:

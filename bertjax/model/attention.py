@@ -1,7 +1,9 @@
 """Multi-head self-attention: a reference implementation and XLA/cuDNN fused kernels.
 
 The attention mask is [batch, keys] (1 = token, 0 = padding), as in Hugging Face, or [batch, queries, keys] (1 where
-a query may attend to a key), e.g. the block-diagonal mask of packed sequences.
+a query may attend to a key), e.g. the block-diagonal mask of packed sequences. The `cudnn` kernel reads a
+[batch, keys] mask as each row's number of tokens, so its padding must come at the end of the row, where BERT's
+tokenizers and bertjax's batches put it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ def _head_broadcast(attention_mask: jax.Array) -> jax.Array:
     if attention_mask.ndim == 2:
         attention_mask = attention_mask[:, None, :]
     return attention_mask[:, None, :, :] > 0
+
+
+def kernel_mask(attention_mask: jax.Array, kernel: str) -> dict[str, jax.Array]:
+    """The mask as `jax.nn.dot_product_attention` takes it for `kernel` (`fused` or `cudnn`), as keyword arguments.
+
+    cuDNN adds a mask only over whole [queries, keys] blocks, so a padding mask [batch, keys] goes to it as each
+    row's number of tokens (its padding mask, which also skips the padded keys). A row with no tokens at all (a
+    filler row of a last batch) keeps one key: cuDNN's result for none is undefined, and the row is ignored anyway.
+    """
+    if kernel == "cudnn" and attention_mask.ndim == 2:
+        lengths = jnp.sum(attention_mask > 0, axis=-1, dtype=jnp.int32)  # [batch]
+        return {"key_value_seq_lengths": jnp.maximum(lengths, 1)}
+    return {"mask": _head_broadcast(attention_mask)}
 
 
 def reference_attention(query: jax.Array, key: jax.Array, value: jax.Array, attention_mask: jax.Array,
@@ -83,9 +98,9 @@ class BertSelfAttention(nn.Module):
             context, probabilities = reference_attention(*projections, attention_mask, dropout, deterministic,
                                                          chunks=options.batch_chunks(batch, config.hidden_size))
         else:
-            mask = _head_broadcast(attention_mask)
             implementation = "cudnn" if options.attention == "cudnn" else None
-            context = jax.nn.dot_product_attention(*projections, mask=mask, implementation=implementation)
+            context = jax.nn.dot_product_attention(*projections, **kernel_mask(attention_mask, options.attention),
+                                                   implementation=implementation)
             probabilities = None
         return context.reshape(batch, seq, config.hidden_size), probabilities if output_attentions else None
 

@@ -16,6 +16,7 @@ REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 CPU_ATTENTION_CHUNKS = 4
 CPU_CHUNKED_MAX_HIDDEN = 512
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+CUDNN_DTYPES = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))  # cuDNN's flash attention has no float32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +26,8 @@ class ModelOptions:
     dtype: activations and matmul inputs; param_dtype: stored parameters. Softmax, the additive padding mask
     and LayerNorm statistics are always float32.
     attention: `reference` (explicit einsum/softmax; needed for attention weights and attention dropout),
-    `fused` (`jax.nn.dot_product_attention`, XLA's kernel) or `cudnn` (its cuDNN flash kernel, GPU only).
+    `fused` (`jax.nn.dot_product_attention`, XLA's kernel) or `cudnn` (its cuDNN flash kernel: GPU only, bfloat16
+    or float16 compute, padding at the end of each row).
     scan_layers: run the layers under `nn.scan`; parameters are then stacked along a leading layer axis.
     remat: rematerialisation policy of each layer (`none`, `full`, `dots`, `dots_no_batch`).
     attention_chunks: the reference attention runs on this many slices of the batch (fewer where the batch does
@@ -42,6 +44,9 @@ class ModelOptions:
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KERNELS:
             raise ConfigError(f"attention is {self.attention!r}; choose one of {', '.join(ATTENTION_KERNELS)}")
+        if self.attention == "cudnn" and jnp.dtype(self.dtype) not in CUDNN_DTYPES:
+            raise ConfigError(f"attention 'cudnn' computes in bfloat16 or float16, not {jnp.dtype(self.dtype).name}; "
+                              f"set the dtype to bfloat16 or the attention to 'fused'")
         if self.remat not in REMAT_POLICIES:
             raise ConfigError(f"remat is {self.remat!r}; choose one of {', '.join(REMAT_POLICIES)}")
         if self.attention_chunks is not None and self.attention_chunks < 1:
