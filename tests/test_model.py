@@ -73,15 +73,17 @@ def padded_batch(head: str) -> dict[str, np.ndarray]:
     return batch
 
 
-def torch_outputs(model: torch.nn.Module, head: str, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+def torch_outputs(model: torch.nn.Module, head: str, batch: dict[str, np.ndarray], device: str = "cpu"
+                  ) -> dict[str, Any]:
+    """The model's outputs on `batch`, computed on `device` (where the model is), as numpy arrays."""
     with torch.no_grad():
-        output = model(**{name: torch.from_numpy(array).long() for name, array in batch.items()},
+        output = model(**{name: torch.from_numpy(array).long().to(device) for name, array in batch.items()},
                        output_hidden_states=True, output_attentions=True)
     return {ours: _to_numpy(getattr(output, theirs)) for ours, theirs in HF_OUTPUTS[head].items()}
 
 
 def _to_numpy(value: Any) -> Any:
-    return [tensor.numpy() for tensor in value] if isinstance(value, tuple) else value.numpy()
+    return [tensor.cpu().numpy() for tensor in value] if isinstance(value, tuple) else value.cpu().numpy()
 
 
 def our_outputs(config: BertConfig, head: str, params: Any, batch: dict[str, np.ndarray],
