@@ -37,6 +37,11 @@ PARAGRAPHS_TEXT = """
     ("WikiText style , spaced out . Like this . \"Quoted\" next .",
      ["WikiText style , spaced out .", "Like this .", "\"Quoted\" next ."]),
     ("In 1990. 2000 came later.", ["In 1990.", "2000 came later."]),
+    ("Il est parti. Émile est venu.", ["Il est parti.", "Émile est venu."]),
+    ("Er ging. „Über Nacht“ kam er.", ["Er ging.", "„Über Nacht“ kam er."]),
+    ("Он ушёл домой. Она пришла позже. а это нет.", ["Он ушёл домой.", "Она пришла позже. а это нет."]),
+    ("¿Vienes? ¡Claro! «Bien».", ["¿Vienes?", "¡Claro!", "«Bien»."]),
+    ("ذهب إلى البيت. ثم عاد.", ["ذهب إلى البيت.", "ثم عاد."]),  # a script without case
     ("   ", []),
 ])
 def test_split_sentences(text, sentences):

@@ -29,25 +29,35 @@ ABBREVIATIONS = frozenset("""
     jan feb mar apr jun jul aug sep sept oct nov dec
 """.split())
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(\s+)")
-_SENTENCE_START = re.compile(r"[\"'“‘(\[]*[A-Z0-9]")
 _HEADING = re.compile(r"(=(?: =)*) (?!= )(.+) \1")  # `= Title =` is level 1, `= = Section = =` level 2
-_OPENERS = "\"'“‘(["
+_OPENERS = "\"'“‘„‚«‹¿¡(["
 
 
 def split_sentences(text: str) -> list[str]:
-    """Splits a paragraph at `.`, `!` or `?` (with any closing quotes or brackets) followed by whitespace and an
-    upper-case letter, a digit or an opening quote/bracket; a period after an abbreviation (`Mr.`, `e.g.`, `U.S.`)
-    or an initial (`J.`) does not split. Decimals (`3.14`) never split since no whitespace follows the period."""
+    """Splits a paragraph at `.`, `!` or `?` (with any closing quotes or brackets) followed by whitespace, any
+    opening quotes or brackets, and a digit or a letter that is not lower-case (upper-case in any script, or of a
+    script without case); a period after an abbreviation (`Mr.`, `e.g.`, `U.S.`) or an initial (`J.`) does not
+    split. Decimals (`3.14`) never split since no whitespace follows the period."""
     sentences = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
         boundary = match.start(1)
-        if not _SENTENCE_START.match(text, match.end()) or _is_abbreviation(text, match.start()):
+        if not _starts_sentence(text, match.end()) or _is_abbreviation(text, match.start()):
             continue
         sentences.append(text[start:boundary].strip())
         start = match.end()
     sentences.append(text[start:].strip())
     return [sentence for sentence in sentences if sentence]
+
+
+def _starts_sentence(text: str, position: int) -> bool:
+    """Whether the text from `position` can open a sentence (see `split_sentences`)."""
+    while position < len(text) and text[position] in _OPENERS:
+        position += 1
+    if position == len(text):
+        return False
+    first = text[position]
+    return first.isdigit() or (first.isalpha() and not first.islower())
 
 
 def _is_abbreviation(text: str, punctuation_start: int) -> bool:
