@@ -263,6 +263,21 @@ def test_restart_from_cache_reads_tokens_and_resumes(documents, tokenizer, tmp_p
     assert np.array_equal(uncached.train_batch(4, 8)["input_ids"], original.train_batch(4, 8)["input_ids"])
 
 
+def test_cache_key_tells_apart_corpora_whose_text_holds_separators(tokenizer):
+    """Sentences split differently, or text holding control characters, make another corpus and another key."""
+    corpora = [[["a\x1fb"]], [["a", "b"]], [["a"], ["b"]], [["a\x1eb"]], [["ab"]]]
+    assert len({token_cache.cache_key(corpus, tokenizer) for corpus in corpora}) == len(corpora)
+
+
+def test_special_tokens_in_the_text_are_plain_text(tokenizer):
+    """As in Google's create_pretraining_data: "[SEP]" in a sentence is no separator; only the pipeline puts
+    special tokens, where they belong."""
+    corpus = token_cache.tokenize_documents([["a [SEP] b [MASK] [CLS] [PAD] c"]], tokenizer)
+    structural = {tokenizer.sep_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id}
+    assert len(corpus.tokens) > 7 and not structural & set(corpus.tokens.tolist())
+    assert tokenizer("a [SEP] b", add_special_tokens=False)["input_ids"].count(tokenizer.sep_token_id) == 1
+
+
 def test_hosts_rows_make_the_global_batch(documents, tokenizer):
     dataset = PretrainingDataset(documents, tokenizer, small_options())
     for step in (0, 9):

@@ -1,10 +1,11 @@
 """A corpus tokenized once into flat numpy arrays, cached on disk by content so reruns and restarts skip it.
 
 The cache folder `tokens-<key>` holds `tokens.npy` (int32 [tokens], every sentence's WordPiece ids, no special
-tokens), `sentence_offsets.npy` (int64 [sentences + 1], where each sentence starts in `tokens`) and
-`document_offsets.npy` (int64 [documents + 1], where each document starts in the sentences). The key hashes the
-documents' text, the tokenizer (vocabulary, normaliser, pre-tokeniser) and the cache format, so a changed corpus or
-vocabulary never reads stale tokens. Sentences that tokenize to nothing and documents left empty are dropped.
+tokens: a `[SEP]` written in the text is plain text, as in Google's create_pretraining_data),
+`sentence_offsets.npy` (int64 [sentences + 1], where each sentence starts in `tokens`) and `document_offsets.npy`
+(int64 [documents + 1], where each document starts in the sentences). The key hashes the documents' text, the
+tokenizer (vocabulary, normaliser, pre-tokeniser) and the cache format, so a changed corpus or vocabulary never
+reads stale tokens. Sentences that tokenize to nothing and documents left empty are dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from transformers import PreTrainedTokenizerBase
 
 from bertjax.errors import DataError
 
-CACHE_FORMAT = "bertjax-tokens-v1"
+CACHE_FORMAT = "bertjax-tokens-v2"
 ENCODE_CHUNK = 10_000  # sentences per tokenizer call: bounds the memory of the intermediate Python lists
 ARRAYS = ("tokens", "sentence_offsets", "document_offsets")
 
@@ -76,6 +77,7 @@ def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer: PreTrained
     backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
     backend.no_truncation()
     backend.no_padding()
+    backend.encode_special_tokens = True  # "[SEP]" in the corpus is the text "[", "sep", "]", not a separator
     token_lists: list[list[int]] = []
     for start in range(0, len(sentences), ENCODE_CHUNK):
         token_lists.extend(encode_sentences(sentences[start:start + ENCODE_CHUNK], backend))
@@ -93,11 +95,11 @@ def cache_key(documents: Sequence[Sequence[str]], tokenizer: PreTrainedTokenizer
     digest = hashlib.blake2b(digest_size=16)
     digest.update(CACHE_FORMAT.encode())
     digest.update(tokenizer.backend_tokenizer.to_str().encode())
-    for document in documents:
-        digest.update(b"\x1e")  # record separator: documents [a, b] and [a], [b] must hash differently
+    for document in documents:  # each part after its length: no text can pass for another corpus's framing
+        digest.update(len(document).to_bytes(8, "little"))
         for sentence in document:
-            digest.update(sentence.encode("utf-8", "surrogatepass"))
-            digest.update(b"\x1f")
+            text = sentence.encode("utf-8", "surrogatepass")
+            digest.update(len(text).to_bytes(8, "little") + text)
     return digest.hexdigest()
 
 
