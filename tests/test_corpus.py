@@ -111,11 +111,11 @@ def test_errors(tmp_path):
 def test_binary_and_undecodable_files(tmp_path):
     binary = tmp_path / "model.txt"
     binary.write_bytes(b"fine line\nsecond\x00\x01\x02")
-    with pytest.raises(DataError, match=r"model.txt:2: binary data \(a NUL byte at byte offset 16\).*UTF-8"):
+    with pytest.raises(DataError, match=r"model.txt line 2: binary data \(a NUL byte at byte offset 16\).*UTF-8"):
         read_documents(binary)
     latin = tmp_path / "latin.txt"
     latin.write_bytes("First line.\nCaf".encode() + b"\xe9 au lait.\n")
-    with pytest.raises(DataError, match="latin.txt:2: byte 0xe9 at byte offset 15 is not UTF-8"):
+    with pytest.raises(DataError, match="latin.txt line 2: byte 0xe9 at byte offset 15 is not UTF-8"):
         read_documents(latin)
 
 

@@ -90,3 +90,25 @@ def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="no such file") as error:
         read_records(tmp_path / "absent.csv")
     assert str(tmp_path / "absent.csv") in str(error.value)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("data.csv", "text,label\nfine,1\ncaf\u00e9,0\n"), ("data.tsv", "text\tlabel\nfine\t1\ncaf\u00e9\t0\n"),
+    ("data.jsonl", '{"text": "fine"}\n{"text": "caf\u00e9"}\n'), ("train.conll", "fine O\n\ncaf\u00e9 O\n"),
+    ("words.txt", "fine\n\ncaf\u00e9\n"), ("squad.json", '{"data": []}\n"caf\u00e9"'),
+])
+def test_files_that_are_not_utf8_name_the_file_and_line(tmp_path, name, text):
+    """Excel's CSV export (cp1252) and its Unicode text (UTF-16): every task reader says which file, where, and
+    what to do."""
+    from bertjax.data.squad import read_squad
+    from bertjax.data.token_classification import read_conll
+    from bertjax.runs.families.token_classification import read_words
+
+    reader = {".conll": read_conll, ".txt": read_words, ".json": read_squad}.get(Path(name).suffix, read_records)
+    path = tmp_path / name
+    path.write_bytes(text.encode("cp1252"))
+    with pytest.raises(DataError, match=rf"{name} line [23]: byte 0xe9 at byte offset \d+ is not UTF-8"):
+        reader(path)
+    path.write_bytes(text.encode("utf-16"))
+    with pytest.raises(DataError, match=f"{name}: the file is UTF-16.*save it as UTF-8"):
+        reader(path)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from bertjax.data.readers import read_text
 from bertjax.data.tfds_source import load_records
 from bertjax.errors import ConfigError, DataError
 
@@ -69,22 +70,6 @@ def _is_abbreviation(text: str, punctuation_start: int) -> bool:
     if not word:
         return False
     return word.lower() in ABBREVIATIONS or "." in word or (len(word) == 1 and word.isalpha())
-
-
-def read_text(path: Path) -> str:
-    """The UTF-8 text of `path`; a binary or undecodable file raises DataError with the offset of the first bad
-    byte."""
-    data = path.read_bytes()
-    null = data.find(b"\0")
-    if null >= 0:
-        line = data.count(b"\n", 0, null) + 1
-        raise DataError(f"{path}:{line}: binary data (a NUL byte at byte offset {null}); the corpus must be UTF-8 text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise DataError(f"{path}:{line}: byte {data[error.start]:#04x} at byte offset {error.start} is not UTF-8; "
-                        f"the corpus must be UTF-8 text (convert it, e.g. with iconv)") from None
 
 
 def corpus_files(source: str | Path) -> list[Path]:

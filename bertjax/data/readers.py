@@ -1,8 +1,11 @@
-"""Reading task files (CSV, TSV, JSON lines) into records that remember the line they came from."""
+"""Reading text files: UTF-8 checked with the line at fault, and task files (CSV, TSV, JSON lines) into records
+that remember the line they came from."""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +28,30 @@ class Record(dict):
     def where(self) -> str:
         """`file line N`, for error messages."""
         return f"{self.path} line {self.line}"
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of `path`, a byte-order mark dropped; a binary, UTF-16 or otherwise non-UTF-8 file raises
+    DataError naming the line and byte."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(f"{path}: the file is UTF-16 (it starts with UTF-16's byte-order mark); save it as UTF-8")
+    null = data.find(b"\0")
+    if null >= 0:
+        line = data.count(b"\n", 0, null) + 1
+        raise DataError(f"{path} line {line}: binary data (a NUL byte at byte offset {null}); the file must be "
+                        f"UTF-8 text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataError(f"{path} line {line}: byte {data[error.start]:#04x} at byte offset {error.start} is not "
+                        f"UTF-8; the file must be UTF-8 text (convert it, e.g. with iconv)") from None
+
+
+def open_text(path: Path, newline: str | None = None) -> io.StringIO:
+    """`read_text` as a file to iterate over, its lines split as `open(path, newline=newline)` splits them."""
+    return io.StringIO(read_text(path), newline=newline)
 
 
 def detect_format(path: str | Path) -> str:
@@ -64,7 +91,7 @@ def read_records(path: str | Path, format: str | None = None, columns: Sequence[
 
 def _rows(path: Path, delimiter: str, quoted: bool) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) of each non-blank row."""
-    with path.open(encoding="utf-8-sig", newline="") as file:
+    with open_text(path, newline="") as file:
         if not quoted:
             for number, line in enumerate(file, start=1):
                 line = line.rstrip("\r\n")
@@ -109,7 +136,7 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool, columns: Sequence[
 
 def _read_json_lines(path: Path, columns: Sequence[str]) -> list[Record]:
     records = []
-    with path.open(encoding="utf-8-sig") as file:
+    with open_text(path) as file:
         for line, text in enumerate(file, start=1):
             if not text.strip():
                 continue

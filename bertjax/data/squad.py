@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bertjax.data.classification import load_tfds_split
+from bertjax.data.readers import read_text
 from bertjax.errors import DataError
 
 JsonPath = tuple[str | int, ...]  # keys and list indices from the document root to a value
@@ -153,7 +154,7 @@ def read_squad(path: str | Path) -> list[SquadExample]:
     """Reads a SQuAD v1.1 or v2.0 JSON file (`data[].paragraphs[].context/qas[]`) in file order."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path)
     except OSError as error:
         raise DataError(f"{path}: cannot read the SQuAD file ({error.strerror}); check the path") from None
     try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bertjax.data.classification import load_tfds_split, tfds_label_names
-from bertjax.data.readers import read_records
+from bertjax.data.readers import open_text, read_records
 from bertjax.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def read_conll(path: str | Path, tag_column: int = -1) -> TaggedSentences:
             where.append(sentence[0][2])
             sentence.clear()
 
-    with path.open(encoding="utf-8-sig") as file:
+    with open_text(path) as file:
         for number, line in enumerate(file, start=1):
             fields = line.split()
             if not fields or fields[0] == "-DOCSTART-":

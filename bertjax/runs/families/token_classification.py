@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
-from bertjax.data.readers import read_records
+from bertjax.data.readers import open_text, read_records
 from bertjax.data.token_classification import (OUTSIDE, TaggedSentences, TokenClassificationFeatures,
                                                encode_token_classification, label_list, load_tagged_sentences,
                                                load_tfds_tagged_sentences, predictions_to_words)
@@ -57,7 +57,7 @@ def read_words(path: str | Path, format: str | None = None) -> TaggedSentences:
         if not path.is_file():
             raise DataError(f"{path}: no such file")
         words, where, sentence = [], [], []
-        with path.open(encoding="utf-8-sig") as file:
+        with open_text(path) as file:
             for number, line in enumerate([*file, ""], start=1):  # the trailing "" ends the last sentence
                 fields = line.split()
                 if fields and fields[0] != "-DOCSTART-":
