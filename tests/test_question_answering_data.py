@@ -119,6 +119,20 @@ def test_missing_field_names_file_line_and_question(tmp_path):
         read_squad(path)
 
 
+def test_questions_without_answers_are_read_for_prediction_and_refused_for_training(tmp_path, tokenizer):
+    path = tmp_path / "to_predict.json"
+    document = json.loads(SQUAD_V2_TEXT)
+    for paragraph in document["data"][0]["paragraphs"]:
+        for qa in paragraph["qas"]:
+            del qa["answers"]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    examples = read_squad(path)
+    assert examples and all(example.answers == () for example in examples)
+    prepare_qa_features(examples, tokenizer, MAX_SEQ_LENGTH, DOC_STRIDE, MAX_QUERY_LENGTH, training=False)
+    with pytest.raises(DataError, match="has no answer and is not marked is_impossible"):
+        prepare_qa_features(examples, tokenizer, MAX_SEQ_LENGTH, DOC_STRIDE, MAX_QUERY_LENGTH, training=True)
+
+
 def test_malformed_json_and_duplicate_ids(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(SQUAD_V2_TEXT.replace('"id": "q1",', '"id": "q1"'), encoding="utf-8")

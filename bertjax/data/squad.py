@@ -79,6 +79,9 @@ def _field(container: Any, key: str, kind: type, path: JsonPath, question_id: st
 
 
 def _answers(qa: dict[str, Any], path: JsonPath, question_id: str) -> tuple[SquadAnswer, ...]:
+    """The question's answers; none where it has no `answers` field (questions to predict answers for)."""
+    if "answers" not in qa:
+        return ()
     answers = []
     for index, answer in enumerate(_field(qa, "answers", list, path, question_id)):
         answer_path = (*path, "answers", index)
