@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +189,59 @@ def test_real_sst2_rows_parse(shared_data, tokenizer):
     first = ClassificationExamples(examples.texts[:100], None, examples.labels[:100], examples.task)
     features = encode_classification(first, tokenizer, max_seq_length=64)
     assert len(features["input_ids"]) == 100 and max(len(ids) for ids in features["input_ids"]) <= 64
+
+
+def test_tfds_glue_stsb_is_regression_without_task_glue(tokenizer):
+    """`--tfds glue/stsb` alone is GLUE's STS-B: regression (one output, MSE) scored by Pearson's r."""
+    pytest.importorskip("tensorflow")
+    from bertjax.runs.families.classification import ClassificationFamily
+    from bertjax.runs.task_family import TaskSection
+    from bertjax.tasks.finetuning import OBJECTIVES
+
+    rows = [{"sentence1": f"a man plays {index}", "sentence2": f"a man is playing {index}", "label": index / 4,
+             "idx": index} for index in range(20)]
+    section = TaskSection(tfds="glue/stsb")
+    family = ClassificationFamily(section)
+    assert family.regression and family.objective is OBJECTIVES["regression"] and family.primary_metric == "pearson"
+    with mock_tfds({"train": rows, "validation": rows}):
+        data = family.prepare(section, tokenizer, seed=0, fold=None)
+    assert data.labels is None and data.train.features["labels"].dtype == np.float32
+    scores = family.evaluate({"logits": [np.asarray([index / 4 + 0.1], np.float32) for index in range(20)]})
+    assert scores["pearson"] == pytest.approx(1.0)
+
+
+def test_tfds_outside_glue_reads_the_task_columns(tokenizer):
+    pytest.importorskip("tensorflow")
+    from bertjax.runs.families.classification import ClassificationFamily
+    from bertjax.runs.task_family import TaskSection
+
+    rows = [{"review": f"film number {index}", "label": index % 2} for index in range(10)]
+    section = TaskSection(tfds="imdb_reviews", text_column="review")
+    with mock_tfds({"train": rows, "test": rows}):
+        data = ClassificationFamily(section).prepare(dataclasses.replace(section, tfds_eval_split="test"),
+                                                     tokenizer, seed=0, fold=None)
+        assert data.labels == ("neg", "pos") and data.texts[:2] == ["film number 0", "film number 1"]
+        regression = dataclasses.replace(section, type="regression")
+        with pytest.raises(ConfigError, match="its label is a class; set task.type=classification"):
+            ClassificationFamily(regression).prepare(regression, tokenizer, seed=0, fold=None)
+
+
+def test_glue_predictions_read_glues_test_files(tmp_path, tokenizer):
+    """With task.glue, a file to predict on is read in the preset's columns, as GLUE's test.tsv is laid out."""
+    from bertjax.runs.families.classification import ClassificationFamily
+    from bertjax.runs.task_family import TaskSection
+
+    header = "#1 String\t#2 String\tQuality\n"
+    train = write(tmp_path, "train.tsv", header + "".join(f"a {index}\tb {index}\t{index % 2}\n" for index in range(8)))
+    test = write(tmp_path, "test.tsv", "index\t#1 String\t#2 String\n0\tfirst\tsecond\n1\tthird\tfourth\n")
+    section = TaskSection(train_file=str(train), glue="mrpc", predict_file=str(test))
+    family = ClassificationFamily(section)
+    family.prepare(section, tokenizer, seed=0, fold=None)
+
+    def run_model(dataset):
+        return {"logits": [np.asarray([0.0, 1.0], np.float32)] * dataset.num_examples}
+
+    assert family.predict(section, tokenizer, run_model, tmp_path / "predictions.jsonl") == 2
+    rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [(row["text"], row["text_pair"], row["label"]) for row in rows] == [("first", "second", "1"),
+                                                                              ("third", "fourth", "1")]

@@ -13,7 +13,7 @@ import numpy as np
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
 from bertjax.data.classification import (ClassificationExamples, encode_classification, load_classification_examples,
                                          load_tfds_classification)
-from bertjax.data.glue import glue_task
+from bertjax.data.glue import GlueTask, glue_task
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.classification import (classification_metrics, classification_report, glue_metrics,
                                             majority_baseline, mean_baseline, regression_metrics)
@@ -34,11 +34,20 @@ def _subset(examples: ClassificationExamples, indices: np.ndarray) -> Classifica
         labels=None if examples.labels is None else examples.labels[indices], task=examples.task)
 
 
+def _glue_preset(section: TaskSection) -> GlueTask | None:
+    """The GLUE task of a run: `task.glue`, or a tfds name `glue/<task>`."""
+    if section.glue:
+        return glue_task(section.glue)
+    if section.tfds and section.tfds.startswith("glue/"):
+        return glue_task(section.tfds)
+    return None
+
+
 class ClassificationFamily:
     """Classification (cross entropy over labels) or regression (one output, mean squared error)."""
 
     def __init__(self, section: TaskSection) -> None:
-        self.glue = glue_task(section.glue) if section.glue else None
+        self.glue = _glue_preset(section)
         self.regression = section.type == "regression" or bool(self.glue and self.glue.regression)
         self.objective = OBJECTIVES["regression" if self.regression else "classification"]
         if self.glue:
@@ -48,27 +57,37 @@ class ClassificationFamily:
         self._train_labels: np.ndarray | None = None
         self._eval: ClassificationExamples | None = None
 
-    def _file_examples(self, section: TaskSection, path: str, labels: tuple[str, ...] | None
-                       ) -> ClassificationExamples:
+    def _file_examples(self, section: TaskSection, path: str, labels: tuple[str, ...] | None,
+                       labelled: bool = True) -> ClassificationExamples:
+        """Examples of a task file; with `task.glue`, in the columns of GLUE's TSV files (whose test files, read
+        unlabelled, have a header)."""
         text, pair, label, fieldnames = section.text_column, section.text_pair_column, section.label_column, None
-        if self.glue:
+        if section.glue:
             text, pair, label = self.glue.tsv_text_column, self.glue.tsv_text_pair_column, self.glue.tsv_label_column
-            fieldnames, labels = self.glue.tsv_fieldnames, labels or self.glue.labels
+            fieldnames, labels = self.glue.tsv_fieldnames if labelled else None, labels or self.glue.labels
         source = builtin_sentiment() if path == "builtin" else path
-        return load_classification_examples(source, text_column=text, label_column=label, text_pair_column=pair,
-                                            labels=labels, regression=self.regression, format=section.format,
-                                            fieldnames=fieldnames)
+        return load_classification_examples(source, text_column=text, label_column=label if labelled else None,
+                                            text_pair_column=pair, labels=labels, regression=self.regression,
+                                            format=section.format, fieldnames=fieldnames)
+
+    def _tfds_examples(self, section: TaskSection, split: str) -> ClassificationExamples:
+        """A tfds split; GLUE's in its preset's features, any other in the task's columns."""
+        columns = {} if section.tfds.startswith("glue/") else dict(
+            text_column=section.text_column, text_pair_column=section.text_pair_column,
+            label_column=section.label_column)
+        examples = load_tfds_classification(section.tfds, split, data_dir=section.tfds_data_dir, **columns)
+        if examples.task.regression != self.regression:
+            kind = "a number (regression)" if examples.task.regression else "a class"
+            raise ConfigError(f"tensorflow-datasets {section.tfds!r}: its label is {kind}; set task.type="
+                              f"{'regression' if examples.task.regression else 'classification'}")
+        return examples
 
     def _sources(self, section: TaskSection) -> tuple[ClassificationExamples, ClassificationExamples | None]:
         """The training examples and the given evaluation examples (None: none given)."""
         if section.tfds:
-            name = section.tfds
-            if self.glue is None and name.startswith("glue/"):
-                self.glue = glue_task(name.split("/", 1)[1])
-                self.primary_metric = self.glue.metrics[0]
             eval_split = section.tfds_eval_split or (self.glue.eval_splits[0] if self.glue else "validation")
-            train = load_tfds_classification(name, section.tfds_train_split, data_dir=section.tfds_data_dir)
-            return train, load_tfds_classification(name, eval_split, data_dir=section.tfds_data_dir)
+            return (self._tfds_examples(section, section.tfds_train_split),
+                    self._tfds_examples(section, eval_split))
         if not section.train_file:
             raise ConfigError("task.train_file (or task.tfds) is needed to fine-tune")
         train = self._file_examples(section, section.train_file, None)
@@ -136,10 +155,7 @@ class ClassificationFamily:
 
     def predict(self, section: TaskSection, tokenizer: Any, run_model: Any, path: Path) -> int:
         labels = None if self.regression else self._eval.task.labels
-        examples = load_classification_examples(
-            section.predict_file, text_column=section.text_column, label_column=None,
-            text_pair_column=section.text_pair_column, labels=labels, regression=self.regression,
-            format=section.format)
+        examples = self._file_examples(section, section.predict_file, labels, labelled=False)
         features = encode_classification(examples, tokenizer, section.max_seq_length)
         dataset = BucketedDataset(features, padding_values(tokenizer.pad_token_id),
                                   bucket_lengths(section.max_seq_length), sort_eval_by_length=False)
