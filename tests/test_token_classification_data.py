@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from test_classification_data import mock_tfds  # one tfds mock for every data test
 
-from bertjax.data.token_classification import TaggedSentences, encode_token_classification, iob2_error, \
-    label_list, load_tagged_sentences, load_tfds_tagged_sentences, predictions_to_words
-from bertjax.errors import DataError
+from bertjax.data.token_classification import TaggedSentences, encode_token_classification, iob1_to_iob2, \
+    iob2_error, label_list, load_tagged_sentences, load_tfds_tagged_sentences, predictions_to_words
+from bertjax.errors import ConfigError, DataError
 
 CONLL = """-DOCSTART- -X- -X- O
 
@@ -49,6 +50,22 @@ def test_json_lines(tmp_path):
     short = write(tmp_path, "short.jsonl", '{"tokens": ["a"], "tags": ["O"]}\n{"tokens": ["a", "b"], "tags": ["O"]}\n')
     with pytest.raises(DataError, match=f"{short} line 2: 2 tokens but 1 tags"):
         load_tagged_sentences(short)
+
+
+def test_iob1_files_convert_to_iob2(tmp_path):
+    """The original CoNLL-2003 release (IOB1): an entity starts with I-, and B- only where it follows one of its
+    own type."""
+    iob1 = [("I-ORG", "B-ORG"), ("I-ORG", "I-ORG"), ("O", "O"), ("I-PER", "B-PER"), ("B-PER", "B-PER"),
+            ("I-PER", "I-PER"), ("I-LOC", "B-LOC"), ("I-MISC", "B-MISC")]
+    assert iob1_to_iob2([tag for tag, _ in iob1]) == [tag for _, tag in iob1]
+    conll = write(tmp_path, "eng.train", "".join(f"w{index} NNP I-NP {tag}\n" for index, (tag, _) in enumerate(iob1)))
+    jsonl = write(tmp_path, "train.jsonl", json.dumps({"tokens": ["a", "b"], "tags": ["I-ORG", "I-ORG"]}) + "\n")
+    assert load_tagged_sentences(conll, tag_column=3, tag_scheme="iob1").tags == [[tag for _, tag in iob1]]
+    assert load_tagged_sentences(jsonl, tag_scheme="iob1").tags == [["B-ORG", "I-ORG"]]
+    with pytest.raises(DataError, match=r"eng.train line 1: tag 'I-ORG' follows 'O'.*set task.tag_scheme=iob1"):
+        load_tagged_sentences(conll, tag_column=3)
+    with pytest.raises(ConfigError, match="task.tag_scheme is 'bio'; choose one of iob2, iob1"):
+        load_tagged_sentences(conll, tag_scheme="bio")
 
 
 def test_iob2_rules():

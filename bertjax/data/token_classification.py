@@ -49,6 +49,9 @@ class TokenClassificationFeatures:
     truncated_words: int
 
 
+TAG_SCHEMES = ("iob2", "iob1")
+
+
 def iob2_error(tag: str, previous: str) -> str | None:
     """Why `tag` cannot follow `previous` in IOB2 (`O`, `B-X`, `I-X` after `B-X` or `I-X`), or None."""
     if tag == OUTSIDE:
@@ -57,8 +60,25 @@ def iob2_error(tag: str, previous: str) -> str | None:
     if prefix not in ("B", "I") or not entity:
         return f"tag {tag!r} is not IOB2 (O, B-TYPE or I-TYPE)"
     if prefix == "I" and previous not in (f"B-{entity}", f"I-{entity}"):
-        return f"tag {tag!r} follows {previous!r}; in IOB2 an entity starts with B-{entity}"
+        return (f"tag {tag!r} follows {previous!r}; in IOB2 an entity starts with B-{entity} (for IOB1 files, as "
+                f"the original CoNLL-2003 release, set task.tag_scheme=iob1)")
     return None
+
+
+def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
+    """IOB1 tags (an entity starts with I-, and with B- only right after an entity of its type) as IOB2."""
+    converted, previous_entity = [], None
+    for tag in tags:
+        prefix, _, entity = tag.partition("-")
+        if prefix == "I" and entity != previous_entity:
+            tag = f"B-{entity}"
+        converted.append(tag)
+        previous_entity = entity if tag != OUTSIDE else None
+    return converted
+
+
+def _tags_as_iob2(tags: list[str], tag_scheme: str) -> list[str]:
+    return iob1_to_iob2(tags) if tag_scheme == "iob1" else tags
 
 
 def _check_tags(tags: Sequence[str], where: Sequence[str]) -> None:
@@ -70,9 +90,9 @@ def _check_tags(tags: Sequence[str], where: Sequence[str]) -> None:
         previous = tag
 
 
-def read_conll(path: str | Path, tag_column: int = -1) -> TaggedSentences:
+def read_conll(path: str | Path, tag_column: int = -1, tag_scheme: str = "iob2") -> TaggedSentences:
     """Reads `word ... TAG` lines (whitespace-separated; the tag in column `tag_column`, the last by default), a
-    blank line between sentences, `-DOCSTART-` lines skipped."""
+    blank line between sentences, `-DOCSTART-` lines skipped. tag_scheme: `iob2`, or `iob1` (converted to IOB2)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -83,9 +103,10 @@ def read_conll(path: str | Path, tag_column: int = -1) -> TaggedSentences:
 
     def finish() -> None:
         if sentence:
-            _check_tags([tag for _, tag, _ in sentence], [location for _, _, location in sentence])
+            sentence_tags = _tags_as_iob2([tag for _, tag, _ in sentence], tag_scheme)
+            _check_tags(sentence_tags, [location for _, _, location in sentence])
             words.append([word for word, _, _ in sentence])
-            tags.append([tag for _, tag, _ in sentence])
+            tags.append(sentence_tags)
             where.append(sentence[0][2])
             sentence.clear()
 
@@ -105,9 +126,12 @@ def read_conll(path: str | Path, tag_column: int = -1) -> TaggedSentences:
     return TaggedSentences(words, tags, where)
 
 
-def read_tagged_jsonl(path: str | Path, tokens_key: str = "tokens", tags_key: str = "tags") -> TaggedSentences:
-    """Reads one JSON object a line holding a list of words and a list of their tags."""
+def read_tagged_jsonl(path: str | Path, tokens_key: str = "tokens", tags_key: str = "tags",
+                      tag_scheme: str = "iob2") -> TaggedSentences:
+    """Reads one JSON object a line holding a list of words and a list of their tags (`tag_scheme` as
+    `read_conll`'s)."""
     records = read_records(path, format="jsonl", columns=(tokens_key, tags_key))
+    tags_of_records = []
     for record in records:
         words, tags = record[tokens_key], record[tags_key]
         if not (isinstance(words, list) and isinstance(tags, list) and
@@ -115,17 +139,25 @@ def read_tagged_jsonl(path: str | Path, tokens_key: str = "tokens", tags_key: st
             raise DataError(f"{record.where}: {tokens_key!r} and {tags_key!r} must be lists of strings")
         if len(words) != len(tags):
             raise DataError(f"{record.where}: {len(words)} tokens but {len(tags)} tags")
+        tags = _tags_as_iob2(tags, tag_scheme)
         _check_tags(tags, [record.where] * len(tags))
-    return TaggedSentences([record[tokens_key] for record in records], [record[tags_key] for record in records],
+        tags_of_records.append(tags)
+    return TaggedSentences([record[tokens_key] for record in records], tags_of_records,
                            [record.where for record in records])
 
 
-def load_tagged_sentences(path: str | Path, format: str | None = None, tag_column: int = -1) -> TaggedSentences:
-    """CoNLL (`format="conll"`) or JSON lines (`"jsonl"`); None: JSON lines for .jsonl/.json, else CoNLL."""
+def load_tagged_sentences(path: str | Path, format: str | None = None, tag_column: int = -1,
+                          tag_scheme: str = "iob2") -> TaggedSentences:
+    """CoNLL (`format="conll"`) or JSON lines (`"jsonl"`); None: JSON lines for .jsonl/.json, else CoNLL.
+    tag_scheme: `iob2`, or `iob1` (converted to IOB2)."""
     format = format or ("jsonl" if Path(path).suffix.lower() in (".jsonl", ".json") else "conll")
     if format not in ("conll", "jsonl"):
         raise ConfigError(f"unknown token classification format {format!r} for {path}; use conll or jsonl")
-    return read_tagged_jsonl(path) if format == "jsonl" else read_conll(path, tag_column)
+    if tag_scheme not in TAG_SCHEMES:
+        raise ConfigError(f"task.tag_scheme is {tag_scheme!r}; choose one of {', '.join(TAG_SCHEMES)}")
+    if format == "jsonl":
+        return read_tagged_jsonl(path, tag_scheme=tag_scheme)
+    return read_conll(path, tag_column, tag_scheme)
 
 
 def load_tfds_tagged_sentences(name: str = "conll2003", split: str = "train", tokens_feature: str = "tokens",

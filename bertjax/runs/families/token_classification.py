@@ -110,9 +110,9 @@ class TokenClassificationFamily:
             raise ConfigError("task.train_file: token classification needs a CoNLL or JSON-lines file of tagged "
                               "words (or task.tfds=conll2003); the built-in data is for classification")
         else:
-            train = load_tagged_sentences(section.train_file, section.format, section.tag_column)
-            evaluation = load_tagged_sentences(section.eval_file, section.format, section.tag_column) \
-                if section.eval_file else None
+            train = load_tagged_sentences(section.train_file, section.format, section.tag_column, section.tag_scheme)
+            evaluation = load_tagged_sentences(section.eval_file, section.format, section.tag_column,
+                                               section.tag_scheme) if section.eval_file else None
         rows = evaluation_rows(len(train), evaluation is not None, section.eval_fraction, seed, fold)
         return (train, evaluation) if rows is None else (_subset(train, rows[0]), _subset(train, rows[1]))
 
