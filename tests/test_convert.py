@@ -377,3 +377,48 @@ def test_failed_save_leaves_the_previous_folder(tmp_path: Path) -> None:
     save_pretrained(tmp_path / "model", CONFIG, changed, "question_answering")
     assert_trees_equal(load_pretrained(tmp_path / "model", "question_answering")[1], changed)
     assert os.listdir(tmp_path) == ["model"]
+
+
+def test_a_folder_holding_other_files_is_refused_not_replaced(tmp_path: Path) -> None:
+    """Only a folder whose every file the new model rewrites is replaced: notes, other runs or the weights of the
+    model being converted stay, and nothing is written."""
+    params = random_params("question_answering")
+    folder = tmp_path / "out"
+    (folder / "run1").mkdir(parents=True)
+    (folder / "notes.md").write_text("mine")
+    with pytest.raises(CheckpointError, match=r"out: already holds notes.md, run1, which writing the model here "
+                                              r"would delete; choose a new or empty folder"):
+        save_pretrained(folder, CONFIG, params, "question_answering")
+    assert sorted(os.listdir(folder)) == ["notes.md", "run1"] and os.listdir(tmp_path) == ["out"]
+    save_pretrained(tmp_path / "hf", CONFIG, params, "question_answering")
+    with pytest.raises(CheckpointError, match="already holds model.safetensors"):  # converted in place
+        save_model_dir(tmp_path / "hf", CONFIG, params, "question_answering")
+    assert_trees_equal(load_pretrained(tmp_path / "hf", "question_answering")[1], params)
+
+
+def test_the_working_directory_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = random_params("question_answering")
+    save_pretrained(tmp_path / "model", CONFIG, params, "question_answering")
+    monkeypatch.chdir(tmp_path / "model")
+    with pytest.raises(CheckpointError, match="is the working directory or holds it.*new folder inside it"):
+        save_pretrained(".", CONFIG, params, "question_answering")
+    save_pretrained("hf", CONFIG, params, "question_answering")
+    assert sorted(os.listdir(tmp_path)) == ["model"] and (tmp_path / "model" / "hf" / "config.json").is_file()
+
+
+def test_a_failed_swap_puts_the_old_folder_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = random_params("question_answering")
+    save_pretrained(tmp_path / "model", CONFIG, params, "question_answering")
+    before = {path.name: path.read_bytes() for path in (tmp_path / "model").iterdir()}
+    replace = os.replace
+
+    def failing_second_rename(source: Any, target: Any) -> None:
+        if Path(source).name.startswith(".model.writing-"):
+            raise OSError(16, "Device or resource busy")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", failing_second_rename)
+    with pytest.raises(CheckpointError, match="cannot move the written folder into place .Device or resource busy."):
+        save_pretrained(tmp_path / "model", CONFIG, jax.tree.map(lambda leaf: leaf + 1, params), "question_answering")
+    assert {path.name: path.read_bytes() for path in (tmp_path / "model").iterdir()} == before
+    assert os.listdir(tmp_path) == ["model"]
