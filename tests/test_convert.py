@@ -83,6 +83,24 @@ def test_sinusoidal_model_saves_its_table(tmp_path: Path) -> None:
     assert_trees_equal(loaded, params)
 
 
+def test_sinusoidal_table_trained_in_transformers_is_not_dropped(tmp_path: Path) -> None:
+    """transformers trains the exported table like any weight: loading it back as the fixed table would change the
+    outputs silently, so it is refused with the way to load it as learned positions, which matches transformers."""
+    config = CONFIG.replace(position_embedding_type="sinusoidal")
+    save_pretrained(tmp_path, config, random_params("masked_lm", config), "masked_lm")
+    model = hf_from_pretrained(tmp_path, "masked_lm")
+    with torch.no_grad():
+        model.bert.embeddings.position_embeddings.weight.add_(0.01)  # a training step's worth
+    model.save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match=r"'bert.embeddings.position_embeddings.weight' is not the sinusoidal "
+                                              r"table.*config_changes=\{'position_embedding_type': 'absolute'\}"):
+        load_pretrained(tmp_path, "masked_lm")
+    learned, params, _ = load_pretrained(tmp_path, "masked_lm", config_changes={"position_embedding_type": "absolute"})
+    batch = padded_batch("masked_lm")
+    assert_outputs_close(our_outputs(learned, "masked_lm", params, batch), torch_outputs(model, "masked_lm", batch),
+                         atol=1e-5)
+
+
 def test_stacked_params_save_like_per_layer_ones(tmp_path: Path) -> None:
     params = random_params("pretraining")
     save_pretrained(tmp_path / "per-layer", CONFIG, params, "pretraining")

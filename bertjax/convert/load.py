@@ -16,7 +16,7 @@ from bertjax.convert.names import (BUFFERS, DECODER_BIAS, DECODER_WEIGHT, MLM_BI
                                    canonical_key, hf_key, state_dict_from_params, to_hf_layout)
 from bertjax.convert.placement import DevicePlacement
 from bertjax.errors import CheckpointError, ConfigError
-from bertjax.model import BertConfig, ModelOptions
+from bertjax.model import BertConfig, ModelOptions, sinusoidal_table
 
 Params = dict[str, Any]
 
@@ -87,6 +87,8 @@ def fit_state_dict(state_dict: StateDict, config: BertConfig, head: str, options
     """
     expected = expected_params(head, config, options)
     keys = {path: canonical_key(hf_key(path)) for path in expected}
+    if config.position_embedding_type == "sinusoidal":
+        _check_sinusoidal_table(state_dict, config, source)
     available, unexpected = _sort_names(state_dict.keys(), set(keys.values()), config)
     missing = [path for path, key in keys.items() if key not in available]
     if strict and (missing or unexpected):
@@ -115,6 +117,21 @@ def fit_state_dict(state_dict: StateDict, config: BertConfig, head: str, options
             placement.add(path, value)
     report = LoadReport(source, tuple(map(hf_key, missing)), tuple(unexpected), tuple(reinitialised.values()))
     return placement.params(), report
+
+
+def _check_sinusoidal_table(state_dict: StateDict, config: BertConfig, source: str) -> None:
+    """A sinusoidal model's checkpoint holds its fixed table, as `save_pretrained` writes it, or no position
+    embeddings. In transformers that table is a weight like any other: one trained there would be dropped."""
+    name = next((name for name in state_dict.keys() if canonical_key(name) == POSITION_EMBEDDINGS), None)
+    if name is None:
+        return
+    weight = np.asarray(state_dict[name])
+    table = sinusoidal_table(config.max_position_embeddings, config.hidden_size)
+    if weight.shape != table.shape or not np.array_equal(weight, table.astype(weight.dtype)):
+        raise CheckpointError(
+            f"{source}: '{name}' is not the sinusoidal table that config.json (bertjax_position_embedding_type) "
+            f"asks for, so it was trained since it was written; load it as learned positions with "
+            f"config_changes={{'position_embedding_type': 'absolute'}} (model.changes in a run config)")
 
 
 def _hf_shape(path: ParamPath, shape: tuple[int, ...]) -> tuple[int, ...]:
