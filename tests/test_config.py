@@ -48,6 +48,33 @@ def test_json_file_round_trip(tmp_path: Path) -> None:
     assert theirs.position_embedding_type == "absolute"
 
 
+def test_config_files_of_older_transformers_and_sentence_transformers_are_read(tmp_path: Path) -> None:
+    """Full dumps of transformers 2.x-4.x (runtime flags, text generation settings) and the keys sentence-transformers'
+    CrossEncoder adds: none changes an encoder's computation."""
+    written = {**transformers.BertConfig(hidden_size=64, num_attention_heads=2).to_dict(),
+               "use_bfloat16": False, "eos_token_ids": None, "_num_labels": 2, "xla_device": None, "do_sample": False,
+               "num_beams": 1, "max_length": 20, "bad_words_ids": None, "temperature": 1.0, "top_k": 50,
+               "tie_encoder_decoder": False, "sbert_ce_default_activation_function": "torch.nn.modules.linear.Identity",
+               "sentence_transformers": {"version": "3.0.1"}}
+    (tmp_path / "config.json").write_text(json.dumps(written))
+    assert BertConfig.from_json_file(tmp_path / "config.json").hidden_size == 64
+
+
+def test_pad_token_id_may_be_null() -> None:
+    """transformers then has no padding row in the word embeddings, and neither does bertjax's initialisation."""
+    import jax
+    import numpy as np
+
+    from bertjax.model import BertModel
+
+    config = BertConfig.from_dict({**transformers.BertConfig(vocab_size=50, hidden_size=8, num_attention_heads=2,
+                                                             intermediate_size=8, num_hidden_layers=1,
+                                                             pad_token_id=None).to_dict()})
+    assert config.pad_token_id is None and transformers.BertConfig(**config.to_dict()).pad_token_id is None
+    params = BertModel(config).init(jax.random.key(0), np.zeros((1, 4), np.int32))["params"]
+    assert np.all(np.abs(params["embeddings"]["word_embeddings"]["embedding"]).sum(-1) > 0)
+
+
 def test_num_labels_without_id2label() -> None:
     assert BertConfig.from_dict({"num_labels": 5}).num_labels == 5
     assert BertConfig().num_labels == 2
@@ -91,6 +118,8 @@ def test_preset_changes_and_unknown_name() -> None:
     ({"model_type": "roberta"}, "model_type"),
     ({"vocab_size": 0}, "vocab_size"),
     ({"rotary_base": 10000}, "rotary_base"),
+    ({"pad_token_id": 40000}, "pad_token_id"),
+    ({"pad_token_id": "0"}, "pad_token_id"),
 ])
 def test_unsupported_values_name_file_and_field(tmp_path: Path, change: dict, field: str) -> None:
     path = tmp_path / "config.json"

@@ -21,6 +21,16 @@ _IGNORED_KEYS = frozenset({
     "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type", "finetuning_task", "tokenizer_class",
     "prefix", "task_specific_params", "_name_or_path", "name_or_path", "_attn_implementation_autoset",
     "attn_implementation", "layer_norm_type",
+    # written by transformers 2.x-4.x (runtime flags and text generation settings, which an encoder never uses)
+    "use_bfloat16", "eos_token_ids", "_num_labels", "xla_device", "tf_legacy_loss", "cross_attention_hidden_size",
+    "tie_encoder_decoder", "max_length", "min_length", "do_sample", "early_stopping", "num_beams",
+    "num_beam_groups", "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
+    "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
+    "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
+    "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens",
+    "begin_suppress_tokens", "decoder_start_token_id",
+    # written by sentence-transformers' CrossEncoder
+    "sbert_ce_default_activation_function", "sentence_transformers",
 })
 
 # Keys whose value must be this for the computation to be BERT's.
@@ -48,7 +58,7 @@ class BertConfig:
     type_vocab_size: int = 2
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
-    pad_token_id: int = 0
+    pad_token_id: int | None = 0  # None: no padding row (its word embedding is not zeroed at initialisation)
     classifier_dropout: float | None = None
     position_embedding_type: str = "absolute"
     id2label: dict[int, str] | None = None
@@ -88,10 +98,11 @@ class BertConfig:
                 raise ConfigError(f"config field '{name}' must be in [0, 1), got {getattr(self, name)!r}")
         if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
             raise ConfigError(f"config field 'classifier_dropout' must be in [0, 1), got {self.classifier_dropout!r}")
-        if not 0 <= self.pad_token_id < self.vocab_size:
+        if self.pad_token_id is not None and (not isinstance(self.pad_token_id, int)
+                                              or not 0 <= self.pad_token_id < self.vocab_size):
             raise ConfigError(
-                f"config field 'pad_token_id' ({self.pad_token_id}) must be a token id below vocab_size "
-                f"({self.vocab_size})")
+                f"config field 'pad_token_id' ({self.pad_token_id!r}) must be a token id below vocab_size "
+                f"({self.vocab_size}) or null")
 
     def replace(self, **changes: Any) -> BertConfig:
         """A copy with some fields changed (checked again)."""

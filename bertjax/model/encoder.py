@@ -33,7 +33,8 @@ def _word_embedding_init(config: BertConfig) -> Any:
     normal = nn.initializers.normal(config.initializer_range)
 
     def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
-        return normal(key, shape, dtype).at[config.pad_token_id].set(0)
+        table = normal(key, shape, dtype)
+        return table if config.pad_token_id is None else table.at[config.pad_token_id].set(0)
 
     return init
 
