@@ -61,6 +61,8 @@ def load_pretrained(directory: str | Path, head: str, options: ModelOptions = Mo
         state_dict = state_dict_from_params(read_params(weights_path))
     else:
         state_dict = read_state_dict(weights_path)
+    if file_config.position_embedding_type == config.position_embedding_type == "sinusoidal":
+        _check_sinusoidal_table(state_dict, config, str(weights_path))
     params, report = fit_state_dict(state_dict, config, head, options, seed, source=str(weights_path),
                                     labels_changed=config.num_labels != file_config.num_labels)
     return config, params, report
@@ -87,8 +89,6 @@ def fit_state_dict(state_dict: StateDict, config: BertConfig, head: str, options
     """
     expected = expected_params(head, config, options)
     keys = {path: canonical_key(hf_key(path)) for path in expected}
-    if config.position_embedding_type == "sinusoidal":
-        _check_sinusoidal_table(state_dict, config, source)
     available, unexpected = _sort_names(state_dict.keys(), set(keys.values()), config)
     missing = [path for path, key in keys.items() if key not in available]
     if strict and (missing or unexpected):
@@ -120,8 +120,9 @@ def fit_state_dict(state_dict: StateDict, config: BertConfig, head: str, options
 
 
 def _check_sinusoidal_table(state_dict: StateDict, config: BertConfig, source: str) -> None:
-    """A sinusoidal model's checkpoint holds its fixed table, as `save_pretrained` writes it, or no position
-    embeddings. In transformers that table is a weight like any other: one trained there would be dropped."""
+    """A checkpoint saved as a sinusoidal model holds its fixed table, as `save_pretrained` writes it, or no position
+    embeddings. In transformers that table is a weight like any other: one trained there would be dropped. (A
+    learned table dropped on purpose, with config_changes to sinusoidal positions, is not checked.)"""
     name = next((name for name in state_dict.keys() if canonical_key(name) == POSITION_EMBEDDINGS), None)
     if name is None:
         return
