@@ -60,14 +60,18 @@ class _StopRequest:
             signal.signal(signum, handler)
 
 
+# Keys of the evaluation bookkeeping (`extra`) that the loop itself keeps.
+EVALUATED_STEP, STOPPED_EARLY = "evaluated_step", "stopped_early"
+
 # evaluate(state, step) -> metrics; on_evaluation(state, step, metrics, extra) -> True to stop early.
 Evaluate = Callable[[TrainState, int], dict[str, float]]
 OnEvaluation = Callable[[TrainState, int, dict[str, float], dict[str, Any]], bool]
 
 
-def _mean_metrics(pending: list[dict[str, jax.Array]]) -> dict[str, float]:
+def _mean_metrics(pending: list[dict[str, Any]]) -> dict[str, float]:
+    """Means in float64: the same whether a step's values come from the device or back from a checkpoint."""
     fetched = jax.device_get(pending)
-    return {key: float(np.mean([metrics[key] for metrics in fetched])) for key in fetched[0]}
+    return {key: float(np.mean([metrics[key] for metrics in fetched], dtype=np.float64)) for key in fetched[0]}
 
 
 def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[TrainState, Any], Any],
@@ -79,15 +83,21 @@ def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[Tr
 
     batch_for_step(step) returns this process's rows of global batch `step`, so the data position is the step and a
     resumed run sees exactly the batches it would have seen. Metrics are fetched from the device only every
-    `log_every` steps. Checkpoint metadata holds `run_metadata` and the evaluation hook's `extra` dict.
+    `log_every` steps; those not yet logged are kept in each checkpoint, so a resumed run logs what a straight one
+    does. Checkpoint metadata holds `run_metadata` and the evaluation hook's `extra` dict, with the step of the last
+    evaluation and whether the run stopped early: a finished or early-stopped run, started again, trains and
+    evaluates no further. The last checkpoint is written after the final evaluation, and a stop signal during it
+    (or during any step) still ends in a checkpoint.
     on_start(resumed_step) runs once the checkpoint (if any) has been restored into this run's state layout, so a
     run that cannot resume fails before it writes anything.
     """
     extra: dict[str, Any] = {}
+    pending: list[dict[str, Any]] = []  # metrics of the steps since the last log line
     resumed_from = checkpointer.latest_step()
     if resumed_from is not None:
         state, metadata = checkpointer.restore(abstract_state(state), resumed_from)
         extra = dict(metadata.get("extra", {}))
+        pending = list(metadata.get("pending_metrics", []))
     start = int(jax.device_get(state.step))
     if on_start is not None:
         on_start(resumed_from)
@@ -97,37 +107,46 @@ def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[Tr
         progress.write(f"resumed from the checkpoint of step {resumed_from}")
 
     def save(step: int) -> None:
-        checkpointer.save(step, state, {"extra": extra, **(run_metadata or {})}, force=True)
+        fetched = [{key: float(value) for key, value in metrics.items()} for metrics in jax.device_get(pending)]
+        checkpointer.save(step, state, {"extra": extra, "pending_metrics": fetched, **(run_metadata or {})},
+                          force=True)
+
+    def evaluate_now(step: int) -> bool:
+        """Evaluates (if there is an evaluation) and records it; True when the evaluation hook stops the run."""
+        if evaluate is None:
+            return False
+        extra[STOPPED_EARLY] = _evaluate(state, step, evaluate, on_evaluation, metrics_log, progress, extra)
+        extra[EVALUATED_STEP] = step
+        return extra[STOPPED_EARLY]
 
     def batches() -> Iterator[HostBatch]:
         for step in range(start, config.total_steps):
             yield batch_for_step(step)
 
-    step, interrupted, stopped_early = start, False, False
-    pending: list[dict[str, jax.Array]] = []
+    step, interrupted, stopped_early = start, False, bool(extra.get(STOPPED_EARLY))
     with _StopRequest() as stop:
-        for batch in prefetch_to_device(batches(), mesh):
+        for batch in () if stopped_early else prefetch_to_device(batches(), mesh):
             state, metrics = train_step(state, batch)
             pending.append(metrics)
             step += 1
-            if step % config.log_every == 0 or step == config.total_steps:
+            last = step == config.total_steps
+            if step % config.log_every == 0 or last:
                 means, steps_since_log = _mean_metrics(pending), len(pending)
                 pending.clear()
                 metrics_log.write("train", step, means)
                 progress.update(step, means, tokens=tokens_per_batch * steps_since_log)
-            if evaluate is not None and config.eval_every and step % config.eval_every == 0 \
-                    and step != config.total_steps:
-                stopped_early = _evaluate(state, step, evaluate, on_evaluation, metrics_log, progress, extra)
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
+            if config.eval_every and step % config.eval_every == 0 and not last:
+                stopped_early = evaluate_now(step)
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and not last:
                 save(step)
             if stop.requested or stopped_early:
-                interrupted = stop.requested
+                interrupted = stop.requested and not last
                 break
-    if not interrupted and not stopped_early and evaluate is not None:
-        stopped_early = _evaluate(state, step, evaluate, on_evaluation, metrics_log, progress, extra)
-    if checkpointer.latest_step() != step:
-        save(step)
-    checkpointer.wait()
+        if not interrupted and not stopped_early and extra.get(EVALUATED_STEP) != step:
+            stopped_early = evaluate_now(step)
+        if checkpointer.latest_step() != step:
+            save(step)
+        checkpointer.wait()
     progress.close()
     if interrupted:
         print(f"stopped by a signal at step {step}; the checkpoint is saved, run again to resume", flush=True)
