@@ -6,6 +6,7 @@ Every value can be overridden from the command line; the effective config is sav
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from bertjax.errors import ConfigError
+from bertjax.errors import CheckpointError, ConfigError
 
 T = TypeVar("T")
 
@@ -47,6 +48,11 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return value
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 5e-5 (no decimal point) as a string
+            return float(value)
+        except ValueError:
+            pass
     if annotation in (int, float, str, bool) and not (isinstance(value, annotation) and
                                                       not (annotation is int and isinstance(value, bool))):
         raise ConfigError(f"{where} must be {annotation.__name__}, got {value!r}")
@@ -103,9 +109,11 @@ def load_run_config(cls: type[T], path: str | Path | None, overrides: list[str] 
         if not Path(path).is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: not valid YAML ({error})") from None
+        if values is None:
+            raise ConfigError(f"{path}: the file is empty; a run config holds sections (task:, model:, train: ...)")
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of sections")
     for override in overrides:
@@ -121,5 +129,14 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def save_run_config(config: Any, path: str | Path) -> None:
-    """Writes the effective config as YAML (readable back with `load_run_config`)."""
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+    """Writes the effective config as YAML (readable back with `load_run_config`), through a temporary file
+    renamed over the old one: a failed write keeps the previous config whole."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.writing")
+    try:
+        temporary.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: cannot write the run config ({error.strerror}); the previous one is kept") \
+            from None

@@ -52,10 +52,47 @@ def test_effective_config_round_trips(tmp_path: Path) -> None:
     ("optimizer.schedule=exponential", "schedule"),
     ("data.next_sentence=maybe", "data.next_sentence must be bool"),
     ("train", "section.field=value"),
+    ("train.log_every=0", "train: log_every must be at least 1, got 0"),
+    ("train.accumulation_steps=0", "accumulation_steps must be at least 1"),
+    ("train.eval_batches=0", "eval_batches must be at least 1"),
+    ("train.keep_checkpoints=0", "keep_checkpoints must be at least 1"),
+    ("train.checkpoint_every=-5", "checkpoint_every must be at least 0"),
+    ("optimizer.learning_rate=fast", "optimizer.learning_rate must be float"),
 ])
 def test_bad_overrides_name_the_field(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_run_config(PretrainingConfig, None, [override])
+
+
+def test_floats_in_scientific_notation() -> None:
+    """YAML 1.1 reads 5e-5 (no decimal point) as a string; a float field takes it as the number it means."""
+    assert load_run_config(PretrainingConfig, None, ["optimizer.learning_rate=5e-5"]).optimizer.learning_rate == 5e-5
+
+
+def test_finetuning_run_fields_are_checked() -> None:
+    from bertjax.runs.finetuning import FinetuningConfig
+
+    with pytest.raises(ConfigError, match="train: epochs must be at least 1, got 0"):
+        load_run_config(FinetuningConfig, None, ["train.epochs=0"])
+    with pytest.raises(ConfigError, match="train: log_every must be at least 1"):
+        load_run_config(FinetuningConfig, None, ["train.log_every=0"])
+
+
+def test_a_failed_save_keeps_the_previous_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bertjax.errors import CheckpointError
+
+    path = tmp_path / "config.yaml"
+    save_run_config(load_run_config(PretrainingConfig, None, ["train.steps=7"]), path)
+    before = path.read_text()
+
+    def full_disk(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(CheckpointError, match="config.yaml: cannot write the run config .No space left on device."):
+        save_run_config(PretrainingConfig(), path)
+    monkeypatch.undo()
+    assert path.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
 
 
 def test_bad_file_is_named(tmp_path: Path) -> None:
@@ -65,6 +102,9 @@ def test_bad_file_is_named(tmp_path: Path) -> None:
         load_run_config(PretrainingConfig, path)
     with pytest.raises(ConfigError, match="not found"):
         load_run_config(PretrainingConfig, tmp_path / "missing.yaml")
+    (tmp_path / "empty.yaml").write_text("")
+    with pytest.raises(ConfigError, match="empty.yaml: the file is empty"):  # not the built-in defaults
+        load_run_config(PretrainingConfig, tmp_path / "empty.yaml")
 
 
 FINETUNING_CONFIGS = sorted(path.name for path in CONFIGS.glob("finetune-*.yaml"))

@@ -19,9 +19,10 @@ from bertjax.convert import load_pretrained, save_pretrained
 from bertjax.data.batching import BucketedDataset
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError
+from bertjax.run_config import save_run_config
 from bertjax.runs.families import FAMILIES
 from bertjax.runs.model_setup import ModelSection, build_model
-from bertjax.runs.run_dir import RunContext, RunSection, start_run
+from bertjax.runs.run_dir import RunContext, RunSection, check_at_least, start_run
 from bertjax.runs.task_family import TaskFamily, TaskSection
 from bertjax.tasks.finetuning import finetuning_loss, prediction
 from bertjax.train.evaluation import gather_predictions, jit_eval
@@ -46,6 +47,10 @@ class FinetuningRunSection(RunSection):
     early_stopping_patience: int = 0
     cross_validate: int = 0
     vocab_size: int = 4000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_at_least(self, epochs=1, eval_batch_size=1, early_stopping_patience=0, cross_validate=0, vocab_size=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,14 +104,21 @@ def run_finetuning(config: FinetuningConfig) -> dict[str, Any]:
         return _run_once(config, fold=None)
     if folds < 2:
         raise ConfigError(f"train.cross_validate must be 0 (off) or at least 2 folds, got {folds}")
+    output = Path(config.train.output_dir)
+    if jax.process_index() == 0:  # the folds' folders hold no config of their own: the run is resumed as a whole
+        output.mkdir(parents=True, exist_ok=True)
+        save_run_config(config, output / "config.yaml")
     results = []
     for fold in range(folds):
         fold_train = dataclasses.replace(config.train, output_dir=f"{config.train.output_dir}/fold_{fold}")
         print(f"cross-validation: fold {fold + 1} of {folds}", flush=True)
-        results.append(_run_once(dataclasses.replace(config, train=fold_train), fold=(fold, folds))["best"])
+        result = _run_once(dataclasses.replace(config, train=fold_train), fold=(fold, folds))
+        if not result:  # stopped by a signal
+            print(f"cross-validation stopped in fold {fold + 1}; run again (--resume {output}) to go on", flush=True)
+            return {}
+        results.append(result["best"])
     summary = {name: {"mean": float(np.mean([result[name] for result in results])),
                       "std": float(np.std([result[name] for result in results]))} for name in results[0]}
-    output = Path(config.train.output_dir)
     if jax.process_index() == 0:
         (output / "cross_validation.json").write_text(json.dumps({"folds": results, "summary": summary}, indent=2))
         print(f"{folds}-fold cross-validation ({output / 'cross_validation.json'}):")
@@ -175,7 +187,7 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
                                                                 jax.process_count()),
         context.mesh, context.checkpointer, context.metrics_log,
         tokens_per_batch=train.batch_size * task.max_seq_length, evaluate=evaluate, on_evaluation=on_evaluation,
-        on_start=context.save_config)
+        on_start=lambda resumed_step: context.save_config(resumed_step, write=fold is None))
     context.finish(plot_curves)
     if result.interrupted:
         return {}

@@ -97,6 +97,8 @@ def _tokenizer(data: PretrainingDataSection, documents: list[list[str]], run_dir
 
 def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
     """Pretrains, evaluates on held-out documents, exports a Hugging Face checkpoint; returns the final eval."""
+    if config.train.steps < 1:
+        raise ConfigError(f"train.steps must be at least 1, got {config.train.steps}")
     context: RunContext = start_run(config.train, config)
     data, train = config.data, config.train
     documents = _documents(data)

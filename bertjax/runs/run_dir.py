@@ -15,10 +15,19 @@ from typing import Any
 import jax
 from jax.sharding import Mesh
 
+from bertjax.errors import ConfigError
 from bertjax.run_config import save_run_config
 from bertjax.train.checkpoint import Checkpointer
 from bertjax.train.metrics_log import MetricsLog, read_jsonl
 from bertjax.train.sharding import initialize_distributed, make_mesh
+
+
+def check_at_least(section: Any, **minimums: int) -> None:
+    """Raises ConfigError naming the first of the section's integer fields below its minimum."""
+    for name, minimum in minimums.items():
+        value = getattr(section, name)
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +49,10 @@ class RunSection:
     num_processes: int | None = None
     process_id: int | None = None
 
+    def __post_init__(self) -> None:
+        check_at_least(self, batch_size=1, accumulation_steps=1, steps=0, log_every=1, eval_every=0,
+                       eval_batches=1, checkpoint_every=0, keep_checkpoints=1)
+
 
 @dataclasses.dataclass
 class RunContext:
@@ -57,10 +70,11 @@ class RunContext:
         if self.primary:
             print(message, flush=True)
 
-    def save_config(self, resumed_step: int | None) -> None:
-        """Saves the effective config; called once the checkpoint (if any) is known to fit this config."""
+    def save_config(self, resumed_step: int | None, write: bool = True) -> None:
+        """Saves the effective config (unless not `write`) and drops metrics logged after the checkpoint resumed
+        from; called once the checkpoint (if any) is known to fit this config."""
         self.metrics_log.truncate_after(resumed_step or 0)
-        if self.primary:
+        if self.primary and write:
             save_run_config(self.config, self.run_dir / "config.yaml")
 
     def metrics(self, split: str) -> list[dict[str, float]]:
