@@ -65,8 +65,8 @@ def test_two_processes_match_one_process_of_four_devices(tmp_path: Path) -> None
 
 
 def test_gradient_accumulation_matches_the_full_batch(tmp_path: Path) -> None:
-    # Every row has the same number of MLM predictions, so the mean of micro-batch means is the full-batch mean;
-    # dropout is off because micro-batches draw their own dropout masks.
+    # Rows have 1 to 4 MLM predictions, so micro-batches hold different numbers of them: each micro-batch's loss is
+    # divided by the full batch's count, not its own. Dropout is off because micro-batches draw their own masks.
     whole = _run(tmp_path / "whole.npz", devices=1, dropout=0.0)
     accumulated = _run(tmp_path / "accumulated.npz", devices=2, accumulation=4, dropout=0.0)
     _assert_same(accumulated, whole, tolerance=5e-6)

@@ -13,6 +13,7 @@ from bertjax.errors import ConfigError
 from bertjax.model import BertForPreTraining, BertForSequenceClassification, preset
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss
 from bertjax.tasks.pretraining import pretraining_loss
+from bertjax.train.losses import total_loss
 
 
 def test_bert_base_forward_flops_by_hand() -> None:
@@ -48,7 +49,7 @@ def test_formula_matches_xla_cost_analysis(workload: str) -> None:
     key = jax.random.key(1)
 
     def loss(params: dict) -> jax.Array:
-        return loss_fn(params, batch, key)[0]
+        return total_loss(loss_fn(params, batch, key)[0])
 
     predictions = predictions_per_sequence(seq_len)
     forward = batch_size * forward_flops_per_sequence(config, workload, seq_len, predictions)

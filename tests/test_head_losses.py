@@ -12,6 +12,7 @@ import transformers
 from bertjax.convert import load_pretrained
 from bertjax.model import HEADS
 from bertjax.tasks.finetuning import OBJECTIVES
+from bertjax.train.losses import total_loss
 
 BATCH, CHOICES, SEQ, VOCAB = 3, 4, 8, 64
 
@@ -44,7 +45,8 @@ def _compare(tmp_path: Path, objective: str, model_class: type, num_labels: int,
     assert not report.missing and not report.unexpected
     logits = HEADS[head](config).apply({"params": params}, inputs["input_ids"], inputs["attention_mask"],
                                        inputs["token_type_ids"], deterministic=True)
-    ours, _ = OBJECTIVES[objective].loss(logits, {**inputs, **labels})
+    terms, _ = OBJECTIVES[objective].loss(logits, {**inputs, **labels})
+    ours = total_loss(terms)
     reference = model_class.from_pretrained(folder).eval()
     with torch.no_grad():
         theirs = reference(**{key: torch.tensor(value, dtype=torch.long) for key, value in inputs.items()},
@@ -86,8 +88,10 @@ def test_token_classification_loss_depends_on_the_ignored_positions(tmp_path: Pa
     config, params, _ = load_pretrained(folder, "token_classification")
     logits = HEADS["token_classification"](config).apply({"params": params}, inputs["input_ids"],
                                                          inputs["attention_mask"], inputs["token_type_ids"])
-    loss = OBJECTIVES["token_classification"].loss
-    assert abs(float(loss(logits, {"labels": ignored})[0]) - float(loss(logits, {"labels": as_class_zero})[0])) > 1e-3
+    def loss(labels: np.ndarray) -> float:
+        return float(total_loss(OBJECTIVES["token_classification"].loss(logits, {"labels": labels})[0]))
+
+    assert abs(loss(ignored) - loss(as_class_zero)) > 1e-3
 
 
 @pytest.mark.parametrize("positions", [

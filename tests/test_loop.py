@@ -16,6 +16,7 @@ import optax
 import pytest
 
 from bertjax.train.checkpoint import Checkpointer
+from bertjax.train.losses import Mean
 from bertjax.train.loop import LoopConfig, LoopResult, run_training
 from bertjax.train.metrics_log import MetricsLog, read_jsonl
 from bertjax.train.sharding import jit_sharded, make_mesh
@@ -25,9 +26,10 @@ from bertjax.train.steps import make_train_step
 TOTAL_STEPS = 10
 
 
-def _loss(params: Any, batch: dict[str, jax.Array], key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+def _loss(params: Any, batch: dict[str, jax.Array], key: jax.Array) -> tuple[dict[str, Mean], dict[str, Mean]]:
     error = batch["x"] @ params["w"] - batch["y"]
-    return jnp.mean(error ** 2), {"abs_error": jnp.mean(jnp.abs(error))}
+    count = jnp.asarray(error.size, jnp.float32)
+    return {"squared_error": Mean(jnp.sum(error ** 2), count)}, {"abs_error": Mean(jnp.sum(jnp.abs(error)), count)}
 
 
 def _batch(step: int) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from bertjax.model import BertConfig, BertForPreTraining, BertForSequenceClassif
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss, prediction
 from bertjax.tasks.pretraining import pretraining_loss
 from bertjax.train.evaluation import jit_eval
-from bertjax.train.losses import IGNORE_INDEX, classification_loss
+from bertjax.train.losses import IGNORE_INDEX, Mean, classification_loss
 from bertjax.train.optimizer import OptimizerConfig, make_optimizer
 from bertjax.train.sharding import global_batch, jit_sharded, make_mesh, replicate, replicated
 from bertjax.train.state import create_state
@@ -27,11 +27,11 @@ Batch = dict[str, jax.Array]
 
 
 def all_positions_pretraining_loss(model: BertForPreTraining
-                                   ) -> Callable[[Any, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
+                                   ) -> Callable[[Any, Batch, jax.Array], tuple[dict[str, Mean], dict[str, Mean]]]:
     """The pretraining loss computed as Hugging Face computes it: the vocabulary projection at every position,
     cross entropy over the positions whose label is not -100. Same value as `pretraining_loss`, more work."""
 
-    def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[dict[str, Mean], dict[str, Mean]]:
         logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"],
                              batch["token_type_ids"], deterministic=False, rngs={"dropout": key})
         targets = jnp.where(batch["masked_lm_weights"] > 0, batch["masked_lm_ids"], IGNORE_INDEX)
@@ -39,7 +39,7 @@ def all_positions_pretraining_loss(model: BertForPreTraining
         labels = jnp.full(batch["input_ids"].shape, IGNORE_INDEX).at[rows, batch["masked_lm_positions"]].set(targets)
         mlm_loss, _ = classification_loss(logits["mlm_logits"], labels)  # [batch, seq, vocab] logits
         nsp_loss, _ = classification_loss(logits["nsp_logits"], batch["next_sentence_labels"])
-        return mlm_loss + nsp_loss, {"mlm_loss": mlm_loss, "nsp_loss": nsp_loss}
+        return {"mlm": mlm_loss, "nsp": nsp_loss}, {"mlm_loss": mlm_loss, "nsp_loss": nsp_loss}
 
     return loss_fn
 

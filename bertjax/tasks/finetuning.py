@@ -9,33 +9,34 @@ from typing import Any
 import flax.linen as nn
 import jax
 
-from bertjax.train.losses import classification_loss, regression_loss, span_loss
+from bertjax.train.losses import Mean, classification_loss, regression_loss, span_loss
 
 Batch = dict[str, jax.Array]
 Logits = dict[str, jax.Array]
-Metrics = dict[str, jax.Array]
+Means = dict[str, Mean]
 
 
-def _classification(logits: Logits, batch: Batch) -> tuple[jax.Array, Metrics]:
+def _classification(logits: Logits, batch: Batch) -> tuple[Means, Means]:
     loss, accuracy = classification_loss(logits["logits"], batch["labels"])
-    return loss, {"accuracy": accuracy}
+    return {"cross_entropy": loss}, {"accuracy": accuracy}
 
 
-def _regression(logits: Logits, batch: Batch) -> tuple[jax.Array, Metrics]:
-    return regression_loss(logits["logits"], batch["labels"]), {}
+def _regression(logits: Logits, batch: Batch) -> tuple[Means, Means]:
+    return {"squared_error": regression_loss(logits["logits"], batch["labels"])}, {}
 
 
-def _span(logits: Logits, batch: Batch) -> tuple[jax.Array, Metrics]:
-    loss = span_loss(logits["start_logits"], logits["end_logits"], batch["start_positions"], batch["end_positions"])
-    return loss, {}
+def _span(logits: Logits, batch: Batch) -> tuple[Means, Means]:
+    return span_loss(logits["start_logits"], logits["end_logits"], batch["start_positions"],
+                     batch["end_positions"]), {}
 
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
-    """A fine-tuning task family: its head (a key of `bertjax.model.HEADS`) and its loss."""
+    """A fine-tuning task family: its head (a key of `bertjax.model.HEADS`) and its loss (terms and metrics, as
+    `make_train_step` takes them)."""
 
     head: str
-    loss: Callable[[Logits, Batch], tuple[jax.Array, Metrics]]
+    loss: Callable[[Logits, Batch], tuple[Means, Means]]
     label_keys: tuple[str, ...]
 
 
@@ -54,11 +55,10 @@ def _apply(model: nn.Module, params: Any, batch: Batch, deterministic: bool, key
                        deterministic=deterministic, rngs=rngs)
 
 
-def finetuning_loss(model: nn.Module, objective: Objective
-                    ) -> Callable[[Any, Batch, jax.Array], tuple[jax.Array, Metrics]]:
+def finetuning_loss(model: nn.Module, objective: Objective) -> Callable[[Any, Batch, jax.Array], tuple[Means, Means]]:
     """loss_fn(params, batch, dropout_key) for `make_train_step`."""
 
-    def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[jax.Array, Metrics]:
+    def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[Means, Means]:
         return objective.loss(_apply(model, params, batch, deterministic=False, key=key), batch)
 
     return loss_fn

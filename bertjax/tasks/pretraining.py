@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import optax
 
 from bertjax.model.attention import packed_attention_mask
-from bertjax.train.losses import IGNORE_INDEX, classification_loss, masked_lm_loss
+from bertjax.train.losses import IGNORE_INDEX, Mean, classification_loss, masked_lm_loss
 
 Batch = dict[str, jax.Array]
+Means = dict[str, Mean]
 
 
 def _logits(model: nn.Module, params: Any, batch: Batch, deterministic: bool, key: jax.Array | None
@@ -39,22 +40,22 @@ def _next_sentence_targets(batch: Batch) -> tuple[jax.Array, jax.Array]:
     return labels, batch.get("next_sentence_weights", jnp.ones(labels.shape, jnp.float32))
 
 
-def pretraining_loss(model: nn.Module) -> Callable[[Any, Batch, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]:
-    """loss_fn(params, batch, dropout_key) for `make_train_step`: MLM loss + NSP loss (when the batch has labels)."""
+def pretraining_loss(model: nn.Module) -> Callable[[Any, Batch, jax.Array], tuple[Means, Means]]:
+    """loss_fn(params, batch, dropout_key) for `make_train_step`: MLM loss + NSP loss (when the batch has labels),
+    each the mean over its own predictions."""
 
-    def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[Means, Means]:
         logits = _logits(model, params, batch, deterministic=False, key=key)
         mlm_loss, mlm_accuracy = masked_lm_loss(logits["mlm_logits"], batch["masked_lm_ids"],
                                                 batch["masked_lm_weights"])
-        metrics = {"mlm_loss": mlm_loss, "mlm_accuracy": mlm_accuracy}
-        loss = mlm_loss
+        terms, metrics = {"mlm": mlm_loss}, {"mlm_loss": mlm_loss, "mlm_accuracy": mlm_accuracy}
         if "next_sentence_labels" in batch:
             labels, weights = _next_sentence_targets(batch)
             nsp_loss, nsp_accuracy = classification_loss(logits["nsp_logits"], jnp.where(weights > 0, labels,
                                                                                            IGNORE_INDEX))
+            terms["nsp"] = nsp_loss
             metrics |= {"nsp_loss": nsp_loss, "nsp_accuracy": nsp_accuracy}
-            loss = loss + nsp_loss
-        return loss, metrics
+        return terms, metrics
 
     return loss_fn
 

@@ -34,7 +34,9 @@ def synthetic_batch(step: int) -> dict[str, np.ndarray]:
         "attention_mask": attention_mask,
         "masked_lm_positions": positions,
         "masked_lm_ids": rng.integers(5, VOCAB, size=(BATCH, PREDICTIONS)).astype(np.int32),
-        "masked_lm_weights": np.ones((BATCH, PREDICTIONS), np.float32),
+        # 1 to PREDICTIONS real predictions a row: the MLM loss averages over unequal counts per micro-batch.
+        "masked_lm_weights": (np.arange(PREDICTIONS)[None, :] < rng.integers(1, PREDICTIONS + 1, (BATCH, 1))
+                              ).astype(np.float32),
         "next_sentence_labels": rng.integers(0, 2, size=BATCH).astype(np.int32),
     }
 
