@@ -37,7 +37,6 @@ _IGNORED_KEYS = frozenset({
 _REQUIRED_VALUES = {
     "is_decoder": False,
     "add_cross_attention": False,
-    "tie_word_embeddings": True,
     "is_encoder_decoder": False,
 }
 
@@ -63,6 +62,7 @@ class BertConfig:
     position_embedding_type: str = "absolute"
     id2label: dict[int, str] | None = None
     problem_type: str | None = None
+    tie_word_embeddings: bool = True  # False (an untied MLM decoder) only for heads without one
 
     def __post_init__(self) -> None:
         self._check()

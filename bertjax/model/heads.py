@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from bertjax.errors import ConfigError
 from bertjax.model.activations import ACTIVATION_FUNCTIONS
 from bertjax.model.config import BertConfig
 from bertjax.model.dropout import Dropout
@@ -30,6 +31,9 @@ class BertLMPredictionHead(nn.Module):
     def __call__(self, hidden_states: jax.Array, word_embeddings: jax.Array) -> jax.Array:
         """hidden_states: [..., hidden]; word_embeddings: [vocab, hidden] -> logits [..., vocab]."""
         config, options = self.config, self.options
+        if not config.tie_word_embeddings:
+            raise ConfigError("config field 'tie_word_embeddings' is false: a decoder of its own beside the word "
+                              "embeddings, which bertjax's masked-LM head does not have (it ties them, as BERT does)")
         transform = _Transform(config, options, name="transform")(hidden_states)
         bias = self.param("bias", nn.initializers.zeros, (config.vocab_size,), options.param_dtype)
         logits = token_matmul(transform, word_embeddings.astype(options.dtype).T)
