@@ -17,6 +17,7 @@ NON_DEFAULT = dict(
     hidden_act="gelu_new", hidden_dropout_prob=0.05, attention_probs_dropout_prob=0.0, max_position_embeddings=77,
     type_vocab_size=3, initializer_range=0.05, layer_norm_eps=1e-7, pad_token_id=5, classifier_dropout=0.2,
     id2label={0: "negative", 1: "neutral", 2: "positive"}, problem_type="single_label_classification",
+    tie_word_embeddings=False,
 )
 
 
