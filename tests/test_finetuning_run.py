@@ -131,23 +131,23 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monke
 def test_cross_validation_reports_mean_and_std_and_resumes_as_a_whole(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Stopped in its second fold, cross-validation ends cleanly; `--resume` of its folder (the saved config)
-    finishes the second fold from its checkpoint and runs the third."""
+    finishes the second fold from its checkpoint."""
     original = BucketedDataset.train_batch
     calls = []
 
     def interrupting(self: BucketedDataset, step: int, *args: object, **kwargs: object) -> dict:
         calls.append(step)
-        if len(calls) == 6:  # fold 2 of 3, its second step
+        if len(calls) == 6:  # fold 2 of 2, its second step
             os.kill(os.getpid(), signal.SIGTERM)
         return original(self, step, *args, **kwargs)
 
     monkeypatch.setattr(BucketedDataset, "train_batch", interrupting)
-    assert run_finetuning(_config(tmp_path / "cv", "train.steps=4", "train.cross_validate=3")) == {}
+    assert run_finetuning(_config(tmp_path / "cv", "train.steps=4", "train.cross_validate=2")) == {}
     monkeypatch.setattr(BucketedDataset, "train_batch", original)
     assert sorted(path.name for path in (tmp_path / "cv").iterdir()) == ["config.yaml", "fold_0", "fold_1"]
     assert not (tmp_path / "cv" / "fold_1" / "config.yaml").exists()
     summary = run_finetuning(load_run_config(FinetuningConfig, tmp_path / "cv" / "config.yaml"))
-    assert len(summary["folds"]) == 3
+    assert len(summary["folds"]) == 2
     assert set(summary["summary"]["accuracy"]) == {"mean", "std"}
     assert (tmp_path / "cv" / "cross_validation.json").is_file()
 
