@@ -6,7 +6,6 @@ Every value can be overridden from the command line; the effective config is sav
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 import typing
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from bertjax.atomic import write_text_atomically
 from bertjax.errors import CheckpointError, ConfigError
 
 T = TypeVar("T")
@@ -131,12 +131,8 @@ def to_dict(config: Any) -> dict[str, Any]:
 def save_run_config(config: Any, path: str | Path) -> None:
     """Writes the effective config as YAML (readable back with `load_run_config`), through a temporary file
     renamed over the old one: a failed write keeps the previous config whole."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.writing")
     try:
-        temporary.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
-        os.replace(temporary, path)
+        write_text_atomically(path, yaml.safe_dump(to_dict(config), sort_keys=False))
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise CheckpointError(f"{path}: cannot write the run config ({error.strerror}); the previous one is kept") \
             from None

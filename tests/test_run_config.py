@@ -85,10 +85,10 @@ def test_a_failed_save_keeps_the_previous_config(tmp_path: Path, monkeypatch: py
     save_run_config(load_run_config(PretrainingConfig, None, ["train.steps=7"]), path)
     before = path.read_text()
 
-    def full_disk(self: Path, *args: object, **kwargs: object) -> None:
+    def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_text", full_disk)
+    monkeypatch.setattr("bertjax.atomic.os.fdopen", full_disk)
     with pytest.raises(CheckpointError, match="config.yaml: cannot write the run config .No space left on device."):
         save_run_config(PretrainingConfig(), path)
     monkeypatch.undo()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bertjax.convert.architecture import ENCODER, check_params
-from bertjax.convert.atomic import atomic_directory
+from bertjax.atomic import atomic_directory
 from bertjax.convert.files import CONFIG_FILE, SAFETENSORS_FILE, write_config, write_state_dict
 from bertjax.convert.names import POSITION_EMBEDDINGS, state_dict_from_params
 from bertjax.data.tokenizer import save_tokenizer

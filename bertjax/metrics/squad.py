@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import re
 import string
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bertjax.atomic import write_text_atomically
 from bertjax.errors import DataError
 
 _PUNCTUATION = frozenset(string.punctuation)
@@ -91,15 +90,4 @@ def squad_metrics(gold_answers: Mapping[str, Sequence[str]], predictions: Mappin
 def write_predictions(path: str | Path, predictions: Mapping[str, str]) -> None:
     """Writes `{question id: answer text}` as the official evaluation scripts read it, atomically (a reader never
     sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide the predictions from other users
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(dict(predictions), file, ensure_ascii=False, indent=2)
-            file.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, json.dumps(dict(predictions), ensure_ascii=False, indent=2) + "\n")

@@ -11,7 +11,7 @@ import numpy as np
 from jax.experimental.multihost_utils import process_allgather, sync_global_devices
 
 from bertjax.convert import save_pretrained
-from bertjax.convert.atomic import atomic_directory
+from bertjax.atomic import atomic_directory
 from bertjax.data.corpus import read_documents, read_tfds_documents
 from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece

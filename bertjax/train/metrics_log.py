@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from bertjax.atomic import write_text_atomically
 from bertjax.errors import DataError, DependencyError
 
 
@@ -70,9 +70,7 @@ class MetricsLog:
         self.close()
         for path in sorted((self.run_dir / "metrics").glob("*.jsonl")):
             kept = [record for record in read_jsonl(path) if record.get("step", 0) <= step]
-            temporary = path.with_suffix(".jsonl.tmp")
-            temporary.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
-            os.replace(temporary, path)
+            write_text_atomically(path, "".join(json.dumps(record) + "\n" for record in kept))
         # Event files cannot be edited; a purge marker tells TensorBoard to hide what older files hold from here on.
         self._purge_step = step + 1
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import importlib.resources
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bertjax.atomic import write_text_atomically
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
 from bertjax.data.classification import (ClassificationExamples, encode_classification, load_classification_examples,
                                          load_tfds_classification)
@@ -178,14 +180,13 @@ class ClassificationFamily:
 
 
 def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    """CSV when `path` ends in .csv, JSON lines otherwise; written to a temporary file, then renamed."""
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8", newline="") as file:
-        if path.suffix == ".csv":
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["text"])
-            writer.writeheader()
-            writer.writerows(rows)
-        else:
-            file.writelines(json.dumps(row) + "\n" for row in rows)
-    temporary.replace(path)
+    """CSV when `path` ends in .csv, JSON lines otherwise; written atomically."""
+    if path.suffix == ".csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["text"])
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomically(path, text.getvalue())
+    else:
+        write_text_atomically(path, "".join(json.dumps(row) + "\n" for row in rows))
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bertjax.atomic import write_text_atomically
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
 from bertjax.data.readers import open_text, read_records
 from bertjax.data.token_classification import (OUTSIDE, TaggedSentences, TokenClassificationFeatures,
@@ -75,16 +76,14 @@ def read_words(path: str | Path, format: str | None = None) -> TaggedSentences:
 
 def write_tagged(words: list[list[str]], tags: list[list[str]], path: Path) -> None:
     """JSON lines `{"tokens": [...], "tags": [...]}` when `path` ends in .jsonl, else CoNLL `word TAG` lines with a
-    blank line between sentences; written to a temporary file, then renamed."""
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as file:
-        for sentence_words, sentence_tags in zip(words, tags):
-            if path.suffix == ".jsonl":
-                file.write(json.dumps({"tokens": sentence_words, "tags": sentence_tags}) + "\n")
-            else:
-                file.writelines(f"{word} {tag}\n" for word, tag in zip(sentence_words, sentence_tags))
-                file.write("\n")
-    temporary.replace(path)
+    blank line between sentences; written atomically."""
+    if path.suffix == ".jsonl":
+        lines = [json.dumps({"tokens": sentence_words, "tags": sentence_tags}) + "\n"
+                 for sentence_words, sentence_tags in zip(words, tags)]
+    else:
+        lines = ["".join(f"{word} {tag}\n" for word, tag in zip(sentence_words, sentence_tags)) + "\n"
+                 for sentence_words, sentence_tags in zip(words, tags)]
+    write_text_atomically(path, "".join(lines))
 
 
 class TokenClassificationFamily:

@@ -1,4 +1,4 @@
-"""Directories written all at once: a failed write never leaves a half-written folder over a good one."""
+"""Files and directories written all at once: a failed write never leaves a half-written one over a good one."""
 
 from __future__ import annotations
 
@@ -10,6 +10,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bertjax.errors import CheckpointError
+
+
+def write_text_atomically(path: str | Path, text: str) -> None:
+    """Writes `text` (UTF-8) to a temporary file beside `path`, then renames it over `path`: readers see the old file
+    or the new one, never part of it, and a failed write leaves the old one as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide the file from other users
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager
