@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,26 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+OWN_CACHE_OPTION = "_bertjax_compilation_cache"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One XLA compilation cache for the run: many tests compile the same tiny models' steps (a resumed run compiles
+    what the straight run did), so each program compiles once. The folder is new for every run and removed after
+    it, so no test reads an executable an earlier run left; pytest-xdist's workers and the scripts tests start
+    inherit it through the environment. A cache the caller set up (JAX_COMPILATION_CACHE_DIR) is used as it is."""
+    if hasattr(config, "workerinput") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    directory = tempfile.mkdtemp(prefix="bertjax-tests-xla-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = directory
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"
+    setattr(config, OWN_CACHE_OPTION, directory)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = getattr(config, OWN_CACHE_OPTION, None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
