@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-OWN_CACHE_OPTION = "_bertjax_compilation_cache"
+OWN_CACHE_DIRECTORY = pytest.StashKey[str]()  # the cache folder this run made, to remove at its end
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,13 +25,12 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = tempfile.mkdtemp(prefix="bertjax-tests-xla-cache-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = directory
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"
-    setattr(config, OWN_CACHE_OPTION, directory)
+    config.stash[OWN_CACHE_DIRECTORY] = directory
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    directory = getattr(config, OWN_CACHE_OPTION, None)
-    if directory is not None:
-        shutil.rmtree(directory, ignore_errors=True)
+    if OWN_CACHE_DIRECTORY in config.stash:
+        shutil.rmtree(config.stash[OWN_CACHE_DIRECTORY], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
