@@ -19,7 +19,7 @@ from bertjax.benchmark.cli import main, parse_settings
 from bertjax.benchmark.peak import Peak
 from bertjax.benchmark.pretrained import write_pretrained
 from bertjax.benchmark.report import Results, format_table, rows_for
-from bertjax.benchmark.suite import BenchmarkSettings
+from bertjax.benchmark.suite import BenchmarkSettings, host_cpu
 from bertjax.benchmark.timing import Measurement, measure_alternating
 from bertjax.benchmark.workloads import MASK_TOKEN_ID, masked_lm_labels, model_config, synthetic_batch
 from bertjax.errors import ConfigError
@@ -230,3 +230,10 @@ def test_smoke_run_writes_json(tmp_path: Path) -> None:
     assert rows[("finetune", "PyTorch eager")]["speedup_vs_torch_eager"] == pytest.approx(1.0)
     assert results["peak"]["flops_per_second"] > 0
     assert "bertjax, MLM at all positions" in completed.stdout
+
+
+def test_host_cpu_names_the_processor_and_its_vector_extensions():
+    cpuinfo = ("processor\t: 0\nmodel name\t: Example Xeon\nflags\t\t: fpu sse2 avx avx2 fma avx512f amx_tile\n\n"
+               "processor\t: 1\nmodel name\t: Example Xeon\nflags\t\t: fpu sse2 avx avx2 fma avx512f amx_tile\n")
+    assert host_cpu(cpuinfo) == "Example Xeon (avx2, avx512f, amx_tile)"
+    assert host_cpu("model name\t: Older Core\nflags\t: sse2 avx\n") == "Older Core"

@@ -87,6 +87,25 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+VECTOR_EXTENSIONS = ("avx2", "avx512f", "amx_tile")  # the ISA levels that decide CPU matmul speed
+
+
+def host_cpu(cpuinfo: str | None = None) -> str:
+    """The processor's name and its widest vector extensions, from /proc/cpuinfo where there is one: CPU ratios
+    differ between machine types (PyTorch's sgemm uses AVX-512 where XLA's CPU dot is slower)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    extensions = [extension for extension in VECTOR_EXTENSIONS if extension in flags]
+    return f"{name} ({', '.join(extensions)})" if extensions else name
+
+
 def _runners(settings: BenchmarkSettings, model: str, workload: str, batch_size: int, pretrained: Path | None
              ) -> tuple[list[Runner], dict[str, float]]:
     """The runners of one model x workload, and the share of each one's token slots that hold real tokens (only
@@ -131,6 +150,8 @@ def environment(settings: BenchmarkSettings) -> dict[str, object]:
         "platform": device.platform, "device_count": jax.device_count(), "cpu_threads": cpu_threads(),
         "jax": jax.__version__, "python": platform.python_version(),
     }
+    if device.platform == "cpu":
+        values["cpu"] = host_cpu()
     if settings.torch:
         import torch
         import transformers
