@@ -91,18 +91,14 @@ VECTOR_EXTENSIONS = ("avx2", "avx512f", "amx_tile")  # the ISA levels that decid
 
 
 def host_cpu(cpuinfo: str | None = None) -> str:
-    """The processor's name and its widest vector extensions, from /proc/cpuinfo where there is one: CPU ratios
-    differ between machine types (PyTorch's sgemm uses AVX-512 where XLA's CPU dot is slower)."""
+    """The processor's name and which of `VECTOR_EXTENSIONS` it has, from /proc/cpuinfo where there is one: CPU
+    ratios differ between machine types (PyTorch's sgemm uses AVX-512 where XLA's CPU dot is slower)."""
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return platform.processor() or platform.machine()
-    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    flags = set(fields.get("flags", "").split())
+        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    fields = {key.strip(): value.strip() for key, value in
+              (line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)}
     name = fields.get("model name") or platform.processor() or platform.machine()
-    extensions = [extension for extension in VECTOR_EXTENSIONS if extension in flags]
+    extensions = [extension for extension in VECTOR_EXTENSIONS if extension in fields.get("flags", "").split()]
     return f"{name} ({', '.join(extensions)})" if extensions else name
 
 
