@@ -21,6 +21,7 @@ from bertjax.benchmark.pretrained import write_pretrained
 from bertjax.benchmark.report import Results, format_table, rows_for
 from bertjax.benchmark.suite import BenchmarkSettings, host_cpu
 from bertjax.benchmark.timing import Measurement, measure_alternating
+from bertjax.benchmark.torch_reference import idle_threads_sleep
 from bertjax.benchmark.workloads import MASK_TOKEN_ID, masked_lm_labels, model_config, synthetic_batch
 from bertjax.errors import ConfigError
 from bertjax.model import BertForPreTraining, ModelOptions, preset
@@ -237,3 +238,16 @@ def test_host_cpu_names_the_processor_and_its_vector_extensions():
                "processor\t: 1\nmodel name\t: Example Xeon\nflags\t\t: fpu sse2 avx avx2 fma avx512f amx_tile\n")
     assert host_cpu(cpuinfo) == "Example Xeon (avx2, avx512f, amx_tile)"
     assert host_cpu("model name\t: Older Core\nflags\t: sse2 avx\n") == "Older Core"
+
+
+def test_torch_threads_are_told_to_sleep_before_torch_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OMP_WAIT_POLICY only takes effect if set before torch loads libgomp: the benchmark's command line must not
+    import torch before `main` sets it, and a user's own setting is kept."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    idle_threads_sleep()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    idle_threads_sleep()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    check = "import sys; import bertjax.benchmark.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], cwd=ROOT).returncode == 0

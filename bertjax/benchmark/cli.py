@@ -7,6 +7,7 @@ import sys
 
 from bertjax.benchmark.report import format_table, write_json
 from bertjax.benchmark.suite import BenchmarkSettings, run_benchmark
+from bertjax.benchmark.torch_reference import idle_threads_sleep
 from bertjax.errors import BertJaxError
 from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
 from bertjax.train.host_allocator import reuse_freed_host_memory
@@ -58,6 +59,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
 
 def main(argv: list[str] | None = None) -> int:
     reuse_freed_host_memory()  # before JAX starts, as the training scripts do; PyTorch shares the setting
+    idle_threads_sleep()  # before torch is imported
     arguments = None
     try:
         settings, arguments = parse_settings(argv)
