@@ -1,29 +1,59 @@
-"""bertjax: BERT pretraining and fine-tuning in JAX, with Hugging Face weight compatibility."""
+"""bertjax: BERT pretraining and fine-tuning in JAX, with Hugging Face weight compatibility.
 
-from bertjax.convert import load_pretrained, save_pretrained
-from bertjax.data.tokenizer import load_tokenizer, train_wordpiece
-from bertjax.errors import BertJaxError, CheckpointError, ConfigError, DataError, DependencyError
-from bertjax.model import (
-    HEADS,
-    BertConfig,
-    BertForMaskedLM,
-    BertForMultipleChoice,
-    BertForNextSentencePrediction,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-    BertModel,
-    ModelOptions,
-    preset,
-)
-from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
-from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
+The names below load on first use, so that importing one part of the package (the model, the benchmark) does not
+pay for the rest (the run drivers' metrics, plots and checkpointing libraries).
+"""
 
-__all__ = [
-    "HEADS", "BertConfig", "BertForMaskedLM", "BertForMultipleChoice", "BertForNextSentencePrediction",
-    "BertForPreTraining", "BertForQuestionAnswering", "BertForSequenceClassification", "BertForTokenClassification",
-    "BertJaxError", "BertModel", "CheckpointError", "ConfigError", "DataError", "DependencyError",
-    "FinetuningConfig", "ModelOptions", "PretrainingConfig", "load_pretrained", "load_tokenizer", "preset",
-    "run_finetuning", "run_pretraining", "save_pretrained", "train_wordpiece",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_MODULE_OF = {
+    "load_pretrained": "bertjax.convert", "save_pretrained": "bertjax.convert",
+    "load_tokenizer": "bertjax.data.tokenizer", "train_wordpiece": "bertjax.data.tokenizer",
+    **dict.fromkeys(("BertJaxError", "CheckpointError", "ConfigError", "DataError", "DependencyError"),
+                    "bertjax.errors"),
+    **dict.fromkeys(("HEADS", "BertConfig", "BertForMaskedLM", "BertForMultipleChoice",
+                     "BertForNextSentencePrediction", "BertForPreTraining", "BertForQuestionAnswering",
+                     "BertForSequenceClassification", "BertForTokenClassification", "BertModel", "ModelOptions",
+                     "preset"), "bertjax.model"),
+    "FinetuningConfig": "bertjax.runs.finetuning", "run_finetuning": "bertjax.runs.finetuning",
+    "PretrainingConfig": "bertjax.runs.pretraining", "run_pretraining": "bertjax.runs.pretraining",
+}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'bertjax' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
+
+
+if TYPE_CHECKING:
+    from bertjax.convert import load_pretrained, save_pretrained
+    from bertjax.data.tokenizer import load_tokenizer, train_wordpiece
+    from bertjax.errors import BertJaxError, CheckpointError, ConfigError, DataError, DependencyError
+    from bertjax.model import (
+        HEADS,
+        BertConfig,
+        BertForMaskedLM,
+        BertForMultipleChoice,
+        BertForNextSentencePrediction,
+        BertForPreTraining,
+        BertForQuestionAnswering,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+        BertModel,
+        ModelOptions,
+        preset,
+    )
+    from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
+    from bertjax.runs.pretraining import PretrainingConfig, run_pretraining

@@ -13,13 +13,16 @@ import jax
 import numpy as np
 import pytest
 
+from bertjax.benchmark import memory, memory_probe
 from bertjax.benchmark.bertjax_runner import BertJaxRunner, all_positions_pretraining_loss, scanned_steps
-from bertjax.benchmark import memory
+from bertjax.benchmark import suite
 from bertjax.benchmark.cli import main, parse_settings
 from bertjax.benchmark.peak import Peak
 from bertjax.benchmark.pretrained import write_pretrained
 from bertjax.benchmark.report import Results, format_table, rows_for
-from bertjax.benchmark.suite import BenchmarkSettings, host_cpu
+from bertjax.benchmark.host import host_cpu
+from bertjax.benchmark.memory_probe import ProbeError, isolated_memory_bytes
+from bertjax.benchmark.settings import BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, measure_alternating
 from bertjax.benchmark.torch_reference import idle_threads_sleep
 from bertjax.benchmark.workloads import MASK_TOKEN_ID, masked_lm_labels, model_config, synthetic_batch
@@ -251,3 +254,44 @@ def test_torch_threads_are_told_to_sleep_before_torch_loads(monkeypatch: pytest.
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
     check = "import sys; import bertjax.benchmark.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", check], cwd=ROOT).returncode == 0
+
+
+def test_memory_probe_reads_one_runner_in_a_fresh_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each implementation's host memory on its own, in a child process; a child that fails says why."""
+    settings = BenchmarkSettings(models=("bert-tiny",), workloads=("inference",), batch_size=2, seq_len=32,
+                                 compile=False)
+    pretrained = write_pretrained(tmp_path / "bert-tiny", model_config("bert-tiny"), seed=0)
+    for label in ("bertjax", "PyTorch eager"):
+        reading = isolated_memory_bytes(settings, "bert-tiny", "inference", 2, pretrained, label)
+        assert 0 < reading < 2**30, label  # bert-tiny's weights alone are 17 MB; a GiB would be a leak
+    monkeypatch.setattr(memory_probe, "_CHILD", "import sys; sys.exit('MemoryError: out of memory')")
+    with pytest.raises(ProbeError, match="the memory probe of bertjax exited with 1: MemoryError: out of memory"):
+        isolated_memory_bytes(settings, "bert-tiny", "inference", 2, pretrained, "bertjax")
+    monkeypatch.setattr(memory_probe, "_CHILD", "print('done')")
+    with pytest.raises(ProbeError, match="the memory probe of bertjax printed 'done', not a reading"):
+        isolated_memory_bytes(settings, "bert-tiny", "inference", 2, pretrained, "bertjax")
+
+
+def test_isolated_readings_replace_the_shared_process_ones(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    def runners(*_: object) -> tuple[list[_FakeRunner], dict[str, float]]:
+        fakes = [_FakeRunner("a", []), _FakeRunner("b", []), _FakeRunner("c", [], fail_in="prepare")]
+        return fakes, dict.fromkeys("abc", 1.0)
+
+    def probe(settings: BenchmarkSettings, model: str, workload: str, batch_size: int, pretrained: Path | None,
+              label: str) -> int:
+        probed.append(label)
+        if label == "b":
+            raise ProbeError("the memory probe of b exited with 1: out of memory")
+        return 12345
+
+    probed: list[str] = []
+    monkeypatch.setattr(suite, "runners_for", runners)
+    monkeypatch.setattr(suite, "isolated_memory_bytes", probe)
+    settings = BenchmarkSettings(models=("bert-tiny",), workloads=("pretrain",), warmup=0, rounds=1, torch=False,
+                                 isolate_memory=True)
+    rows = {row.implementation: row for row in suite.run_benchmark(settings, progress=False).rows}
+    assert probed == ["a", "b"]  # not the runner that failed
+    assert (rows["a"].memory_bytes, rows["b"].memory_bytes, rows["c"].memory_bytes) == (12345, None, None)
+    assert "no host memory for b: the memory probe of b exited with 1: out of memory" in capsys.readouterr().err
+    assert parse_settings(["--isolate-memory"])[0].isolate_memory and not parse_settings([])[0].isolate_memory

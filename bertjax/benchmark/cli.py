@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from bertjax.benchmark.report import format_table, write_json
-from bertjax.benchmark.suite import BenchmarkSettings, run_benchmark
+from bertjax.benchmark.settings import BenchmarkSettings
+from bertjax.benchmark.suite import run_benchmark
 from bertjax.benchmark.torch_reference import idle_threads_sleep
 from bertjax.errors import BertJaxError
 from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
@@ -49,6 +50,10 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
     parser.add_argument("--steps-per-call", type=int, default=defaults.steps_per_call,
                         help="bertjax training steps per jitted call (lax.scan over batches); on CPU this saves "
                              "XLA's per-call page faults. --steps must be a multiple")
+    parser.add_argument("--isolate-memory", action="store_true",
+                        help="read each implementation's host memory in a fresh process of its own (slower: one "
+                             "process per implementation and workload); otherwise it is read in the shared "
+                             "process, where a runner can reuse memory that earlier runners freed")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")

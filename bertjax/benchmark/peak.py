@@ -67,3 +67,11 @@ def device_peak(dtype: str) -> Peak:
     if device.platform == "cpu":
         return measure_matmul_peak(dtype)
     return table_peak(device.device_kind, dtype)
+
+
+def best_peak(current: Peak | None, dtype: str) -> Peak:
+    """On CPU the peak is measured, and other work on the machine lowers it: keep the best measurement."""
+    measured = device_peak(dtype)
+    if current is None or (measured.flops_per_second or 0) > (current.flops_per_second or 0):
+        return measured
+    return current

@@ -55,7 +55,7 @@ def _timed(runner: Runner, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def _start(runner: Runner, warmup: int, measurement: Measurement) -> None:
+def start_runner(runner: Runner, warmup: int, measurement: Measurement) -> None:
     """Prepares, times the first step, then warms up; the first warm-up step measures host memory.
 
     Host memory: what the runner keeps resident after its first step plus the largest transient growth of the
@@ -88,7 +88,7 @@ def measure_alternating(runners: list[Runner], steps: int, warmup: int, rounds: 
     active: list[int] = []
     for index, runner in enumerate(runners):
         try:
-            _start(runner, warmup, measurements[index])
+            start_runner(runner, warmup, measurements[index])
             active.append(index)
         except Exception as error:  # a framework that cannot run here is reported, not fatal
             measurements[index].error = _failure(error)
