@@ -7,7 +7,7 @@ pay for the rest (the run drivers' metrics, plots and checkpointing libraries).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 _MODULE_OF = {
     "load_pretrained": "bertjax.convert", "save_pretrained": "bertjax.convert",
@@ -36,24 +36,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return list(__all__)
 
-
-if TYPE_CHECKING:
-    from bertjax.convert import load_pretrained, save_pretrained
-    from bertjax.data.tokenizer import load_tokenizer, train_wordpiece
-    from bertjax.errors import BertJaxError, CheckpointError, ConfigError, DataError, DependencyError
-    from bertjax.model import (
-        HEADS,
-        BertConfig,
-        BertForMaskedLM,
-        BertForMultipleChoice,
-        BertForNextSentencePrediction,
-        BertForPreTraining,
-        BertForQuestionAnswering,
-        BertForSequenceClassification,
-        BertForTokenClassification,
-        BertModel,
-        ModelOptions,
-        preset,
-    )
-    from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
-    from bertjax.runs.pretraining import PretrainingConfig, run_pretraining

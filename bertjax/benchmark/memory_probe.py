@@ -1,9 +1,9 @@
 """Host memory of one runner read in a fresh process of its own.
 
 In the suite's shared process a runner can reuse heap that earlier runners freed and the allocator kept, so its
-reading depends on the order the runners ran in. A child process that starts the frameworks, then only this
-runner, reads what the runner needs on its own. The request goes in as JSON on stdin; the reading comes back as
-the last line of stdout.
+reading depends on the order the runners ran in. A child process that starts only the framework this runner uses,
+then only the runner, reads what the runner needs on its own. The request goes in as JSON on stdin; the reading
+comes back as the last line of stdout.
 """
 
 from __future__ import annotations
