@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bertjax.data.builtin import builtin_corpus
 from bertjax.data.corpus import read_documents
-from bertjax.runs.pretraining import builtin_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,12 +7,12 @@ import dataclasses
 
 import numpy as np
 
+from bertjax.data.builtin import builtin_corpus
 from bertjax.data.corpus import read_documents
 from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError
 from bertjax.model import BertConfig
-from bertjax.runs.pretraining import builtin_corpus
 
 CORPUS_VOCAB_SIZE = 8000  # as the built-in pretraining run
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 from pathlib import Path
 
 import jax
@@ -12,6 +11,7 @@ from jax.experimental.multihost_utils import process_allgather, sync_global_devi
 
 from bertjax.convert import save_pretrained
 from bertjax.atomic import atomic_directory
+from bertjax.data.builtin import builtin_corpus
 from bertjax.data.corpus import read_documents, read_tfds_documents
 from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
@@ -64,10 +64,6 @@ class PretrainingConfig:
     data: PretrainingDataSection = PretrainingDataSection(dynamic_masking=True, dupe_factor=5)
     optimizer: OptimizerConfig = OptimizerConfig(learning_rate=1e-3, warmup_fraction=0.05)
     train: RunSection = RunSection(output_dir="runs/pretrain", steps=300, eval_every=150, checkpoint_every=150)
-
-
-def builtin_corpus() -> Path:
-    return Path(str(importlib.resources.files("bertjax") / "resources" / "corpus.txt"))
 
 
 def _documents(data: PretrainingDataSection) -> list[list[str]]:

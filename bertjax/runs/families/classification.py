@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.resources
 import io
 import json
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 
 from bertjax.atomic import write_text_atomically
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.builtin import builtin_sentiment
 from bertjax.data.classification import (ClassificationExamples, encode_classification, load_classification_examples,
                                          load_tfds_classification)
 from bertjax.data.glue import GlueTask, glue_task
@@ -23,10 +23,6 @@ from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
 from bertjax.tasks.finetuning import OBJECTIVES
 from bertjax.train.plots import plot_confusion_matrix
-
-
-def builtin_sentiment() -> Path:
-    return Path(str(importlib.resources.files("bertjax") / "resources" / "sentiment.csv"))
 
 
 def _subset(examples: ClassificationExamples, indices: np.ndarray) -> ClassificationExamples:
