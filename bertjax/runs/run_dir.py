@@ -18,6 +18,7 @@ from jax.sharding import Mesh
 from bertjax.errors import ConfigError
 from bertjax.run_config import save_run_config
 from bertjax.train.checkpoint import Checkpointer
+from bertjax.train.compilation_cache import AUTO, use_compilation_cache
 from bertjax.train.metrics_log import MetricsLog, read_jsonl
 from bertjax.train.sharding import initialize_distributed, make_mesh
 
@@ -48,8 +49,13 @@ class RunSection:
     coordinator_address: str | None = None
     num_processes: int | None = None
     process_id: int | None = None
+    # JAX's persistent compilation cache: "auto" (a user cache folder on accelerators, none on CPU), off, or a
+    # folder (bertjax.train.compilation_cache).
+    compilation_cache: str | bool = AUTO
 
     def __post_init__(self) -> None:
+        if self.compilation_cache == "":
+            raise ConfigError('compilation_cache must be "auto", "off" or a folder, got an empty value')
         check_at_least(self, batch_size=1, accumulation_steps=1, steps=0, log_every=1, eval_every=0,
                        eval_batches=1, checkpoint_every=0, keep_checkpoints=1)
 
@@ -89,8 +95,10 @@ class RunContext:
 
 
 def start_run(section: RunSection, config: Any) -> RunContext:
-    """Joins the hosts, builds the mesh, opens the checkpoint manager and metrics writers of the run folder."""
+    """Joins the hosts, sets up the compilation cache, builds the mesh, opens the checkpoint manager and metrics
+    writers of the run folder."""
     initialize_distributed(section.coordinator_address, section.num_processes, section.process_id)
+    use_compilation_cache(section.compilation_cache)  # after joining: it asks which backend runs
     run_dir = Path(section.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     primary = jax.process_index() == 0
