@@ -22,7 +22,8 @@ def run_script(config_class: type[T], run: Callable[[T], Any], description: str,
     shorthands: flag -> (config key, help), e.g. {"--tfds": ("data.tfds", "...")}: `--tfds x` means `data.tfds=x`.
     """
     reuse_freed_host_memory()  # before JAX starts: its CPU steps then reuse their scratch memory
-    parser = argparse.ArgumentParser(description=description)
+    # The description is a script's docstring: its example commands keep their own lines.
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="a YAML run config from configs/ (default: the built-in small run)")
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from its latest checkpoint, with its saved config")
