@@ -51,6 +51,17 @@ def test_metrics_are_grouped_by_family(run_dir: Path) -> None:
     assert values[4] == pytest.approx(1e-4)
 
 
+def test_baseline_scores_share_their_metric_plot(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "metrics" / "eval.jsonl", [
+        {"step": 10, "f1": 0.6, "f1_macro": 0.5, "baseline_f1": 0.0, "baseline_f1_macro": 0.3,
+         "baseline_accuracy": 0.49}])
+    curves = read_curves(tmp_path)
+    assert sorted(curves) == ["accuracy", "f1", "f1_macro"]
+    assert sorted(curves["f1"]) == [("eval", "baseline_f1"), ("eval", "f1")]
+    assert sorted(curves["f1_macro"]) == [("eval", "baseline_f1_macro"), ("eval", "f1_macro")]
+    assert list(curves["accuracy"]) == [("eval", "baseline_accuracy")]
+
+
 def test_plot_curves_writes_one_png_per_family(run_dir: Path) -> None:
     paths = plot_curves(run_dir)
     assert paths == [run_dir / "plots" / f"{family}.png" for family in ("accuracy", "learning_rate", "loss")]

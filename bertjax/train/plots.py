@@ -18,6 +18,8 @@ from bertjax.train.metrics_log import read_jsonl
 
 # Metrics ending with one of these share a plot (`loss`, `mlm_loss`, `nsp_loss`); any other metric gets its own.
 FAMILY_SUFFIXES = ("loss", "accuracy")
+# The trivial baseline's score of a metric (`baseline_f1`) is drawn on that metric's plot.
+BASELINE_PREFIX = "baseline_"
 SPLIT_LINE_STYLES = ("-", "--", ":", "-.")
 # Below this many points a curve also gets markers: sparse evaluations stay visible.
 MARKER_LIMIT = 40
@@ -26,6 +28,7 @@ Curves = dict[str, dict[tuple[str, str], tuple[list[float], list[float]]]]
 
 
 def metric_family(name: str) -> str:
+    name = name.removeprefix(BASELINE_PREFIX)
     return next((suffix for suffix in FAMILY_SUFFIXES if name.endswith(suffix)), name)
 
 
