@@ -36,6 +36,8 @@ PARAGRAPHS_TEXT = """
     ("Dr. No met Prof. X on Jan. 5 at St. Paul's. Fine.", ["Dr. No met Prof. X on Jan. 5 at St. Paul's.", "Fine."]),
     ("WikiText style , spaced out . Like this . \"Quoted\" next .",
      ["WikiText style , spaced out .", "Like this .", "\"Quoted\" next ."]),
+    ("Merity et al. (2016) built it. Warner Bros. Pictures and Acme Inc. Ltd. agreed. Done.",
+     ["Merity et al. (2016) built it.", "Warner Bros. Pictures and Acme Inc. Ltd. agreed.", "Done."]),
     ("In 1990. 2000 came later.", ["In 1990.", "2000 came later."]),
     ("Il est parti. Émile est venu.", ["Il est parti.", "Émile est venu."]),
     ("Er ging. „Über Nacht“ kam er.", ["Er ging.", "„Über Nacht“ kam er."]),

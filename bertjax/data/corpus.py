@@ -26,7 +26,8 @@ FORMATS = ("auto", "sentences", "paragraphs")
 # A period after these words (compared lower-cased, without the period) does not end a sentence.
 ABBREVIATIONS = frozenset("""
     mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm gov sen rep rev hon pres supt
-    vs cf viz ca approx no nos fig figs vol vols pp ch sec dept est
+    vs cf viz ca approx no nos fig figs vol vols pp ch sec dept est al
+    inc ltd co corp bros assn univ ave blvd
     jan feb mar apr jun jul aug sep sept oct nov dec
 """.split())
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(\s+)")
