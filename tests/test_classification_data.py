@@ -74,7 +74,8 @@ def test_missing_column_lists_the_columns(tmp_path):
     path = write(tmp_path, "train.tsv", "sentence\tlabel\na\t1\n")
     with pytest.raises(DataError) as error:
         load_classification_examples(path)
-    assert f"{path} line 1: no column 'text'; the columns are: 'sentence', 'label'" in str(error.value)
+    assert (f"{path} line 1: no column 'text'; the columns are: 'sentence', 'label'. Set text_column to the column "
+            f"that holds it (task.text_column=NAME") in str(error.value)
 
 
 def test_unlabelled_file(tmp_path):

@@ -114,7 +114,9 @@ def load_classification_examples(path: str | Path, text_column: str = "text", la
       `task.labels`, e.g. `load_classification_examples(dev, **dataclasses.asdict(train.task))`.
     format, fieldnames: as `read_records` (fieldnames for files without a header row).
     """
-    required = [column for column in (text_column, text_pair_column, label_column) if column is not None]
+    required = {column: option for column, option in ((text_column, "text_column"),
+                                                      (text_pair_column, "text_pair_column"),
+                                                      (label_column, "label_column")) if column is not None}
     records = read_records(path, format=format, columns=required, fieldnames=fieldnames)
     texts = [_text(record, text_column) for record in records]
     text_pairs = None if text_pair_column is None else [_text(record, text_pair_column) for record in records]

@@ -7,7 +7,7 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +63,17 @@ def detect_format(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-def read_records(path: str | Path, format: str | None = None, columns: Sequence[str] | None = None,
+Columns = Sequence[str] | Mapping[str, str]
+
+
+def read_records(path: str | Path, format: str | None = None, columns: Columns | None = None,
                  fieldnames: Sequence[str] | None = None) -> list[Record]:
     """Reads every row of a CSV, TSV or JSON-lines file.
 
     format: csv (the csv module's quoting), tsv (tab-separated, no quoting, as GLUE's files) or jsonl (one JSON
       object a line); None: from the extension (.csv, .tsv, .jsonl/.json).
-    columns: columns every record must have.
+    columns: columns every record must have; as a mapping, each to the option that named it (`{"sentence":
+      "text_column"}`), which the error for a missing column then tells the user to set.
     fieldnames: column names of a CSV/TSV file without a header row (its first line is then data).
     Blank lines are skipped. CSV/TSV values are strings; JSON values keep their JSON types.
     """
@@ -110,7 +114,7 @@ def _rows(path: Path, delimiter: str, quoted: bool) -> Iterator[tuple[int, list[
             raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error}); check the quotes") from None
 
 
-def _read_delimited(path: Path, delimiter: str, quoted: bool, columns: Sequence[str],
+def _read_delimited(path: Path, delimiter: str, quoted: bool, columns: Columns,
                     fieldnames: Sequence[str] | None) -> list[Record]:
     rows = _rows(path, delimiter, quoted)
     if fieldnames is None:
@@ -134,7 +138,7 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool, columns: Sequence[
     return records
 
 
-def _read_json_lines(path: Path, columns: Sequence[str]) -> list[Record]:
+def _read_json_lines(path: Path, columns: Columns) -> list[Record]:
     records = []
     with open_text(path) as file:
         for line, text in enumerate(file, start=1):
@@ -153,8 +157,11 @@ def _read_json_lines(path: Path, columns: Sequence[str]) -> list[Record]:
     return records
 
 
-def _check_columns(names: list[str], required: Sequence[str], where: str) -> None:
-    missing = [column for column in required if column not in names]
-    if missing:
-        raise DataError(f"{where}: no column {missing[0]!r}; the columns are: {', '.join(map(repr, names))}. "
-                        f"Name the right column in the options")
+def _check_columns(names: list[str], required: Columns, where: str) -> None:
+    missing = next((column for column in required if column not in names), None)
+    if missing is None:
+        return
+    option = required.get(missing) if isinstance(required, Mapping) else None
+    fix = (f"Set {option} to the column that holds it (task.{option}=NAME on the fine-tuning command line)"
+           if option else "The file needs the columns " + ", ".join(map(repr, required)))
+    raise DataError(f"{where}: no column {missing!r}; the columns are: {', '.join(map(repr, names))}. {fix}")
