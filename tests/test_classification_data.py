@@ -246,3 +246,16 @@ def test_glue_predictions_read_glues_test_files(tmp_path, tokenizer):
     rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [(row["text"], row["text_pair"], row["label"]) for row in rows] == [("first", "second", "1"),
                                                                               ("third", "fourth", "1")]
+
+
+def test_glue_file_missing_a_column_lists_the_presets_columns(tmp_path, tokenizer):
+    """GLUE's columns are fixed by the preset, so the error names them instead of an option to set."""
+    from bertjax.runs.families.classification import ClassificationFamily
+    from bertjax.runs.task_family import TaskSection
+
+    train = write(tmp_path, "train.tsv", "#1 String\tQuality\na\t1\nb\t0\n")
+    section = TaskSection(train_file=str(train), glue="mrpc")
+    with pytest.raises(DataError) as error:
+        ClassificationFamily(section).prepare(section, tokenizer, seed=0, fold=None)
+    assert str(error.value) == (f"{train} line 1: no column '#2 String'; the columns are: '#1 String', 'Quality'. "
+                                f"The file needs the columns '#1 String', '#2 String', 'Quality'")

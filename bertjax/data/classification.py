@@ -106,17 +106,21 @@ def _label_ids(records: list[Record], column: str, labels: Sequence[str] | None)
 def load_classification_examples(path: str | Path, text_column: str = "text", label_column: str | None = "label",
                                  text_pair_column: str | None = None, labels: Sequence[str] | None = None,
                                  regression: bool = False, format: str | None = None,
-                                 fieldnames: Sequence[str] | None = None) -> ClassificationExamples:
+                                 fieldnames: Sequence[str] | None = None,
+                                 columns_from_options: bool = True) -> ClassificationExamples:
     """Reads classification (or regression) examples from a CSV, TSV or JSON-lines file.
 
     labels: the allowed label values in id order; None infers them from this file (the training file), sorted
       numerically when they are integers, else alphabetically. Load evaluation files with the training file's
       `task.labels`, e.g. `load_classification_examples(dev, **dataclasses.asdict(train.task))`.
     format, fieldnames: as `read_records` (fieldnames for files without a header row).
+    columns_from_options: whether the column names are the user's `task.*_column` options, so that the error for
+      a missing column names the option to set; False for fixed layouts such as GLUE's.
     """
-    required = {column: option for column, option in ((text_column, "text_column"),
+    named = {column: option for column, option in ((text_column, "text_column"),
                                                       (text_pair_column, "text_pair_column"),
                                                       (label_column, "label_column")) if column is not None}
+    required = named if columns_from_options else list(named)
     records = read_records(path, format=format, columns=required, fieldnames=fieldnames)
     texts = [_text(record, text_column) for record in records]
     text_pairs = None if text_pair_column is None else [_text(record, text_pair_column) for record in records]

@@ -66,7 +66,8 @@ class ClassificationFamily:
         source = builtin_sentiment() if path == "builtin" else path
         return load_classification_examples(source, text_column=text, label_column=label if labelled else None,
                                             text_pair_column=pair, labels=labels, regression=self.regression,
-                                            format=section.format, fieldnames=fieldnames)
+                                            format=section.format, fieldnames=fieldnames,
+                                            columns_from_options=not section.glue)
 
     def _tfds_examples(self, section: TaskSection, split: str) -> ClassificationExamples:
         """A tfds split; GLUE's in its preset's features, any other in the task's columns."""
