@@ -17,10 +17,48 @@ from bertjax.atomic import write_text_atomically
 from bertjax.errors import CheckpointError, ConfigError
 
 T = TypeVar("T")
+YAML_NULLS = ("null", "Null", "NULL", "~")
+
+
+class CommandLineValue(typing.NamedTuple):
+    """A `section.field=value` override's value: the text as typed, and what YAML reads it as (`error` when YAML
+    cannot read it)."""
+
+    text: str
+    parsed: Any = None
+    error: str | None = None
+
+
+def _coerce_command_line(value: CommandLineValue, annotation: Any, where: str) -> Any:
+    """A text field takes the text as typed, so a folder named `2024` or `off` or a column named `#1 String` stays
+    what it is; other fields (and a text field's `null` or another type it allows, such as a bool) take YAML's
+    reading."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    if str in options:
+        if isinstance(value.parsed, str):
+            return value.parsed  # YAML's reading drops the quotes of a quoted value
+        if value.text.strip() in YAML_NULLS and type(None) in options:
+            return None
+        for option in options:
+            if option not in (str, type(None)) and value.error is None and value.parsed is not None:
+                try:
+                    return _coerce(value.parsed, option, where)
+                except ConfigError:
+                    pass
+        return value.text
+    if value.error is not None:
+        raise ConfigError(f"{where}={value.text} (on the command line): cannot parse the value ({value.error})")
+    try:
+        return _coerce(value.parsed, annotation, where)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (on the command line)") from None
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Checks (and lightly converts) a YAML value against a field's type annotation."""
+    if isinstance(value, CommandLineValue):
+        return _coerce_command_line(value, annotation, where)
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
@@ -68,6 +106,8 @@ def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
     kwargs = {}
     for name, value in values.items():
         default = fields[name].default
+        if dataclasses.is_dataclass(default) and isinstance(value, CommandLineValue) and isinstance(value.parsed, dict):
+            value = value.parsed
         if dataclasses.is_dataclass(default) and isinstance(value, dict):
             # A partial section changes the fields it names and keeps the section's own defaults for the rest.
             value = {**{field.name: getattr(default, field.name) for field in dataclasses.fields(default)}, **value}
@@ -80,20 +120,22 @@ def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
         raise ConfigError(f"{where}: {error}" if where else str(error)) from None
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`train.batch_size=64` -> (["train", "batch_size"], 64); the value is parsed as YAML."""
+def parse_override(text: str) -> tuple[list[str], CommandLineValue]:
+    """`train.batch_size=64` -> (["train", "batch_size"], the text "64" and YAML's reading of it, 64)."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like section.field=value")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = CommandLineValue(raw, yaml.safe_load(raw) if raw != "" else "")
     except yaml.YAMLError as error:
-        raise ConfigError(f"override {text!r}: cannot parse the value ({error})") from None
+        value = CommandLineValue(raw, error=str(error).replace("\n", " "))
     return key.strip().split("."), value
 
 
 def _merge(tree: dict[str, Any], keys: list[str], value: Any) -> None:
     for key in keys[:-1]:
+        if isinstance(tree.get(key), CommandLineValue) and isinstance(tree[key].parsed, dict):
+            tree[key] = dict(tree[key].parsed)  # a section set whole earlier on the command line
         tree = tree.setdefault(key, {})
         if not isinstance(tree, dict):
             raise ConfigError(f"override {'.'.join(keys)}: {key} is not a section")

@@ -27,3 +27,15 @@ def test_help_keeps_each_example_command_on_its_own_line(script: str, config_cla
     help_lines = capsys.readouterr().out.splitlines()
     for example in examples:
         assert example in help_lines
+
+
+def test_path_flags_keep_their_text() -> None:
+    """`--output-dir 2024` is a folder named 2024 and `--train-file '[2024] reviews.csv'` a file of that name,
+    not YAML's integer or syntax error."""
+    seen = []
+    shorthands = {"--output-dir": ("train.output_dir", "the run folder"),
+                  "--train-file": ("task.train_file", "training data")}
+    status = run_script(FinetuningConfig, seen.append, "finetune", shorthands=shorthands,
+                        argv=["--output-dir", "2024", "--train-file", "[2024] reviews.csv"])
+    assert status == 0
+    assert (seen[0].train.output_dir, seen[0].task.train_file) == ("2024", "[2024] reviews.csv")

@@ -8,6 +8,7 @@ import pytest
 
 from bertjax.errors import ConfigError
 from bertjax.run_config import load_run_config, save_run_config
+from bertjax.runs.finetuning import FinetuningConfig
 from bertjax.runs.pretraining import PretrainingConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -40,6 +41,30 @@ def test_overrides_parse_values_as_yaml() -> None:
     assert config.data.next_sentence is False and config.model.init_from is None
 
 
+@pytest.mark.parametrize("override, field, value", [
+    ("train.output_dir=2024", "output_dir", "2024"),
+    ("train.output_dir=off", "output_dir", "off"),
+    ("train.output_dir=runs: v2", "output_dir", "runs: v2"),
+    ("task.train_file=[2024] reviews.csv", "train_file", "[2024] reviews.csv"),
+    ("task.text_column=#1 String", "text_column", "#1 String"),
+    ("task.text_pair_column=#2 String", "text_pair_column", "#2 String"),
+    ("task.label_column='quoted name'", "label_column", "quoted name"),
+    ("task.eval_file=null", "eval_file", None),
+    ("train.compilation_cache=false", "compilation_cache", False),
+    ("train.compilation_cache=2024", "compilation_cache", "2024"),
+])
+def test_text_fields_take_the_command_lines_text_as_typed(override: str, field: str, value: object) -> None:
+    """YAML would read these as a number, a bool, a mapping, a comment or a syntax error; a text field keeps the
+    text (a YAML null, or a bool where the field allows one, still means what YAML says)."""
+    config = load_run_config(FinetuningConfig, None, [override])
+    assert getattr(getattr(config, override.split(".")[0]), field) == value
+
+
+def test_a_section_set_whole_on_the_command_line_takes_later_fields() -> None:
+    config = load_run_config(FinetuningConfig, None, ["task={type: regression}", "task.label_column=score"])
+    assert (config.task.type, config.task.label_column, config.task.text_column) == ("regression", "score", "text")
+
+
 def test_effective_config_round_trips(tmp_path: Path) -> None:
     config = load_run_config(PretrainingConfig, None, ["train.steps=7", "model.preset=bert-mini"])
     save_run_config(config, tmp_path / "config.yaml")
@@ -57,7 +82,8 @@ def test_effective_config_round_trips(tmp_path: Path) -> None:
     ("train.eval_batches=0", "eval_batches must be at least 1"),
     ("train.keep_checkpoints=0", "keep_checkpoints must be at least 1"),
     ("train.checkpoint_every=-5", "checkpoint_every must be at least 0"),
-    ("optimizer.learning_rate=fast", "optimizer.learning_rate must be float"),
+    ("optimizer.learning_rate=fast", "optimizer.learning_rate must be float, got 'fast' \\(on the command line\\)"),
+    ("train.batch_size=[8", r"train.batch_size=\[8 \(on the command line\): cannot parse the value"),
 ])
 def test_bad_overrides_name_the_field(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
