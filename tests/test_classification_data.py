@@ -59,6 +59,14 @@ def test_empty_label_names_the_line(tmp_path):
         load_classification_examples(path)
 
 
+@pytest.mark.parametrize("label, message", [("null", "is empty"), ('["pos"]', "must hold one label")])
+def test_json_null_or_list_label_names_the_line(tmp_path, label, message):
+    """JSON's null is a missing label, not a class named 'None'."""
+    path = write(tmp_path, "train.jsonl", f'{{"text": "a", "label": "pos"}}\n{{"text": "b", "label": {label}}}\n')
+    with pytest.raises(DataError, match=f"{path} line 2: the label column 'label' {message}"):
+        load_classification_examples(path)
+
+
 def test_regression_targets(tmp_path):
     path = write(tmp_path, "sts.tsv", "sentence1\tsentence2\tscore\na\tb\t3.8\nc\td\t0\n")
     examples = load_classification_examples(path, text_column="sentence1", text_pair_column="sentence2",

@@ -74,7 +74,10 @@ def _text(record: Record, column: str) -> str:
 
 
 def _label_value(record: Record, column: str) -> str:
-    value = str(record[column]).strip()
+    value = record[column]
+    if isinstance(value, (list, dict)):
+        raise DataError(f"{record.where}: the label column {column!r} must hold one label, got {value!r}")
+    value = "" if value is None else str(value).strip()  # JSON's null is no label, not a class named 'None'
     if not value:
         raise DataError(f"{record.where}: the label column {column!r} is empty; every row needs a label")
     return value
