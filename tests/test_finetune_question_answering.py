@@ -164,8 +164,27 @@ def test_tfds_squad_v2_name_means_version_2() -> None:
     assert not QuestionAnsweringFamily(TaskSection(type="question_answering", tfds="squad/v1.1")).version_2
 
 
+def test_default_windows_fit() -> None:
+    task = TaskSection(type="question_answering")
+    assert task.doc_stride < task.max_seq_length - task.max_query_length - 3  # prepare_qa_features' condition
+
+
 def test_shipped_config_windows_fit() -> None:
     config = load_run_config(FinetuningConfig, Path(__file__).resolve().parents[1] / "configs" / "finetune-squad.yaml")
     task = config.task
     assert task.type == "question_answering" and config.model.init_from
     assert task.doc_stride < task.max_seq_length - task.max_query_length - 3  # prepare_qa_features' condition
+
+
+@pytest.mark.parametrize("role", ["train", "eval"])
+def test_an_unanswered_question_names_its_file_and_line(tmp_path: Path, role: str) -> None:
+    document = squad_document(4, seed=0, version_2=False)
+    document["data"][0]["paragraphs"][2]["qas"][0]["answers"] = []
+    files = {"train": write_json(tmp_path / "train.json", squad_document(4, seed=1, version_2=False)),
+             role: write_json(tmp_path / f"{role}.json", document)}
+    text = files[role].read_text()
+    line = text[:text.index('"id": "q2"')].count("\n")  # the question object opens on the line before its id
+    with pytest.raises(DataError, match=rf"{role}.json line {line} column \d+: question 'q2' has no answers .* "
+                                        rf"cannot be {'trained on' if role == 'train' else 'scored'}"):
+        run_finetuning(_config(tmp_path / "run", f"task.train_file={files['train']}",
+                               f"task.eval_file={files.get('eval', files['train'])}"))

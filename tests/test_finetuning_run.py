@@ -103,6 +103,26 @@ def test_predictions_csv_has_labels_and_probabilities(tmp_path: Path) -> None:
         assert abs(float(row["probability_0"]) + float(row["probability_1"]) - 1) < 1e-5
 
 
+def test_a_missing_predict_file_or_task_type_fails_before_the_run_folder_is_made(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"task.predict_file .*nope.csv: no such file"):
+        run_finetuning(_config(tmp_path / "run", f"task.predict_file={tmp_path / 'nope.csv'}"))
+    with pytest.raises(ConfigError, match="task.type is 'ner'"):
+        run_finetuning(_config(tmp_path / "run", "task.type=ner"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_predict_file_that_fails_keeps_the_results_and_a_rerun_predicts(tmp_path: Path) -> None:
+    wrong = _write_csv(tmp_path / "new.csv", [["sentence"], ["I loved every minute of it."]])
+    with pytest.raises(DataError, match="new.csv.*'text'"):
+        run_finetuning(_config(tmp_path / "run", "train.steps=4", f"task.predict_file={wrong}"))
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["best_step"] == 4 and "predictions" not in results
+    _write_csv(wrong, [["text"], ["I loved every minute of it."]])
+    summary = run_finetuning(_config(tmp_path / "run", "train.steps=4", f"task.predict_file={wrong}"))
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["predictions"] == summary["predictions"]
+    assert len(Path(summary["predictions"]).read_text(encoding="utf-8").splitlines()) == 2  # header and one row
+
+
 def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = ["train.steps=20", "train.eval_every=10", "train.checkpoint_every=10"]
     run_finetuning(_config(tmp_path / "straight", *settings))
@@ -164,6 +184,14 @@ def test_bad_training_files_name_file_and_line(tmp_path: Path, rows: list, overr
     with pytest.raises(error, match=message) as raised:
         run_finetuning(_config(tmp_path / "run", f"task.train_file={path}", *overrides))
     assert "train.csv" in str(raised.value)
+
+
+def test_regression_with_one_evaluation_example_fails_before_training(tmp_path: Path) -> None:
+    train = _write_csv(tmp_path / "train.csv", [["text", "score"]] + [[f"text {i}", str(i)] for i in range(5)])
+    with pytest.raises(DataError, match=r"at least 2 evaluation examples.*eval_fraction=0.2 of .*train.csv gives 1"):
+        run_finetuning(_config(tmp_path / "run", "task.type=regression", "task.label_column=score",
+                               f"task.train_file={train}"))
+    assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
 
 
 def test_evaluation_label_outside_the_training_labels(tmp_path: Path) -> None:

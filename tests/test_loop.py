@@ -42,8 +42,9 @@ class _Run:
     evaluations it made."""
 
     def __init__(self, run_dir: Path, stop_at_step: int | None = None, stop_in_evaluation_at: int | None = None,
-                 stop_early_at: int | None = None) -> None:
+                 stop_early_at: int | None = None, fail_in_evaluation_at: int | None = None) -> None:
         self.run_dir, self.batches, self.evaluated = run_dir, [], []
+        self.fail_in_evaluation_at = fail_in_evaluation_at
         self.stop_at_step, self.stop_in_evaluation_at, self.stop_early_at = (stop_at_step, stop_in_evaluation_at,
                                                                             stop_early_at)
 
@@ -56,6 +57,8 @@ class _Run:
     def evaluate(self, state: Any, step: int) -> dict[str, float]:
         if step == self.stop_in_evaluation_at:
             os.kill(os.getpid(), signal.SIGTERM)
+        if step == self.fail_in_evaluation_at:
+            raise ValueError("evaluation failed")
         self.evaluated.append(step)
         return {"w0": float(state.params["w"][0])}
 
@@ -112,6 +115,20 @@ def test_a_stop_during_the_final_evaluation_ends_in_a_checkpoint(tmp_path: Path)
     again()
     assert again.batches == [] and again.evaluated == []  # finished: nothing is trained or evaluated twice
     assert _log(tmp_path / "run", "eval") == _log(straight, "eval")
+
+
+@pytest.mark.parametrize("failing_step", [4, TOTAL_STEPS])
+def test_a_failed_evaluation_keeps_the_training_before_it(tmp_path: Path, failing_step: int) -> None:
+    """The trained steps are checkpointed before the error propagates; started again, a run whose final evaluation
+    failed only evaluates, and one that failed mid-run trains on from there."""
+    straight = _run_straight(tmp_path)
+    with pytest.raises(ValueError, match="evaluation failed"):
+        _Run(tmp_path / "run", fail_in_evaluation_at=failing_step)()
+    assert Checkpointer(tmp_path / "run" / "checkpoints").latest_step() == failing_step
+    again = _Run(tmp_path / "run")
+    again()
+    assert again.batches == list(range(failing_step, TOTAL_STEPS)) and again.evaluated[-1] == TOTAL_STEPS
+    assert _log(tmp_path / "run", "train") == _log(straight, "train")
 
 
 def test_an_early_stopped_run_started_again_trains_no_further(tmp_path: Path) -> None:

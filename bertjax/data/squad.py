@@ -174,6 +174,20 @@ def read_squad(path: str | Path) -> list[SquadExample]:
     return examples
 
 
+def locate_question(path: str | Path, question_id: str) -> str:
+    """`FILE line L column C` of the question `question_id` in a SQuAD file that `read_squad` read, for messages
+    about it."""
+    text = read_text(Path(path))
+    for article_index, article in enumerate(json.loads(text)["data"]):
+        for paragraph_index, paragraph in enumerate(article["paragraphs"]):
+            for qa_index, qa in enumerate(paragraph["qas"]):
+                if qa["id"] == question_id:
+                    line, column = _line_and_column(text, ("data", article_index, "paragraphs", paragraph_index,
+                                                           "qas", qa_index))
+                    return f"{path} line {line} column {column}"
+    return str(path)
+
+
 def _example_from_record(record: dict[str, Any], where: str) -> SquadExample:
     answers = tuple(SquadAnswer(text, int(start))
                     for text, start in zip(record["answers"]["text"], record["answers"]["answer_start"]))

@@ -15,10 +15,11 @@ from typing import Any
 import jax
 import numpy as np
 
+from bertjax.atomic import write_text_atomically
 from bertjax.convert import load_pretrained, save_pretrained
 from bertjax.data.batching import BucketedDataset
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
-from bertjax.errors import ConfigError
+from bertjax.errors import ConfigError, DataError
 from bertjax.run_config import save_run_config
 from bertjax.runs.families import FAMILIES
 from bertjax.runs.model_setup import ModelSection, build_model
@@ -128,10 +129,12 @@ def run_finetuning(config: FinetuningConfig) -> dict[str, Any]:
 
 
 def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[str, Any]:
-    context: RunContext = start_run(config.train, config)
     train, task = config.train, config.task
     if task.type not in FAMILIES:
         raise ConfigError(f"task.type is {task.type!r}; choose one of {', '.join(FAMILIES)}")
+    if task.predict_file and not Path(task.predict_file).is_file():  # found out now, not after the training
+        raise DataError(f"task.predict_file {task.predict_file}: no such file")
+    context: RunContext = start_run(config.train, config)
     family: TaskFamily = FAMILIES[task.type](task)
     init_from = _starting_point(config.model)
     tokenizer = _tokenizer(init_from, family, config, context.run_dir)
@@ -211,13 +214,7 @@ def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFam
     best = family.evaluate(outputs)
     lines = family.report(outputs, context.run_dir) if context.primary else []
     summary: dict[str, Any] = {"best_step": extra["best_step"], "best": best}
-    if config.task.predict_file:
-        path = context.run_dir / f"predictions{_prediction_suffix(family, config.task)}"
-        count = family.predict(config.task, tokenizer, lambda dataset: predict(params, dataset), path)
-        summary["predictions"] = str(path)
-        context.say(f"wrote {count} predictions to {path}")
-    if context.primary:
-        (context.run_dir / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _write_results(context, summary)  # before the predictions: a file that cannot be predicted on loses nothing
     context.say(f"best model at step {extra['best_step']} ({best_dir}); held-out evaluation:")
     context.say(f"  {'metric':>16} {'model':>8} {'baseline':>9}")
     for name, value in best.items():
@@ -226,6 +223,17 @@ def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFam
             context.say(f"  {name:>16} {value:>8.4f} " + (f"{baseline:>9.4f}" if baseline is not None else ""))
     for line in lines:
         context.say("  " + line)
+    if config.task.predict_file:
+        path = context.run_dir / f"predictions{_prediction_suffix(family, config.task)}"
+        count = family.predict(config.task, tokenizer, lambda dataset: predict(params, dataset), path)
+        summary["predictions"] = str(path)
+        _write_results(context, summary)
+        context.say(f"wrote {count} predictions to {path}")
     context.say(f"run folder: {context.run_dir}")
     return summary
+
+
+def _write_results(context: RunContext, summary: dict[str, Any]) -> None:
+    if context.primary:
+        write_text_atomically(context.run_dir / "results.json", json.dumps(summary, indent=2) + "\n")
 

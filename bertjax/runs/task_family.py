@@ -42,7 +42,7 @@ class TaskSection:
     max_seq_length: int = 128
     # question answering
     version_2: bool = False
-    doc_stride: int = 128
+    doc_stride: int = 32  # context tokens consecutive windows share; fits 128 tokens (SQuAD's usual: 384 and 128)
     max_query_length: int = 64
     n_best_size: int = 20
     max_answer_length: int = 30

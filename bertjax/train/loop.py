@@ -87,7 +87,8 @@ def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[Tr
     does. Checkpoint metadata holds `run_metadata` and the evaluation hook's `extra` dict, with the step of the last
     evaluation and whether the run stopped early: a finished or early-stopped run, started again, trains and
     evaluates no further. The last checkpoint is written after the final evaluation, and a stop signal during it
-    (or during any step) still ends in a checkpoint.
+    (or during any step) still ends in a checkpoint; so does an evaluation that fails (started again, the run
+    evaluates its last step again).
     on_start(resumed_step) runs once the checkpoint (if any) has been restored into this run's state layout, so a
     run that cannot resume fails before it writes anything.
     """
@@ -115,7 +116,13 @@ def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[Tr
         """Evaluates (if there is an evaluation) and records it; True when the evaluation hook stops the run."""
         if evaluate is None:
             return False
-        extra[STOPPED_EARLY] = _evaluate(state, step, evaluate, on_evaluation, metrics_log, progress, extra)
+        try:
+            extra[STOPPED_EARLY] = _evaluate(state, step, evaluate, on_evaluation, metrics_log, progress, extra)
+        except Exception:
+            if checkpointer.latest_step() != step:  # the training so far is kept; run again to evaluate again
+                save(step)
+                checkpointer.wait()
+            raise
         extra[EVALUATED_STEP] = step
         return extra[STOPPED_EARLY]
 

@@ -58,7 +58,8 @@ class ClassificationFamily:
     def _file_examples(self, section: TaskSection, path: str, labels: tuple[str, ...] | None,
                        labelled: bool = True) -> ClassificationExamples:
         """Examples of a task file; with `task.glue`, in the columns of GLUE's TSV files (whose test files, read
-        unlabelled, have a header)."""
+        unlabelled, have a header). A file to predict on needs the training file's text columns: a missing one is
+        not fixed by a `task.*_column` option, which renames the training file's too."""
         text, pair, label, fieldnames = section.text_column, section.text_pair_column, section.label_column, None
         if section.glue:
             text, pair, label = self.glue.tsv_text_column, self.glue.tsv_text_pair_column, self.glue.tsv_label_column
@@ -67,7 +68,7 @@ class ClassificationFamily:
         return load_classification_examples(source, text_column=text, label_column=label if labelled else None,
                                             text_pair_column=pair, labels=labels, regression=self.regression,
                                             format=section.format, fieldnames=fieldnames,
-                                            columns_from_options=not section.glue)
+                                            columns_from_options=labelled and not section.glue)
 
     def _tfds_examples(self, section: TaskSection, split: str) -> ClassificationExamples:
         """A tfds split; GLUE's in its preset's features, any other in the task's columns."""
@@ -109,6 +110,11 @@ class ClassificationFamily:
         train, evaluation = self._splits(section, seed, fold)
         if train.labels is None or evaluation.labels is None:
             raise DataError("fine-tuning needs labelled training and evaluation examples")
+        if self.regression and len(evaluation) < 2:
+            source = (f"{section.eval_file}" if section.eval_file else f"the evaluation split of {section.tfds}"
+                      if section.tfds else f"task.eval_fraction={section.eval_fraction} of {section.train_file}")
+            raise DataError(f"regression needs at least 2 evaluation examples for its correlations; {source} gives "
+                            f"{len(evaluation)}: give a larger task.eval_file or raise task.eval_fraction")
         self._train_labels, self._eval = train.labels, evaluation
         buckets = bucket_lengths(section.max_seq_length)
         padding = padding_values(tokenizer.pad_token_id)

@@ -12,7 +12,7 @@ import numpy as np
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
 from bertjax.data.qa_postprocess import QaPredictions, postprocess_qa_predictions
 from bertjax.data.question_answering import QuestionAnsweringFeatures, prepare_qa_features
-from bertjax.data.squad import SquadExample, gold_answers, read_squad, read_tfds_squad
+from bertjax.data.squad import SquadExample, gold_answers, locate_question, read_squad, read_tfds_squad
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.squad import squad_metrics, write_predictions
 from bertjax.runs.families.splits import evaluation_rows
@@ -35,6 +35,15 @@ def _by_context(examples: Examples, context_rows: np.ndarray) -> Examples:
 def _texts(examples: Examples) -> list[str]:
     """The questions and each distinct context once."""
     return [example.question for example in examples] + list(dict.fromkeys(example.context for example in examples))
+
+
+def _check_answered(examples: Examples, section: TaskSection, file: str | None, use: str) -> None:
+    """Every question to train on or score has an answer, or is marked is_impossible."""
+    unlabelled = next((example for example in examples if not example.answers and not example.is_impossible), None)
+    if unlabelled is not None:
+        where = f"tensorflow-datasets {section.tfds!r}" if section.tfds else locate_question(file, unlabelled.id)
+        raise DataError(f"{where}: question {unlabelled.id!r} has no answers and is not marked is_impossible, so "
+                        f"it cannot be {use}; give it an answer (or, for SQuAD v2.0, is_impossible: true)")
 
 
 class QuestionAnsweringFamily:
@@ -80,8 +89,11 @@ class QuestionAnsweringFamily:
 
     def _features(self, examples: Examples, section: TaskSection, tokenizer: Any, training: bool
                   ) -> QuestionAnsweringFeatures:
-        return prepare_qa_features(examples, tokenizer, section.max_seq_length, section.doc_stride,
-                                   section.max_query_length, training=training)
+        try:
+            return prepare_qa_features(examples, tokenizer, section.max_seq_length, section.doc_stride,
+                                       section.max_query_length, training=training)
+        except ConfigError as error:  # the window sizes: they are the task section's options
+            raise ConfigError(f"task: {error}") from None
 
     def _dataset(self, features: QuestionAnsweringFeatures, tokenizer: Any, section: TaskSection, seed: int
                  ) -> BucketedDataset:
@@ -91,11 +103,8 @@ class QuestionAnsweringFamily:
     def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
                 ) -> PreparedData:
         train, evaluation = self._splits(section, seed, fold)
-        unlabelled = next((example for example in evaluation if not example.answers and not example.is_impossible),
-                          None)
-        if unlabelled is not None:
-            raise DataError(f"evaluation question {unlabelled.id!r} has no answers and is not marked is_impossible, "
-                            f"so it cannot be scored; evaluate on a labelled SQuAD file")
+        _check_answered(train, section, section.train_file, "trained on")
+        _check_answered(evaluation, section, section.eval_file or section.train_file, "scored")
         self._eval, self._eval_features = evaluation, self._features(evaluation, section, tokenizer, training=False)
         train_features = self._features(train, section, tokenizer, training=True)
         return PreparedData(self._dataset(train_features, tokenizer, section, seed),
