@@ -58,6 +58,15 @@ def test_sentences_format(tmp_path):
     assert read_documents(path) == expected  # auto: one sentence a line
 
 
+def test_only_newlines_end_lines(tmp_path):
+    """Windows and old Mac line ends end lines; a form feed or Unicode line separator inside a line does not
+    start a new document (str.splitlines would split there)."""
+    path = tmp_path / "corpus.txt"
+    path.write_bytes("The cat sat.\x0c\r\nIt was\u2028 happy.\r\n\r\nA new one.\rIts end.\x85\n".encode("utf-8"))
+    assert read_documents(path, format="sentences") == [["The cat sat.", "It was\u2028 happy."],
+                                                        ["A new one.", "Its end."]]
+
+
 def test_paragraphs_format_with_titles(tmp_path):
     path = tmp_path / "wiki.txt"
     path.write_text(PARAGRAPHS_TEXT, encoding="utf-8")

@@ -132,11 +132,17 @@ def paragraph_documents(lines: Iterable[str]) -> Documents:
     return [document for document in documents if document]
 
 
+def text_lines(text: str) -> list[str]:
+    """The lines of `text`, ended by \\n, \\r\\n or \\r only: a form feed or a Unicode line separator (which
+    `str.splitlines` splits on) stays in its line."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def parse_documents(text: str, format: str = "auto") -> Documents:
     """Documents of sentences from the text of one file in `format` (see the module docstring)."""
     if format not in FORMATS:
         raise ConfigError(f"format={format!r} is not one of {', '.join(FORMATS)}")
-    lines = text.splitlines()
+    lines = text_lines(text)
     if format == "auto":
         format = detect_format(lines)
     if format == "sentences":
@@ -173,7 +179,7 @@ def read_tfds_documents(name: str, split: str, text_feature: str, data_dir: str 
         if text_feature not in record:
             raise DataError(f"tfds {name!r} has no feature {text_feature!r}; its features are {sorted(record)}. "
                             f"Set the text feature to one of them")
-        document = [sentence for line in record[text_feature].splitlines() for sentence in split_sentences(line)]
+        document = [sentence for line in text_lines(record[text_feature]) for sentence in split_sentences(line)]
         if document:
             documents.append(document)
     if not documents:
