@@ -39,3 +39,14 @@ def test_path_flags_keep_their_text() -> None:
                         argv=["--output-dir", "2024", "--train-file", "[2024] reviews.csv"])
     assert status == 0
     assert (seen[0].train.output_dir, seen[0].task.train_file) == ("2024", "[2024] reviews.csv")
+
+
+def test_overrides_go_before_between_and_after_flags() -> None:
+    seen = []
+    status = run_script(PretrainingConfig, seen.append, "pretrain", shorthands={"--corpus": ("data.corpus", "text")},
+                        argv=["train.steps=2", "--corpus", "c.txt", "data.max_seq_length=32", "--debug",
+                              "train.batch_size=4"])
+    assert status == 0
+    config = seen[0]
+    assert (config.train.steps, config.data.corpus, config.data.max_seq_length, config.train.batch_size) == \
+        (2, "c.txt", 32, 4)

@@ -399,6 +399,8 @@ def test_params_that_do_not_fit_the_head_are_refused(tmp_path: Path) -> None:
 
 
 class _FailingTokenizer:
+    model_max_length = 512
+
     def save_pretrained(self, directory: str) -> None:
         raise OSError("disk full")
 

@@ -135,6 +135,11 @@ def test_bad_corpora_are_clear_errors(tmp_path: Path) -> None:
         run_pretraining(_config(tmp_path / "c", f"data.corpus={small}", "train.batch_size=64"))
     with pytest.raises(ConfigError, match="max_position_embeddings"):
         run_pretraining(_config(tmp_path / "d", "data.max_seq_length=1024"))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    with pytest.raises(ConfigError, match="train.output_dir .*a_file: cannot create the run folder"):
+        run_pretraining(_config(a_file))
+    assert a_file.read_text() == "not a folder"
 
 
 def test_script_prints_one_line_errors(tmp_path: Path) -> None:

@@ -64,6 +64,17 @@ def test_save_load_round_trip(trained, tmp_path):
     assert (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines()[:3] == ["[PAD]", "[UNK]", "[CLS]"]
 
 
+def test_saved_length_limit_is_the_models(trained, tmp_path):
+    """A trained vocabulary has no length limit; saved beside a model it gets the model's, so transformers'
+    truncation=True cuts long inputs to what the model takes."""
+    own_limit = trained.model_max_length
+    save_tokenizer(trained, tmp_path, max_length=64)
+    assert trained.model_max_length == own_limit > 64
+    loaded = BertTokenizerFast.from_pretrained(tmp_path, local_files_only=True)
+    assert loaded.model_max_length == 64
+    assert len(loaded("the cat " * 200, truncation=True)["input_ids"]) == 64
+
+
 def test_cased_round_trip_and_override(wikitext_sentences, tmp_path):
     cased = train_wordpiece(wikitext_sentences[:2000], vocab_size=1500, lowercase=False)
     assert cased.tokenize("Atlantic")[0][0] == "A"
@@ -94,5 +105,14 @@ def test_hub_ids_and_bad_paths(tmp_path):
     bpe.write_text('{"model": {"type": "BPE", "vocab": {}}}', encoding="utf-8")
     with pytest.raises(DataError, match="bpe.json: model type 'BPE' is not WordPiece"):
         load_tokenizer(bpe)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "tokenizer.json").write_text('{"broken', encoding="utf-8")
+    with pytest.raises(DataError, match="broken: cannot load the tokenizer"):
+        load_tokenizer(broken)
+    not_utf8 = tmp_path / "vocab.txt"
+    not_utf8.write_bytes(b"\xff\xfe\x00bin\n")
+    with pytest.raises(DataError, match="vocab.txt: cannot load the tokenizer"):
+        load_tokenizer(not_utf8)
     with pytest.raises(ConfigError, match="lacks \\['\\[MASK\\]'\\]"):
         train_wordpiece(["some text"], vocab_size=100, special_tokens=("[PAD]", "[UNK]", "[CLS]", "[SEP]"))

@@ -43,5 +43,6 @@ def write_model_folder(directory: str | Path, config: BertConfig, head: str, tok
         write_config(folder / CONFIG_FILE, config, head)
         write_weights(folder / weights_name)
         if tokenizer is not None:
-            save_tokenizer(tokenizer, folder)  # vocab.txt too, which transformers 5 no longer writes
+            # vocab.txt too, which transformers 5 no longer writes
+            save_tokenizer(tokenizer, folder, max_length=config.max_position_embeddings)
     return Path(directory)

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertTokenizerFast
@@ -32,10 +33,22 @@ def load_tokenizer(path: str | Path, lowercase: bool | None = None) -> BertToken
         if not (path / "tokenizer.json").is_file() and not (path / "vocab.txt").is_file():
             raise DataError(f"{path}: the folder has neither tokenizer.json nor vocab.txt; pass a tokenizer folder "
                             f"or file")
-        return BertTokenizerFast.from_pretrained(str(path), local_files_only=True, **overrides)
+        return _tokenizer_from(path, BertTokenizerFast.from_pretrained, str(path), local_files_only=True,
+                               **overrides)
     if path.name.endswith(".json"):
         return _from_tokenizer_json(path, lowercase)
-    return BertTokenizerFast(vocab=str(path), do_lower_case=True if lowercase is None else lowercase)
+    return _tokenizer_from(path, BertTokenizerFast, vocab=str(path),
+                           do_lower_case=True if lowercase is None else lowercase)
+
+
+def _tokenizer_from(path: Path, make: Any, *args: Any, **kwargs: Any) -> BertTokenizerFast:
+    """`make(*args, **kwargs)`, with a broken file (bad JSON, a non-UTF-8 vocab.txt) as a DataError naming `path`;
+    the tokenizers library raises a bare Exception for some of these."""
+    try:
+        return make(*args, **kwargs)
+    except Exception as error:
+        raise DataError(f"{path}: cannot load the tokenizer ({type(error).__name__}: {error}); check that its "
+                        f"tokenizer.json, vocab.txt and tokenizer_config.json are intact") from None
 
 
 def _from_tokenizer_json(path: Path, lowercase: bool | None) -> BertTokenizerFast:
@@ -104,11 +117,21 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = Tru
     return BertTokenizerFast(vocab=trainer.get_vocab(), do_lower_case=lowercase)
 
 
-def save_tokenizer(tokenizer: BertTokenizerFast, directory: str | Path) -> Path:
-    """Writes vocab.txt, tokenizer.json and tokenizer_config.json (lower-casing included) to `directory`."""
+def save_tokenizer(tokenizer: BertTokenizerFast, directory: str | Path, max_length: int | None = None) -> Path:
+    """Writes vocab.txt, tokenizer.json and tokenizer_config.json (lower-casing included) to `directory`.
+
+    max_length: the model's max_position_embeddings; the saved `model_max_length` is at most this, so that
+    `truncation=True` in transformers cuts inputs to what the model takes (a trained vocabulary has no limit).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(str(directory))
+    own_limit = tokenizer.model_max_length
+    if max_length is not None:
+        tokenizer.model_max_length = min(own_limit, max_length)
+    try:
+        tokenizer.save_pretrained(str(directory))
+    finally:
+        tokenizer.model_max_length = own_limit
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     if [index for _, index in vocab] != list(range(len(vocab))):
         raise DataError(f"the tokenizer's vocabulary ids are not 0..{len(vocab) - 1} without gaps; it cannot be "

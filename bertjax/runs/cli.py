@@ -32,7 +32,7 @@ def run_script(config_class: type[T], run: Callable[[T], Any], description: str,
         parser.add_argument(flag, dest=key, metavar="VALUE", help=f"{help_text} (same as {key}=VALUE)")
     parser.add_argument("overrides", nargs="*", metavar="section.field=value",
                         help="override any config value, e.g. train.steps=100 model.preset=bert-mini")
-    arguments = parser.parse_args(argv)
+    arguments = parser.parse_intermixed_args(argv)  # overrides before, between and after the flags
     overrides = [f"{key}={getattr(arguments, key)}" for key, _ in (shorthands or {}).values()
                  if getattr(arguments, key) is not None]
     config_file = arguments.config

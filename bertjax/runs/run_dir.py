@@ -100,7 +100,10 @@ def start_run(section: RunSection, config: Any) -> RunContext:
     initialize_distributed(section.coordinator_address, section.num_processes, section.process_id)
     use_compilation_cache(section.compilation_cache)  # after joining: it asks which backend runs
     run_dir = Path(section.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"train.output_dir {run_dir}: cannot create the run folder ({error.strerror})") from None
     primary = jax.process_index() == 0
     return RunContext(run_dir=run_dir, mesh=make_mesh(),
                       checkpointer=Checkpointer(run_dir / "checkpoints", max_to_keep=section.keep_checkpoints),
