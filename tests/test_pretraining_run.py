@@ -20,7 +20,7 @@ from bertjax.data.pretraining import PretrainingDataset
 from bertjax.errors import CheckpointError, ConfigError, DataError
 from bertjax.model import BertForPreTraining
 from bertjax.run_config import load_run_config
-from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
+from bertjax.runs.pretraining import PretrainingConfig, PretrainingDataSection, _tokenizer, run_pretraining
 from bertjax.train.metrics_log import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,3 +157,26 @@ def test_effective_config_is_saved(tmp_path: Path) -> None:
     saved = load_run_config(PretrainingConfig, run_dir / "config.yaml")
     assert saved == _config(run_dir, "train.steps=1", "train.eval_batches=1")
     assert json.loads((run_dir / "hf" / "config.json").read_text())["hidden_size"] == 32
+
+
+def test_eval_fraction_zero_is_refused_when_the_config_is_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="data: eval_fraction must be above 0"):
+        _config(tmp_path / "run", "data.eval_fraction=0")
+
+
+def test_a_vocabulary_left_without_a_checkpoint_is_trained_again(tmp_path: Path) -> None:
+    """An attempt that failed after training its vocabulary (here: a batch larger than the data) leaves no
+    checkpoint; the next attempt trains the vocabulary its own config asks for."""
+    with pytest.raises(DataError, match="batch"):
+        run_pretraining(_config(tmp_path / "run", "train.batch_size=1048576", "train.steps=1"))
+    assert len((tmp_path / "run" / "tokenizer" / "vocab.txt").read_text().splitlines()) == 400
+    run_pretraining(_config(tmp_path / "run", "data.vocab_size=300", "train.steps=1"))
+    assert len((tmp_path / "run" / "tokenizer" / "vocab.txt").read_text().splitlines()) == 300
+
+
+def test_lowercase_applies_to_a_given_vocab_txt(tmp_path: Path) -> None:
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "The", "the", "cat"]) + "\n")
+    for lowercase, tokens in ((False, ["The", "cat"]), (True, ["the", "cat"])):
+        section = PretrainingDataSection(tokenizer=str(vocab), lowercase=lowercase)
+        assert _tokenizer(section, [], tmp_path, resuming=False).tokenize("The cat") == tokens

@@ -82,7 +82,8 @@ def split_documents(num_documents: int, options: PretrainingOptions) -> tuple[np
         raise DataError(f"the corpus has {num_documents} documents; holding out {held_out} for evaluation leaves "
                         f"{num_documents - held_out} to train on, and each split needs at least {per_split}"
                         f"{' for next-sentence prediction' if options.next_sentence else ''}. Give a corpus with more "
-                        f"documents (separated by blank lines) or set eval_fraction/eval_documents")
+                        f"documents (separated by blank lines)" + (
+                            " or hold out fewer (a lower eval_fraction)" if num_documents >= 2 * per_split else ""))
     order = np.random.default_rng([options.seed, HOLDOUT_STREAM]).permutation(num_documents)
     return np.sort(order[held_out:]), np.sort(order[:held_out])
 

@@ -41,7 +41,7 @@ class PretrainingDataSection:
     tfds_data_dir: str | None = None
     tokenizer: str | None = None  # vocab.txt / tokenizer.json / a model folder; None: train a WordPiece vocab
     vocab_size: int = 8000
-    lowercase: bool = True
+    lowercase: bool = True  # for a trained vocabulary or a bare vocab.txt; a tokenizer folder or JSON says its own
     max_seq_length: int = 128
     max_predictions_per_seq: int = 20
     masked_lm_prob: float = 0.15
@@ -54,6 +54,11 @@ class PretrainingDataSection:
     max_sequences_per_pack: int = 4
     eval_fraction: float = 0.05
     seed: int = 12345
+
+    def __post_init__(self) -> None:
+        if not 0 < self.eval_fraction < 1:  # the run evaluates held-out MLM (and NSP) from its first step
+            raise ConfigError(f"eval_fraction must be above 0 and below 1, got {self.eval_fraction}: the run "
+                              f"evaluates on held-out documents")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +81,14 @@ def _documents(data: PretrainingDataSection) -> list[list[str]]:
     return read_documents(source, format=data.format, **shard)
 
 
-def _tokenizer(data: PretrainingDataSection, documents: list[list[str]], run_dir: Path):
-    """The given vocabulary, the one trained by an earlier attempt of this run, or a new WordPiece vocabulary."""
+def _tokenizer(data: PretrainingDataSection, documents: list[list[str]], run_dir: Path, resuming: bool):
+    """The given vocabulary, the one trained by the attempt of this run whose checkpoint it resumes, or a new
+    WordPiece vocabulary (replacing one that an attempt left without a checkpoint, whose settings may differ)."""
     if data.tokenizer:
-        return load_tokenizer(data.tokenizer)
+        vocab_file = Path(data.tokenizer).is_file() and not data.tokenizer.endswith(".json")
+        return load_tokenizer(data.tokenizer, lowercase=data.lowercase if vocab_file else None)
     saved = run_dir / "tokenizer"
-    if not saved.is_dir() and jax.process_index() == 0:
+    if not (resuming and saved.is_dir()) and jax.process_index() == 0:
         # Process 0 learns the vocabulary from its share; the others wait for it in the (shared) run folder.
         tokenizer = train_wordpiece((sentence for document in documents for sentence in document),
                                     vocab_size=data.vocab_size, lowercase=data.lowercase)
@@ -98,7 +105,7 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
     context: RunContext = start_run(config.train, config)
     data, train = config.data, config.train
     documents = _documents(data)
-    tokenizer = _tokenizer(data, documents, context.run_dir)
+    tokenizer = _tokenizer(data, documents, context.run_dir, context.checkpointer.latest_step() is not None)
     head = "pretraining" if data.next_sentence else "masked_lm"
     built = build_model(config.model, head, train.seed, vocab_size=len(tokenizer),
                         pad_token_id=tokenizer.pad_token_id)
