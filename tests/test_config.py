@@ -121,6 +121,13 @@ def test_preset_changes_and_unknown_name() -> None:
     ({"rotary_base": 10000}, "rotary_base"),
     ({"pad_token_id": 40000}, "pad_token_id"),
     ({"pad_token_id": "0"}, "pad_token_id"),
+    ({"hidden_dropout_prob": "0.1"}, "hidden_dropout_prob"),
+    ({"layer_norm_eps": "abc"}, "layer_norm_eps"),
+    ({"initializer_range": None}, "initializer_range"),
+    ({"classifier_dropout": "high"}, "classifier_dropout"),
+    ({"id2label": None, "num_labels": "three"}, "num_labels"),
+    ({"id2label": {"a": "x"}}, "id2label"),
+    ({"id2label": ["x", "y"]}, "id2label"),
 ])
 def test_unsupported_values_name_file_and_field(tmp_path: Path, change: dict, field: str) -> None:
     path = tmp_path / "config.json"

@@ -93,6 +93,12 @@ class BertConfig:
             raise ConfigError(
                 f"config field 'position_embedding_type' is {self.position_embedding_type!r}; bertjax supports "
                 f"{' and '.join(POSITION_EMBEDDING_TYPES)} position embeddings only")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps",
+                     "classifier_dropout"):
+            value = getattr(self, name)
+            if not (value is None and name == "classifier_dropout") and (
+                    not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise ConfigError(f"config field '{name}' must be a number, got {value!r}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"config field '{name}' must be in [0, 1), got {getattr(self, name)!r}")
@@ -135,9 +141,12 @@ class BertConfig:
                 raise ConfigError(
                     f"{source}: unknown field '{key}'; bertjax cannot tell whether it changes the computation")
         if kwargs.get("id2label") is not None:
-            kwargs["id2label"] = {int(index): str(label) for index, label in kwargs["id2label"].items()}
+            kwargs["id2label"] = _label_names(kwargs["id2label"], source)
         elif "num_labels" in values:
-            kwargs["id2label"] = {index: f"LABEL_{index}" for index in range(int(values["num_labels"]))}
+            count = values["num_labels"]
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                raise ConfigError(f"{source}: field 'num_labels' must be a positive integer, got {count!r}")
+            kwargs["id2label"] = {index: f"LABEL_{index}" for index in range(count)}
         try:
             return cls(**kwargs)
         except ConfigError as error:
@@ -205,3 +214,12 @@ def preset(name: str, **changes: Any) -> BertConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown model preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
     return PRESETS[name].replace(**changes)
+
+
+def _label_names(id2label: Any, source: str) -> dict[int, str]:
+    """config.json's `id2label` ({"0": "neg", ...}) with integer ids."""
+    try:
+        return {int(index): str(label) for index, label in id2label.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise ConfigError(f"{source}: field 'id2label' must map label ids to names, like {{\"0\": \"negative\"}}, "
+                          f"got {id2label!r:.80}") from None
