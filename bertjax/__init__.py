@@ -1,13 +1,24 @@
 """bertjax: BERT pretraining and fine-tuning in JAX, with Hugging Face weight compatibility.
 
 The names below load on first use, so that importing one part of the package (the model, the benchmark) does not
-pay for the rest (the run drivers' metrics, plots and checkpointing libraries).
+pay for the rest (the run drivers' metrics, plots and checkpointing libraries). Type checkers and editors read the
+same names from the imports under TYPE_CHECKING, which `tests/test_package.py` holds equal to `_MODULE_OF`.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bertjax.convert import load_pretrained, save_pretrained
+    from bertjax.data.tokenizer import load_tokenizer, train_wordpiece
+    from bertjax.errors import BertJaxError, CheckpointError, ConfigError, DataError, DependencyError
+    from bertjax.model import (HEADS, BertConfig, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
+                               BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification,
+                               BertForTokenClassification, BertModel, ModelOptions, preset)
+    from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
+    from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
 
 _MODULE_OF = {
     "load_pretrained": "bertjax.convert", "save_pretrained": "bertjax.convert",

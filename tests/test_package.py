@@ -1,11 +1,13 @@
-"""The package's top-level names: every one resolves, and importing the package or its benchmark does not load the
-run drivers."""
+"""The package's top-level names: every one resolves, type checkers see the same names, and importing the package
+or its benchmark does not load the run drivers."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,15 @@ def test_every_exported_name_resolves_to_its_module() -> None:
     assert "BertConfig" in dir(bertjax)
     with pytest.raises(AttributeError, match="module 'bertjax' has no attribute 'BertForEverything'"):
         bertjax.BertForEverything  # noqa: B018
+
+
+def test_type_checkers_see_every_exported_name_from_its_module() -> None:
+    source = ast.parse(Path(bertjax.__file__).read_text(encoding="utf-8"))
+    guarded = next(node for node in source.body
+                   if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    seen = {alias.name: node.module
+            for node in guarded.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert seen == bertjax._MODULE_OF
 
 
 @pytest.mark.parametrize("module", ["bertjax", "bertjax.benchmark.cli"])
