@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bertjax.model import (HEADS, BertConfig, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
                                BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification,
                                BertForTokenClassification, BertModel, ModelOptions, preset)
+    from bertjax.pipelines import pipeline
     from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
     from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
 
@@ -29,6 +30,7 @@ _MODULE_OF = {
                      "BertForNextSentencePrediction", "BertForPreTraining", "BertForQuestionAnswering",
                      "BertForSequenceClassification", "BertForTokenClassification", "BertModel", "ModelOptions",
                      "preset"), "bertjax.model"),
+    "pipeline": "bertjax.pipelines",
     "FinetuningConfig": "bertjax.runs.finetuning", "run_finetuning": "bertjax.runs.finetuning",
     "PretrainingConfig": "bertjax.runs.pretraining", "run_pretraining": "bertjax.runs.pretraining",
 }

@@ -12,6 +12,7 @@ Every batch is padded to one of a few bucket lengths, so a jitted step compiles 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from bertjax.errors import ConfigError, DataError
 
 Features = Mapping[str, Sequence[np.ndarray]]
 Batch = dict[str, np.ndarray]
+T = TypeVar("T")
 
 
 def bucket_lengths(max_seq_length: int, smallest: int = 16) -> tuple[int, ...]:
@@ -130,6 +132,13 @@ class BucketedDataset:
             batch = self._pad(host, self._bucket(real))
             batch["example_mask"] = (host >= 0).astype(np.float32)
             yield batch
+
+    def in_input_order(self, values: Sequence[T]) -> list[T]:
+        """Per-example outputs of `eval_batches`' real rows, in batch order -> the same in input order."""
+        ordered = list(values)
+        for position, example in enumerate(self.eval_order):
+            ordered[example] = values[position]
+        return ordered
 
     def restore_order(self, values: np.ndarray) -> np.ndarray:
         """Outputs for the real rows of `eval_batches`, concatenated in batch order -> the same in file order."""

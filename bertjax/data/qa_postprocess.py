@@ -18,12 +18,16 @@ from bertjax.errors import DataError
 
 @dataclasses.dataclass(frozen=True)
 class Span:
-    """A candidate answer: context characters [start_char, end_char) and the logits that chose it."""
+    """A candidate answer: context characters [start_char, end_char), the logits that chose it, and where: its
+    feature (window) and first and last token there."""
 
     start_char: int
     end_char: int
     start_logit: float
     end_logit: float
+    feature: int = -1
+    start_token: int = CLS_INDEX
+    end_token: int = CLS_INDEX
 
     @property
     def score(self) -> float:
@@ -34,7 +38,8 @@ class Span:
 class QaPredictions:
     """answers: question id -> answer text ("" when v2.0 predicts no answer), the official prediction format.
     n_best: question id -> up to n_best_size candidates, best first: {text, start_logit, end_logit, score,
-      probability (softmax over the listed scores)}; for v2.0 the no-answer candidate (text "") is always listed.
+      probability (softmax over the listed scores), start and end (characters of the context), feature, start_token
+      and end_token (the window and its tokens)}; for v2.0 the no-answer candidate (text "") is always listed.
     null_score_diff: v2.0 only, question id -> no-answer score minus the best span's score (the answer is "" when
       this exceeds the threshold).
     """
@@ -45,7 +50,7 @@ class QaPredictions:
 
 
 def _window_spans(start_logits: np.ndarray, end_logits: np.ndarray, offsets: list[Offsets], n_best_size: int,
-                  max_answer_length: int) -> list[Span]:
+                  max_answer_length: int, feature: int) -> list[Span]:
     """Valid spans among the window's n_best_size best starts x n_best_size best ends."""
     best_starts = np.argsort(-start_logits, kind="stable")[:n_best_size]
     best_ends = np.argsort(-end_logits, kind="stable")[:n_best_size]
@@ -55,7 +60,8 @@ def _window_spans(start_logits: np.ndarray, end_logits: np.ndarray, offsets: lis
             start_offsets, end_offsets = offsets[start], offsets[end]
             if start_offsets is None or end_offsets is None or end < start or end - start + 1 > max_answer_length:
                 continue
-            spans.append(Span(start_offsets[0], end_offsets[1], float(start_logits[start]), float(end_logits[end])))
+            spans.append(Span(start_offsets[0], end_offsets[1], float(start_logits[start]), float(end_logits[end]),
+                              feature, start, end))
     return spans
 
 
@@ -73,7 +79,9 @@ def _n_best_entries(context: str, spans: list[Span], null_span: Span | None, n_b
     probabilities = weights / weights.sum()
     return [{"text": "" if span is null_span else context[span.start_char:span.end_char],
              "start_logit": span.start_logit, "end_logit": span.end_logit, "score": span.score,
-             "probability": float(probability)} for span, probability in zip(listed, probabilities)]
+             "probability": float(probability), "start": span.start_char, "end": span.end_char,
+             "feature": span.feature, "start_token": span.start_token, "end_token": span.end_token}
+            for span, probability in zip(listed, probabilities)]
 
 
 def postprocess_qa_predictions(examples: Sequence[SquadExample], features: QuestionAnsweringFeatures,
@@ -103,9 +111,9 @@ def postprocess_qa_predictions(examples: Sequence[SquadExample], features: Quest
             offsets = features.offset_mapping[feature]
             start = np.asarray(start_logits[feature], np.float32)[:len(offsets)]  # [tokens]
             end = np.asarray(end_logits[feature], np.float32)[:len(offsets)]  # [tokens]
-            window_null = Span(0, 0, float(start[CLS_INDEX]), float(end[CLS_INDEX]))
+            window_null = Span(0, 0, float(start[CLS_INDEX]), float(end[CLS_INDEX]), feature)
             null_span = min(null_span, window_null, key=lambda span: span.score)
-            spans += _window_spans(start, end, offsets, n_best_size, max_answer_length)
+            spans += _window_spans(start, end, offsets, n_best_size, max_answer_length, feature)
         spans.sort(key=lambda span: span.score, reverse=True)
         best = spans[0] if spans else None
         answers[example.id] = "" if best is None else example.context[best.start_char:best.end_char]

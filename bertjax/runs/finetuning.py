@@ -90,12 +90,7 @@ class _Predictor:
     def __call__(self, params: Any, dataset: BucketedDataset) -> dict[str, list[np.ndarray]]:
         batches = dataset.eval_batches(self.batch_size, jax.process_index(), jax.process_count())
         outputs = gather_predictions(self.predict_fn, params, batches, self.mesh)
-        ordered: dict[str, list[np.ndarray]] = {}
-        for key, values in outputs.items():
-            ordered[key] = [np.empty(0)] * len(values)
-            for position, example in enumerate(dataset.eval_order):
-                ordered[key][example] = values[position]
-        return ordered
+        return {key: dataset.in_input_order(values) for key, values in outputs.items()}
 
 
 def run_finetuning(config: FinetuningConfig) -> dict[str, Any]:

@@ -1,0 +1,60 @@
+"""text-classification: labels with probabilities for texts or text pairs; a one-output model gives its value."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bertjax.data.batching import padding_values
+from bertjax.pipelines.common import batch_of, check_pairs, softmax
+from bertjax.pipelines.model import BatchRunner, PredictionModel
+from bertjax.tasks.finetuning import prediction
+
+HEAD = "sequence_classification"
+
+
+class TextClassificationPipeline:
+    """`classify(texts, text_pair=None, top_k=1)`; scores are softmax probabilities, or the raw value of a
+    regression model (one output), as `transformers.pipeline("text-classification")` gives them."""
+
+    task = "text-classification"
+    head = HEAD
+
+    def __init__(self, model: PredictionModel, batch_size: int = 32, max_seq_length: int | None = None,
+                 progress: bool | None = None) -> None:
+        self.model = model
+        self.max_seq_length = max_seq_length or model.max_length
+        self.labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        self.regression = model.config.num_labels == 1
+        self._runner = BatchRunner(model, prediction(model.module()), batch_size, progress, self.task)
+
+    def scores(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
+        """[texts, labels] probabilities, or [texts, 1] values for regression; texts longer than the model are
+        truncated (the longer of a pair first)."""
+        check_pairs(texts, text_pairs, "texts", "text pairs")
+        if not texts:
+            return np.zeros((0, len(self.labels)), np.float32)
+        tokenizer = self.model.tokenizer
+        encoding = tokenizer(list(texts), None if text_pairs is None else list(text_pairs), truncation=True,
+                             max_length=self.max_seq_length, return_token_type_ids=True, return_attention_mask=True)
+        features = {key: [np.asarray(values, np.int32) for values in encoding[key]]
+                    for key in ("input_ids", "token_type_ids", "attention_mask")}
+        logits = np.stack(self._runner(features, padding_values(tokenizer.pad_token_id),
+                                       self.max_seq_length)["logits"]).astype(np.float64)
+        return logits if self.regression else softmax(logits)
+
+    def __call__(self, texts: str | Sequence[str], text_pair: str | Sequence[str] | None = None,
+                 top_k: int | None = 1) -> Any:
+        """One text: {"label", "score"} (top_k=1) or the top_k best of them (top_k=None: every label), best first;
+        a list of texts: one such result each."""
+        single, text_list = batch_of(texts)
+        pairs = None if text_pair is None else batch_of(text_pair)[1]
+        results = [self._result(row, top_k) for row in self.scores(text_list, pairs)]
+        return results[0] if single else results
+
+    def _result(self, scores: np.ndarray, top_k: int | None) -> Any:
+        ranked = [{"label": self.labels[index], "score": float(scores[index])}
+                  for index in np.argsort(-scores, kind="stable")]
+        return ranked[0] if top_k == 1 else ranked[:top_k]

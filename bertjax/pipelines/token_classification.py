@@ -1,0 +1,134 @@
+"""token-classification: a tag for every word (from its first sub-token) and entities grouped from the tags (IOB2),
+with character spans and scores, as `transformers.pipeline("token-classification", aggregation_strategy="first")`
+gives them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bertjax.data.batching import padding_values
+from bertjax.data.token_classification import OUTSIDE
+from bertjax.pipelines.common import batch_of, softmax
+from bertjax.pipelines.model import BatchRunner, PredictionModel
+from bertjax.tasks.finetuning import prediction
+
+HEAD = "token_classification"
+
+
+@dataclasses.dataclass(frozen=True)
+class TaggedWord:
+    """A word as the model tagged it: its index in the text's words, its sub-tokens and characters [start, end)."""
+
+    index: int
+    tokens: list[str]
+    start: int
+    end: int
+    tag: str
+    score: float
+
+
+def _tag_parts(tag: str) -> tuple[str, str]:
+    """("B" or "I", entity type); a tag without a prefix continues an entity of its own name."""
+    if tag[:2] in ("B-", "I-"):
+        return tag[0], tag[2:]
+    return "I", tag
+
+
+def group_entities(words: Sequence[TaggedWord], tokenizer: Any, ignore: Sequence[str] = (OUTSIDE,)
+                   ) -> list[dict[str, Any]]:
+    """Adjacent words of one entity type (a `B-` starts a new one) -> {entity_group, score (mean over the words),
+    word, start, end}; groups whose type is in `ignore` are left out."""
+    groups: list[list[TaggedWord]] = []
+    for word in words:
+        prefix, entity_type = _tag_parts(word.tag)
+        if groups and prefix != "B" and _tag_parts(groups[-1][-1].tag)[1] == entity_type:
+            groups[-1].append(word)
+        else:
+            groups.append([word])
+    entities = []
+    for group in groups:
+        entity_type = group[0].tag.split("-", 1)[-1]
+        if entity_type in ignore:
+            continue
+        text = tokenizer.convert_tokens_to_string(
+            [tokenizer.convert_tokens_to_string(word.tokens) for word in group])
+        entities.append({"entity_group": entity_type, "score": float(np.mean([word.score for word in group])),
+                         "word": text, "start": group[0].start, "end": group[-1].end})
+    return entities
+
+
+class TokenClassificationPipeline:
+    """`tag(texts)`: texts as strings, or as lists of words (joined with spaces for the character spans). Words
+    beyond `max_seq_length` tokens are not tagged (no entity; `word_tags` gives them `O`)."""
+
+    task = "token-classification"
+    head = HEAD
+
+    def __init__(self, model: PredictionModel, batch_size: int = 32, max_seq_length: int | None = None,
+                 progress: bool | None = None, ignore_labels: Sequence[str] = (OUTSIDE,)) -> None:
+        self.model = model
+        self.max_seq_length = max_seq_length or model.max_length
+        self.ignore_labels = tuple(ignore_labels)
+        self._runner = BatchRunner(model, prediction(model.module()), batch_size, progress, self.task)
+
+    def tagged_words(self, texts: Sequence[str] | Sequence[Sequence[str]], split: bool = False
+                     ) -> list[list[TaggedWord]]:
+        """Per text (a string, or a list of words when `split`), each word the model saw with its tag: the most
+        probable label of its first sub-token."""
+        if not texts:
+            return []
+        tokenizer = self.model.tokenizer
+        encoding = tokenizer([list(text) for text in texts] if split else list(texts), is_split_into_words=split,
+                             truncation=True, max_length=self.max_seq_length, return_offsets_mapping=True,
+                             return_token_type_ids=True, return_attention_mask=True)
+        features = {key: [np.asarray(values, np.int32) for values in encoding[key]]
+                    for key in ("input_ids", "token_type_ids", "attention_mask")}
+        logits = self._runner(features, padding_values(tokenizer.pad_token_id), self.max_seq_length)["logits"]
+        labels = self.model.config.id2label
+        tagged = []
+        for index, text in enumerate(texts):
+            word_starts = np.cumsum([0, *(len(word) + 1 for word in text)]) if split else None
+            probabilities = softmax(np.asarray(logits[index], np.float64))
+            tokens = encoding.tokens(index)
+            words: dict[int, TaggedWord] = {}
+            for position, (word, (start, end)) in enumerate(zip(encoding.word_ids(index),
+                                                                 encoding["offset_mapping"][index])):
+                if word is None:
+                    continue
+                shift = int(word_starts[word]) if split else 0
+                if word in words:
+                    words[word].tokens.append(tokens[position])
+                    words[word] = dataclasses.replace(words[word], end=end + shift)
+                else:
+                    best = int(probabilities[position].argmax())
+                    words[word] = TaggedWord(word, [tokens[position]], start + shift, end + shift, labels[best],
+                                             float(probabilities[position, best]))
+            tagged.append(list(words.values()))
+        return tagged
+
+    def word_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """One tag per word of each sentence (lists of words); words cut off by `max_seq_length` are `O`."""
+        tags = []
+        for words, tagged in zip(sentences, self.tagged_words(sentences, split=True)):
+            sentence_tags = [OUTSIDE] * len(words)
+            for word in tagged:
+                sentence_tags[word.index] = word.tag
+            tags.append(sentence_tags)
+        return tags
+
+    def __call__(self, texts: str | Sequence[str] | Sequence[Sequence[str]], is_split_into_words: bool = False
+                 ) -> Any:
+        """One text: its entities; a list of texts: the entities of each. With `is_split_into_words` a text is a
+        list of words."""
+        if is_split_into_words:
+            single = bool(texts) and all(isinstance(word, str) for word in texts)
+            text_list = [list(texts)] if single else [list(words) for words in texts]
+        else:
+            single, text_list = batch_of(texts)
+        results = [group_entities(words, self.model.tokenizer, self.ignore_labels)
+                   for words in self.tagged_words(text_list, is_split_into_words)]
+        return results[0] if single else results

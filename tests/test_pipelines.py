@@ -1,0 +1,285 @@
+"""Pipelines against transformers.pipeline and sentence-transformers on the same checkpoints and real text: the real
+all-MiniLM-L6-v2 for embeddings, and task models the tests make (MiniLM's encoder with new heads, a small masked-LM
+model with MiniLM's vocabulary)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from bertjax.convert import load_pretrained, save_pretrained
+from bertjax.data.builtin import builtin_corpus, builtin_sentiment
+from bertjax.data.tokenizer import load_tokenizer
+from bertjax.errors import ConfigError, DataError
+from bertjax.model import BertConfig
+from bertjax.pipelines import pipeline, task_of_folder
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+TAGS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"}
+ENTITY_TEXTS = ["George Washington went to Washington and met the people of Microsoft in New York City.",
+                "Angela Merkel visited the United Nations headquarters in Geneva last spring.",
+                "The Amazon rainforest stretches across Brazil, Peru and Colombia.",
+                "Nobody said anything."]
+
+
+def _sentences(count: int) -> list[str]:
+    with open(builtin_sentiment(), newline="", encoding="utf-8") as file:
+        return [row["text"] for row in csv.DictReader(file)][:count]
+
+
+def _with_head(source: Path, head: str, target: Path, scale: float = 1.0, **changes) -> Path:
+    """`source`'s encoder with a new `head` (weights scaled by `scale`, so its predictions are confident and
+    varied), saved where transformers and bertjax both load it."""
+    config, params, _ = load_pretrained(source, head, config_changes=changes or None, seed=3)
+    params = jax.tree_util.tree_map(np.asarray, params)
+    for name in ("classifier", "qa_outputs"):
+        if name in params:
+            params[name] = {key: value * scale for key, value in params[name].items()}
+    save_pretrained(target, config, params, head, tokenizer=load_tokenizer(source))
+    return target
+
+
+@pytest.fixture(scope="module")
+def models(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("pipeline-models")
+    return {
+        "classifier": _with_head(minilm_dir, "sequence_classification", root / "classifier", scale=20.0,
+                                 id2label={0: "negative", 1: "neutral", 2: "positive"}),
+        "regression": _with_head(minilm_dir, "sequence_classification", root / "regression", id2label={0: "target"}),
+        "tagger": _with_head(minilm_dir, "token_classification", root / "tagger", scale=30.0, id2label=TAGS),
+        "qa": _with_head(minilm_dir, "question_answering", root / "qa", scale=30.0),
+        "choices": _with_head(minilm_dir, "multiple_choice", root / "choices", scale=20.0),
+    }
+
+
+@pytest.fixture(scope="module")
+def mlm_dir(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small BERT for MLM + NSP on MiniLM's vocabulary, initialised wide so that its top tokens are far apart."""
+    from bertjax.convert.architecture import initial_params
+
+    config = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=128, initializer_range=0.5)
+    params = jax.tree_util.tree_map(np.asarray, initial_params("pretraining", config, seed=1))
+    directory = tmp_path_factory.mktemp("mlm") / "hf"
+    save_pretrained(directory, config, params, "pretraining", tokenizer=load_tokenizer(minilm_dir))
+    return directory
+
+
+def _reference(task: str, directory: Path, model_class: str, **options):
+    model = getattr(transformers, model_class).from_pretrained(directory).eval()
+    return transformers.pipeline(task, model=model, tokenizer=transformers.AutoTokenizer.from_pretrained(directory),
+                                 device="cpu", **options)
+
+
+def test_text_classification_equals_transformers(models: dict[str, Path]) -> None:
+    texts = _sentences(40)
+    ours = pipeline("text-classification", models["classifier"])(texts, top_k=None)
+    with torch.no_grad():
+        theirs = _reference("text-classification", models["classifier"], "BertForSequenceClassification")(
+            texts, top_k=None)
+    assert len({result[0]["label"] for result in ours}) > 1  # the head tells the texts apart
+    for mine, reference in zip(ours, theirs):
+        assert [entry["label"] for entry in mine] == [entry["label"] for entry in reference]
+        np.testing.assert_allclose([entry["score"] for entry in mine], [entry["score"] for entry in reference],
+                                   rtol=0, atol=1e-5)
+    best = pipeline("text-classification", models["classifier"])(texts[0])
+    assert best == {"label": ours[0][0]["label"], "score": pytest.approx(ours[0][0]["score"], abs=1e-6)}
+
+
+def test_text_pairs_and_regression_equal_transformers(models: dict[str, Path]) -> None:
+    texts, pairs = _sentences(6), _sentences(12)[6:]
+    classify = pipeline("text-classification", models["classifier"])
+    reference = _reference("text-classification", models["classifier"], "BertForSequenceClassification")
+    with torch.no_grad():
+        theirs = [reference({"text": text, "text_pair": pair}, top_k=1)[0] for text, pair in zip(texts, pairs)]
+    for mine, expected in zip(classify(texts, text_pair=pairs), theirs):
+        assert mine["label"] == expected["label"] and mine["score"] == pytest.approx(expected["score"], abs=1e-5)
+    regression = pipeline("text-classification", models["regression"])(texts)
+    with torch.no_grad():
+        expected = _reference("text-classification", models["regression"], "BertForSequenceClassification")(
+            texts, function_to_apply="none")
+    assert [row["label"] for row in regression] == ["target"] * len(texts)
+    np.testing.assert_allclose([row["score"] for row in regression], [row["score"] for row in expected], atol=1e-5)
+
+
+def test_token_classification_equals_transformers(models: dict[str, Path]) -> None:
+    ours = pipeline("token-classification", models["tagger"])(ENTITY_TEXTS)
+    with torch.no_grad():
+        theirs = _reference("token-classification", models["tagger"], "BertForTokenClassification",
+                            aggregation_strategy="first")(ENTITY_TEXTS)
+    assert sum(len(entities) for entities in ours) > 5
+    for mine, reference in zip(ours, theirs):
+        assert [(entity["entity_group"], entity["word"], entity["start"], entity["end"]) for entity in mine] == \
+            [(entity["entity_group"], entity["word"], entity["start"], entity["end"]) for entity in reference]
+        np.testing.assert_allclose([entity["score"] for entity in mine], [entity["score"] for entity in reference],
+                                   atol=1e-5)
+        for entity in mine:  # the span is the text's own characters
+            text = ENTITY_TEXTS[ours.index(mine)]
+            assert text[entity["start"]:entity["end"]].lower().replace(" ", "") == entity["word"].replace(" ", "")
+
+
+def test_token_classification_of_words(models: dict[str, Path]) -> None:
+    tagger = pipeline("token-classification", models["tagger"], max_seq_length=8)
+    words = ENTITY_TEXTS[0].split()
+    tags = tagger.word_tags([words])[0]
+    assert len(tags) == len(words) and set(tags[6:]) == {"O"}  # 6 tokens fit between [CLS] and [SEP]
+    full = pipeline("token-classification", models["tagger"])
+    entities = full(words, is_split_into_words=True)
+    assert entities == full([words], is_split_into_words=True)[0]
+    for entity in entities:
+        assert " ".join(words)[entity["start"]:entity["end"]].lower() == entity["word"].replace(" ##", "")
+
+
+def test_fill_mask_equals_transformers(mlm_dir: Path) -> None:
+    texts = ["The capital of France is [MASK].", "A [MASK] walks into a bar and orders a [MASK].",
+             "[MASK] is the best medicine."]
+    ours = pipeline("fill-mask", mlm_dir)(texts, top_k=4)
+    with torch.no_grad():
+        reference = _reference("fill-mask", mlm_dir, "BertForMaskedLM")
+        theirs = [reference(text, top_k=4) for text in texts]
+    for mine, expected in zip(ours, theirs):
+        mine_rows = mine if isinstance(mine[0], list) else [mine]
+        expected_rows = expected if isinstance(expected[0], list) else [expected]
+        assert len(mine_rows) == len(expected_rows)
+        for row, expected_row in zip(mine_rows, expected_rows):
+            assert [(entry["token"], entry["token_str"], entry["sequence"]) for entry in row] == \
+                [(entry["token"], entry["token_str"], entry["sequence"]) for entry in expected_row]
+            np.testing.assert_allclose([entry["score"] for entry in row],
+                                       [entry["score"] for entry in expected_row], rtol=1e-4, atol=1e-6)
+
+
+def test_embeddings_equal_sentence_transformers(minilm_dir: Path) -> None:
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    with open(builtin_corpus(), encoding="utf-8") as file:
+        texts = [line.strip() for line in file if line.strip()][:50]
+    texts.append(" ".join(texts[:20]))  # past MiniLM's 256 tokens: truncated as sentence-transformers does
+    embed = pipeline("feature-extraction", minilm_dir)
+    assert (embed.pooling, embed.normalize, embed.max_seq_length) == ("mean", True, 256)  # from modules.json
+    ours = embed(texts)
+    theirs = sentence_transformers.SentenceTransformer(str(minilm_dir), device="cpu").encode(texts)
+    assert ours.shape == theirs.shape == (len(texts), 384)
+    cosine = (ours * theirs).sum(-1) / np.linalg.norm(ours, axis=-1) / np.linalg.norm(theirs, axis=-1)
+    assert np.all(cosine > 1 - 1e-5)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_token_states_and_cls_pooling_equal_transformers(minilm_dir: Path) -> None:
+    texts = _sentences(5)
+    states = pipeline("feature-extraction", minilm_dir, pooling="none", normalize=False)(texts)
+    cls = pipeline("feature-extraction", minilm_dir, pooling="cls", normalize=False)(texts)
+    with torch.no_grad():
+        reference = _reference("feature-extraction", minilm_dir, "BertModel")
+        for text, mine, first in zip(texts, states, cls):
+            expected = np.asarray(reference(text))[0]  # [tokens, hidden]
+            np.testing.assert_allclose(mine, expected, atol=1e-4)
+            np.testing.assert_allclose(first, expected[0], atol=1e-4)
+
+
+def test_question_answering(models: dict[str, Path]) -> None:
+    """transformers has no question-answering pipeline: the answer is checked against the brute-force best span of
+    PyTorch's logits (start + end over context tokens, at most max_answer_length tokens) and its probability."""
+    context = ("The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, a "
+               "region in France. They were descended from Norse raiders and pirates from Denmark, Iceland and Norway.")
+    questions = ["Who gave their name to Normandy?", "Where did the Norse raiders come from?"]
+    answer = pipeline("question-answering", models["qa"])
+    ours = answer(questions, [context] * 2)
+    tokenizer = load_tokenizer(models["qa"])
+    model = transformers.BertForQuestionAnswering.from_pretrained(models["qa"]).eval()
+    for question, mine in zip(questions, ours):
+        encoding = tokenizer(question, context, return_offsets_mapping=True, return_tensors="pt")
+        offsets = encoding.pop("offset_mapping")[0].tolist()
+        context_tokens = [index for index, sequence in enumerate(encoding.sequence_ids()) if sequence == 1]
+        with torch.no_grad():
+            output = model(**encoding)
+        start, end = output.start_logits[0].numpy(), output.end_logits[0].numpy()
+        spans = [(start[s] + end[e], s, e) for s in context_tokens for e in context_tokens if s <= e < s + 15]
+        _, best_start, best_end = max(spans)
+        assert (mine["start"], mine["end"]) == (offsets[best_start][0], offsets[best_end][1])
+        assert mine["answer"] == context[mine["start"]:mine["end"]]
+        allowed = np.asarray([0, *context_tokens])
+
+        def probability(logits: np.ndarray, index: int) -> float:
+            weights = np.exp(logits[allowed] - logits[allowed].max())
+            return float(weights[list(allowed).index(index)] / weights.sum())
+
+        assert mine["score"] == pytest.approx(probability(start, best_start) * probability(end, best_end), abs=1e-5)
+    top = answer(questions[0], context, top_k=3)
+    assert len(top) == 3 and top[0] == ours[0] and all(entry["answer"] for entry in top)
+
+
+def test_question_answering_long_context_and_no_answer(models: dict[str, Path]) -> None:
+    filler = " ".join(_sentences(30))
+    context = filler + " The treaty was signed in the city of Utrecht in 1713. " + filler
+    answer = pipeline("question-answering", models["qa"], max_seq_length=128)
+    result = answer("Where was the treaty signed?", context)
+    assert result["answer"] and context[result["start"]:result["end"]] == result["answer"]
+    assert 0 < result["score"] <= 1
+    impossible = pipeline("question-answering", models["qa"], handle_impossible_answer=True,
+                          null_score_diff_threshold=-1e9)  # any window's no-answer score wins
+    assert impossible("Where was the treaty signed?", context) == {
+        "answer": "", "start": 0, "end": 0, "score": pytest.approx(
+            impossible("Where was the treaty signed?", context, top_k=2)[0]["score"])}
+
+
+def test_multiple_choice_equals_pytorch(models: dict[str, Path]) -> None:
+    context = "She opened the umbrella"
+    choices = ["because it started to rain.", "and ate the soup.", "since the sun was out.", "then slept."]
+    result = pipeline("multiple-choice", models["choices"])(context, choices)
+    tokenizer = load_tokenizer(models["choices"])
+    model = transformers.BertForMultipleChoice.from_pretrained(models["choices"]).eval()
+    encoding = tokenizer([context] * 4, choices, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**{key: value[None] for key, value in encoding.items()}).logits[0].numpy()
+    probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(result["scores"], probabilities, atol=1e-5)
+    assert result["label"] == int(probabilities.argmax())
+    mixed = pipeline("multiple-choice", models["choices"])([context, context], [choices, choices[:2]])
+    assert mixed[0]["label"] == result["label"] and len(mixed[1]["scores"]) == 2
+    np.testing.assert_allclose(mixed[0]["scores"], result["scores"], atol=1e-6)
+
+
+def test_many_inputs_compile_few_programs(models: dict[str, Path]) -> None:
+    classify = pipeline("text-classification", models["classifier"], batch_size=8)
+    texts = _sentences(100)
+    lengths = [len(load_tokenizer(models["classifier"])(text)["input_ids"]) for text in texts]
+    results = classify(texts)
+    assert len(results) == 100 and classify._runner._function._cache_size() <= 3  # buckets 16, 32 (64)
+    assert max(lengths) > 16 and min(lengths) <= 16
+    one_by_one = [classify(text) for text in texts[:5]]
+    assert [row["label"] for row in one_by_one] == [row["label"] for row in results[:5]]
+
+
+def test_bad_input(models: dict[str, Path], mlm_dir: Path, minilm_dir: Path) -> None:
+    classify = pipeline("text-classification", models["classifier"])
+    assert classify([]) == []
+    assert classify("")["label"] in ("negative", "neutral", "positive")  # [CLS] [SEP]: a defined result
+    long_result = classify("good " * 2000)  # truncated to the model's 512 positions
+    assert long_result["label"] in ("negative", "neutral", "positive")
+    with pytest.raises(ConfigError, match="3 texts but 2 text pairs"):
+        classify(["a", "b", "c"], text_pair=["x", "y"])
+    with pytest.raises(ConfigError, match="without the weights text-classification needs"):
+        pipeline("text-classification", minilm_dir)
+    with pytest.raises(ConfigError, match="without the weights fill-mask needs"):
+        pipeline("fill-mask", minilm_dir)
+    with pytest.raises(ConfigError, match="unknown task"):
+        pipeline("summarization", minilm_dir)
+    with pytest.raises(ConfigError, match="no config.json"):
+        pipeline("fill-mask", mlm_dir.parent)
+    with pytest.raises(DataError, match=r"text 1 .* has no \[MASK\]"):
+        pipeline("fill-mask", mlm_dir)(["a [MASK] day", "no mask here"])
+    with pytest.raises(ConfigError, match="2 questions but 1 contexts"):
+        pipeline("question-answering", models["qa"])(["a?", "b?"], ["only one"])
+    assert pipeline("feature-extraction", minilm_dir)([]).shape == (0, 384)
+
+
+def test_task_of_folder(models: dict[str, Path], mlm_dir: Path, minilm_dir: Path) -> None:
+    assert [task_of_folder(models[name]) for name in ("classifier", "tagger", "qa", "choices")] == \
+        ["text-classification", "token-classification", "question-answering", "multiple-choice"]
+    assert task_of_folder(mlm_dir) == "fill-mask" and task_of_folder(minilm_dir) == "feature-extraction"
+    assert pipeline(None, mlm_dir).task == "fill-mask"
