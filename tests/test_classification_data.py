@@ -237,6 +237,9 @@ def test_tfds_outside_glue_reads_the_task_columns(tokenizer):
 
 def test_glue_predictions_read_glues_test_files(tmp_path, tokenizer):
     """With task.glue, a file to predict on is read in the preset's columns, as GLUE's test.tsv is laid out."""
+    from bertjax.convert.architecture import initial_params
+    from bertjax.model import BertConfig
+    from bertjax.pipelines import PredictionModel
     from bertjax.runs.families.classification import ClassificationFamily
     from bertjax.runs.task_family import TaskSection
 
@@ -245,12 +248,13 @@ def test_glue_predictions_read_glues_test_files(tmp_path, tokenizer):
     test = write(tmp_path, "test.tsv", "index\t#1 String\t#2 String\n0\tfirst\tsecond\n1\tthird\tfourth\n")
     section = TaskSection(train_file=str(train), glue="mrpc", predict_file=str(test))
     family = ClassificationFamily(section)
-    family.prepare(section, tokenizer, seed=0, fold=None)
-
-    def run_model(dataset):
-        return {"logits": [np.asarray([0.0, 1.0], np.float32)] * dataset.num_examples}
-
-    assert family.predict(section, tokenizer, run_model, tmp_path / "predictions.jsonl") == 2
+    data = family.prepare(section, tokenizer, seed=0, fold=None)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                        intermediate_size=8, id2label=dict(enumerate(data.labels)))
+    params = initial_params("sequence_classification", config)
+    params["classifier"] = {"kernel": np.zeros((8, 2), np.float32), "bias": np.asarray([0.0, 1.0], np.float32)}
+    model = PredictionModel(config, params, tokenizer, "sequence_classification")
+    assert family.predict(section, model, tmp_path / "predictions.jsonl") == 2
     rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [(row["text"], row["text_pair"], row["label"]) for row in rows] == [("first", "second", "1"),
                                                                               ("third", "fourth", "1")]

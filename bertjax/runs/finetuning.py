@@ -20,6 +20,7 @@ from bertjax.convert import load_pretrained, save_pretrained
 from bertjax.data.batching import BucketedDataset
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError, DataError
+from bertjax.pipelines import PredictionModel
 from bertjax.run_config import save_run_config
 from bertjax.runs.families import FAMILIES
 from bertjax.runs.model_setup import ModelSection, build_model
@@ -204,7 +205,7 @@ def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFam
                   predict: _Predictor, tokenizer: Any, extra: dict[str, Any]) -> dict[str, Any]:
     """Evaluates the best model once more for the detailed report, writes predictions, prints the summary."""
     best_dir = context.run_dir / "best"
-    _, params, _ = load_pretrained(best_dir, family.objective.head, options=config.model.options())
+    best_config, params, _ = load_pretrained(best_dir, family.objective.head, options=config.model.options())
     outputs = predict(params, evaluation)
     best = family.evaluate(outputs)
     lines = family.report(outputs, context.run_dir) if context.primary else []
@@ -218,9 +219,10 @@ def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFam
             context.say(f"  {name:>16} {value:>8.4f} " + (f"{baseline:>9.4f}" if baseline is not None else ""))
     for line in lines:
         context.say("  " + line)
-    if config.task.predict_file:
+    if config.task.predict_file and context.primary:  # with the same pipeline as `bertjax.pipeline`, on this host
         path = context.run_dir / f"predictions{_prediction_suffix(family, config.task)}"
-        count = family.predict(config.task, tokenizer, lambda dataset: predict(params, dataset), path)
+        model = PredictionModel(best_config, params, tokenizer, family.objective.head, config.model.options())
+        count = family.predict(config.task, model, path)
         summary["predictions"] = str(path)
         _write_results(context, summary)
         context.say(f"wrote {count} predictions to {path}")

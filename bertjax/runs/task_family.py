@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bertjax.data.batching import BucketedDataset
+from bertjax.pipelines import PredictionModel
 from bertjax.tasks.finetuning import Objective
 
 
@@ -77,8 +78,8 @@ class TaskFamily(Protocol):
     def report(self, outputs: dict[str, list[np.ndarray]], run_dir: Path) -> list[str]:
         """Writes the detailed report (per-class table, confusion matrix plot, ...); returns lines to print."""
 
-    def predict(self, section: TaskSection, tokenizer: Any, predict_outputs: Any, path: Path) -> int:
-        """Writes predictions for `section.predict_file` to `path`; `predict_outputs(dataset)` runs the model.
+    def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
+        """Writes predictions for `section.predict_file` to `path`, made by the task's pipeline on `model`.
 
         `path` ends in `family.prediction_suffix(section)` (e.g. ".json") when the family has that method, else in
         .csv for a .csv input and .jsonl otherwise.

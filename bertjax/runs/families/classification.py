@@ -19,6 +19,7 @@ from bertjax.data.glue import GlueTask, glue_task
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.classification import (classification_metrics, classification_report, glue_metrics,
                                             majority_baseline, mean_baseline, regression_metrics)
+from bertjax.pipelines import PredictionModel, TextClassificationPipeline
 from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
 from bertjax.tasks.finetuning import OBJECTIVES
@@ -158,25 +159,21 @@ class ClassificationFamily:
                          f"{row['f1']:>6.3f}")
         return lines
 
-    def predict(self, section: TaskSection, tokenizer: Any, run_model: Any, path: Path) -> int:
-        labels = None if self.regression else self._eval.task.labels
-        examples = self._file_examples(section, section.predict_file, labels, labelled=False)
-        features = encode_classification(examples, tokenizer, section.max_seq_length)
-        dataset = BucketedDataset(features, padding_values(tokenizer.pad_token_id),
-                                  bucket_lengths(section.max_seq_length), sort_eval_by_length=False)
-        logits = np.stack(run_model(dataset)["logits"])
+    def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
+        classify = TextClassificationPipeline(model, max_seq_length=section.max_seq_length)
+        examples = self._file_examples(section, section.predict_file, None if self.regression else
+                                       tuple(classify.labels), labelled=False)
+        scores = classify.scores(examples.texts, examples.text_pairs)  # [texts, labels], or values [texts, 1]
         rows = []
         for index, text in enumerate(examples.texts):
             row: dict[str, Any] = {"text": text}
             if examples.text_pairs is not None:
                 row["text_pair"] = examples.text_pairs[index]
             if self.regression:
-                row["prediction"] = float(logits[index, 0])
+                row["prediction"] = float(scores[index, 0])
             else:
-                probabilities = np.exp(logits[index] - logits[index].max())
-                probabilities /= probabilities.sum()
-                row["label"] = labels[int(logits[index].argmax())]
-                row |= {f"probability_{name}": float(p) for name, p in zip(labels, probabilities)}
+                row["label"] = classify.labels[int(scores[index].argmax())]
+                row |= {f"probability_{name}": float(p) for name, p in zip(classify.labels, scores[index])}
             rows.append(row)
         write_rows(rows, path)
         return len(rows)

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
-from bertjax.data.multiple_choice import (MultipleChoiceExamples, encode_multiple_choice,
-                                          load_multiple_choice_examples, multiple_choice_accuracy)
+from bertjax.data.multiple_choice import (MultipleChoiceExamples, encode_multiple_choice, load_multiple_choice_examples,
+                                          multiple_choice_accuracy)
 from bertjax.errors import ConfigError, DataError
+from bertjax.pipelines import MultipleChoicePipeline, PredictionModel
 from bertjax.runs.families.classification import write_rows
 from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
@@ -27,12 +28,6 @@ def _subset(examples: MultipleChoiceExamples, indices: np.ndarray) -> MultipleCh
 
 def _texts(examples: MultipleChoiceExamples) -> list[str]:
     return examples.contexts + [choice for choices in examples.choices for choice in choices]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities over the last axis. logits: [..., choices]."""
-    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return weights / weights.sum(axis=-1, keepdims=True)
 
 
 class MultipleChoiceFamily:
@@ -100,9 +95,10 @@ class MultipleChoiceFamily:
         return [f"{'ending':>12} {'chosen':>8} {'right':>8}",
                 *(f"{index:>12} {chosen_counts[index]:>8} {right_counts[index]:>8}" for index in range(choices))]
 
-    def predict(self, section: TaskSection, tokenizer: Any, run_model: Any, path: Path) -> int:
+    def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
         examples = self._load(section.predict_file)
-        probabilities = softmax(np.stack(run_model(self._dataset(examples, tokenizer, seed=0))["logits"]))
+        choose = MultipleChoicePipeline(model, max_seq_length=section.max_seq_length)
+        probabilities = choose.probabilities(examples.contexts, examples.choices)
         rows = [{"context": context, "label": int(row.argmax()),
                  **{f"probability_{index}": float(value) for index, value in enumerate(row)}}
                 for context, row in zip(examples.contexts, probabilities)]

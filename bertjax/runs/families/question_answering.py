@@ -15,6 +15,7 @@ from bertjax.data.question_answering import QuestionAnsweringFeatures, prepare_q
 from bertjax.data.squad import SquadExample, gold_answers, locate_question, read_squad, read_tfds_squad
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.squad import squad_metrics, write_predictions
+from bertjax.pipelines import PredictionModel, QuestionAnsweringPipeline
 from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
 from bertjax.tasks.finetuning import OBJECTIVES
@@ -140,10 +141,12 @@ class QuestionAnsweringFamily:
         """The official prediction file is one JSON object, `{question id: answer}`."""
         return ".json"
 
-    def predict(self, section: TaskSection, tokenizer: Any, run_model: Any, path: Path) -> int:
-        examples = read_squad(section.predict_file)
-        features = self._features(examples, section, tokenizer, training=False)
-        outputs = run_model(self._dataset(features, tokenizer, section, seed=0))
-        answers = self._answers(examples, features, outputs).answers
+    def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
+        answer = QuestionAnsweringPipeline(
+            model, max_seq_length=section.max_seq_length, doc_stride=section.doc_stride,
+            max_query_length=section.max_query_length, max_answer_length=section.max_answer_length,
+            n_best_size=section.n_best_size, handle_impossible_answer=self.version_2,
+            null_score_diff_threshold=section.null_score_diff_threshold)
+        answers = answer.predictions(read_squad(section.predict_file))[0].answers
         write_predictions(path, answers)
         return len(answers)

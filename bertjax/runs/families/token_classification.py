@@ -17,6 +17,7 @@ from bertjax.data.token_classification import (OUTSIDE, TaggedSentences, TokenCl
                                                load_tfds_tagged_sentences, predictions_to_words)
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.ner import entity_scores
+from bertjax.pipelines import PredictionModel, TokenClassificationPipeline
 from bertjax.runs.families.splits import evaluation_rows
 from bertjax.runs.task_family import PreparedData, TaskSection
 from bertjax.tasks.finetuning import OBJECTIVES
@@ -173,9 +174,8 @@ class TokenClassificationFamily:
         """JSON lines for a JSON-lines input, CoNLL `word TAG` lines otherwise."""
         return ".jsonl" if _is_json_lines(section.predict_file, section.format) else ".txt"
 
-    def predict(self, section: TaskSection, tokenizer: Any, run_model: Any, path: Path) -> int:
+    def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
         sentences = read_words(section.predict_file, section.format)
-        encoded = encode_token_classification(sentences, tokenizer, section.max_seq_length, self._labels)
-        logits = run_model(self._dataset(encoded, section, tokenizer, seed=0))["logits"]
-        write_tagged(sentences.words, self._predicted_tags(logits, encoded), path)
+        tagger = TokenClassificationPipeline(model, max_seq_length=section.max_seq_length)
+        write_tagged(sentences.words, tagger.word_tags(sentences.words), path)
         return len(sentences)
