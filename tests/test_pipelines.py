@@ -7,21 +7,17 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
-from bertjax.convert import load_pretrained, save_pretrained
 from bertjax.data.builtin import builtin_corpus, builtin_sentiment
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError, DataError
-from bertjax.model import BertConfig
 from bertjax.pipelines import pipeline, task_of_folder
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-TAGS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"}
 ENTITY_TEXTS = ["George Washington went to Washington and met the people of Microsoft in New York City.",
                 "Angela Merkel visited the United Nations headquarters in Geneva last spring.",
                 "The Amazon rainforest stretches across Brazil, Peru and Colombia.",
@@ -33,42 +29,9 @@ def _sentences(count: int) -> list[str]:
         return [row["text"] for row in csv.DictReader(file)][:count]
 
 
-def _with_head(source: Path, head: str, target: Path, scale: float = 1.0, **changes) -> Path:
-    """`source`'s encoder with a new `head` (weights scaled by `scale`, so its predictions are confident and
-    varied), saved where transformers and bertjax both load it."""
-    config, params, _ = load_pretrained(source, head, config_changes=changes or None, seed=3)
-    params = jax.tree_util.tree_map(np.asarray, params)
-    for name in ("classifier", "qa_outputs"):
-        if name in params:
-            params[name] = {key: value * scale for key, value in params[name].items()}
-    save_pretrained(target, config, params, head, tokenizer=load_tokenizer(source))
-    return target
-
-
 @pytest.fixture(scope="module")
-def models(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("pipeline-models")
-    return {
-        "classifier": _with_head(minilm_dir, "sequence_classification", root / "classifier", scale=20.0,
-                                 id2label={0: "negative", 1: "neutral", 2: "positive"}),
-        "regression": _with_head(minilm_dir, "sequence_classification", root / "regression", id2label={0: "target"}),
-        "tagger": _with_head(minilm_dir, "token_classification", root / "tagger", scale=30.0, id2label=TAGS),
-        "qa": _with_head(minilm_dir, "question_answering", root / "qa", scale=30.0),
-        "choices": _with_head(minilm_dir, "multiple_choice", root / "choices", scale=20.0),
-    }
-
-
-@pytest.fixture(scope="module")
-def mlm_dir(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small BERT for MLM + NSP on MiniLM's vocabulary, initialised wide so that its top tokens are far apart."""
-    from bertjax.convert.architecture import initial_params
-
-    config = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=128, initializer_range=0.5)
-    params = jax.tree_util.tree_map(np.asarray, initial_params("pretraining", config, seed=1))
-    directory = tmp_path_factory.mktemp("mlm") / "hf"
-    save_pretrained(directory, config, params, "pretraining", tokenizer=load_tokenizer(minilm_dir))
-    return directory
+def models(pipeline_models: dict[str, Path]) -> dict[str, Path]:
+    return pipeline_models
 
 
 def _reference(task: str, directory: Path, model_class: str, **options):
