@@ -8,6 +8,7 @@ same names from the imports under TYPE_CHECKING, which `tests/test_package.py` h
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,6 +21,14 @@ if TYPE_CHECKING:
     from bertjax.pipelines import pipeline
     from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
     from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
+
+
+def _not_about_missing_pytorch(record: logging.LogRecord) -> bool:
+    """transformers warns on import that PyTorch is missing; bertjax uses only its tokenizers and configs."""
+    return not str(record.msg).startswith("PyTorch was not found")
+
+
+logging.getLogger("transformers").addFilter(_not_about_missing_pytorch)
 
 _MODULE_OF = {
     "load_pretrained": "bertjax.convert", "save_pretrained": "bertjax.convert",

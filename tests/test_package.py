@@ -38,3 +38,16 @@ def test_importing_loads_no_run_driver(module: str) -> None:
              "'orbax', 'sklearn'))]; sys.exit(str(loaded) if loaded else 0)")
     completed = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
+
+
+def test_no_pytorch_warning_without_pytorch() -> None:
+    """bertjax needs no PyTorch: the scripts do not pass on transformers' warning that it is missing."""
+    without_torch = "import sys, runpy; sys.modules['torch'] = None; "
+    bare = subprocess.run([sys.executable, "-c", without_torch + "import transformers"], capture_output=True,
+                          text=True)
+    assert "PyTorch was not found" in bare.stderr  # what a user without PyTorch would see
+    script = Path(__file__).resolve().parents[1] / "scripts" / "pretrain.py"
+    run = subprocess.run([sys.executable, "-c", without_torch + f"sys.argv = [{str(script)!r}, '--help']; "
+                          f"runpy.run_path({str(script)!r}, run_name='__main__')"], capture_output=True, text=True)
+    assert run.returncode == 0 and "usage:" in run.stdout, run.stderr
+    assert "PyTorch was not found" not in run.stderr + run.stdout

@@ -38,9 +38,12 @@ def _params_of(run_dir: Path) -> dict:
     return params
 
 
-def test_pretraining_learns_and_exports_to_transformers(tmp_path: Path) -> None:
+def test_pretraining_learns_and_exports_to_transformers(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run_dir = tmp_path / "run"
     final = run_pretraining(_config(run_dir, "train.steps=100", "train.eval_every=50", "train.eval_batches=4"))
+    shown = capsys.readouterr().out.split("what the model predicts for a masked word of held-out sentences:\n")[1]
+    examples = [line for line in shown.splitlines() if "[MASK]" in line]
+    assert len(examples) == 3 and shown.count("(the word: ") == 3  # fill-mask examples of the exported model
     losses = [entry["mlm_loss"] for entry in read_jsonl(run_dir / "metrics" / "train.jsonl")]
     assert len(losses) == 100
     # From ln(400) = 6.0 (uniform over the vocabulary) towards the unigram level of this small vocabulary, on the

@@ -9,14 +9,15 @@ import jax
 import numpy as np
 from jax.experimental.multihost_utils import process_allgather, sync_global_devices
 
-from bertjax.convert import save_pretrained
 from bertjax.atomic import atomic_directory
+from bertjax.convert import save_pretrained
 from bertjax.data.builtin import builtin_corpus
 from bertjax.data.corpus import read_documents, read_tfds_documents
-from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
+from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions, split_documents
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError
 from bertjax.model.layout import unstack_layers
+from bertjax.runs.fill_mask_examples import describe_fill_mask
 from bertjax.runs.model_setup import ModelSection, build_model, describe
 from bertjax.runs.run_dir import RunContext, RunSection, start_run
 from bertjax.tasks.pretraining import pretraining_eval_sums, pretraining_loss, summarize_pretraining_eval
@@ -162,6 +163,11 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
     context.say(f"model: {describe(built.config)}; held-out MLM loss {first['mlm_loss']:.3f} at step "
                 f"{first['step']} -> {final['mlm_loss']:.3f} at step {final['step']} (MLM accuracy "
                 f"{first['mlm_accuracy']:.3f} -> {final['mlm_accuracy']:.3f})")
+    if context.primary:
+        _, held_out = split_documents(len(documents), dataset.options)
+        sentences = [sentence for document in held_out for sentence in documents[document]]
+        for line in describe_fill_mask(export_dir, sentences, tokenizer):
+            context.say(line)
     context.say(f"Hugging Face checkpoint: {export_dir}")
     context.say(f"run folder: {context.run_dir}")
     return final
