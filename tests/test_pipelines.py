@@ -5,6 +5,10 @@ model with MiniLM's vocabulary)."""
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -246,3 +250,31 @@ def test_task_of_folder(models: dict[str, Path], mlm_dir: Path, minilm_dir: Path
         ["text-classification", "token-classification", "question-answering", "multiple-choice"]
     assert task_of_folder(mlm_dir) == "fill-mask" and task_of_folder(minilm_dir) == "feature-extraction"
     assert pipeline(None, mlm_dir).task == "fill-mask"
+
+
+def test_every_local_device_runs_a_share(models: dict[str, Path], tmp_path: Path) -> None:
+    """On 4 (forced CPU) devices each batch is split over them; the results equal one device's."""
+    texts = _sentences(10)
+    program = ("import json, sys, jax; from bertjax.pipelines import pipeline; "
+               f"classify = pipeline('text-classification', {str(models['classifier'])!r}, batch_size=8); "
+               "assert len(jax.local_devices()) == 4 and len(classify._runner.mesh.devices.flat) == 4; "
+               f"json.dump(classify({texts!r}, top_k=None), sys.stdout)")
+    environment = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    done = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    on_four = json.loads(done.stdout)
+    on_one = pipeline("text-classification", models["classifier"])(texts, top_k=None)
+    for four, one in zip(on_four, on_one):
+        assert [entry["label"] for entry in four] == [entry["label"] for entry in one]
+        np.testing.assert_allclose([entry["score"] for entry in four], [entry["score"] for entry in one], atol=1e-5)
+
+
+def test_long_calls_show_progress(models: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    classify = pipeline("text-classification", models["classifier"], batch_size=2)
+    classify(_sentences(4))
+    assert "text-classification" not in capsys.readouterr().err  # 2 batches: no bar
+    classify(_sentences(20))
+    assert "text-classification: " in capsys.readouterr().err  # 10 batches: a bar
+    pipeline("text-classification", models["classifier"], batch_size=2, progress=False)(_sentences(20))
+    assert "text-classification" not in capsys.readouterr().err
