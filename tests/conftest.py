@@ -88,6 +88,7 @@ def pipeline_models(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         "tagger": _with_head(minilm_dir, "token_classification", root / "tagger", scale=30.0, id2label=ENTITY_TAGS),
         "qa": _with_head(minilm_dir, "question_answering", root / "qa", scale=30.0),
         "choices": _with_head(minilm_dir, "multiple_choice", root / "choices", scale=20.0),
+        "unlabelled": _with_head(minilm_dir, "token_classification", root / "unlabelled"),  # no id2label
     }
 
 

@@ -103,6 +103,12 @@ def test_token_classification_of_words(models: dict[str, Path]) -> None:
         assert " ".join(words)[entity["start"]:entity["end"]].lower() == entity["word"].replace(" ##", "")
 
 
+def test_labels_default_to_transformers_names(models: dict[str, Path]) -> None:
+    tagged = pipeline("token-classification", models["unlabelled"])(ENTITY_TEXTS)
+    tags = {entity["entity_group"] for entities in tagged for entity in entities}
+    assert tags and tags <= {"LABEL_0", "LABEL_1"}  # neither is O: every word is in some group
+
+
 def test_fill_mask_equals_transformers(mlm_dir: Path) -> None:
     texts = ["The capital of France is [MASK].", "A [MASK] walks into a bar and orders a [MASK].",
              "[MASK] is the best medicine."]
@@ -243,6 +249,11 @@ def test_bad_input(models: dict[str, Path], mlm_dir: Path, minilm_dir: Path) -> 
     with pytest.raises(ConfigError, match="2 questions but 1 contexts"):
         pipeline("question-answering", models["qa"])(["a?", "b?"], ["only one"])
     assert pipeline("feature-extraction", minilm_dir)([]).shape == (0, 384)
+    assert pipeline("feature-extraction", minilm_dir)("").shape == (384,)  # [CLS] [SEP] pooled
+    assert pipeline("token-classification", models["tagger"])(["", "Paris"])[0] == []
+    answer = pipeline("question-answering", models["qa"])
+    assert answer("Who?", "") == {"answer": "", "start": 0, "end": 0, "score": 0.0}  # no context, no span
+    assert answer(["Who?"] * 3, ["Ada wrote it."] * 3)[2]["answer"] in "Ada wrote it."
 
 
 def test_task_of_folder(models: dict[str, Path], mlm_dir: Path, minilm_dir: Path) -> None:

@@ -39,6 +39,12 @@ class PredictionModel:
         """The most tokens an input can have: the model's positions, or less where the tokenizer says so."""
         return min(self.config.max_position_embeddings, self.tokenizer.model_max_length)
 
+    @property
+    def labels(self) -> list[str]:
+        """The classifier's output names: config.json's id2label, else LABEL_0, LABEL_1 as transformers names them."""
+        names = self.config.id2label or {}
+        return [names.get(index, f"LABEL_{index}") for index in range(self.config.num_labels)]
+
     def module(self) -> Any:
         return head_module(self.head, self.config, self.options)
 

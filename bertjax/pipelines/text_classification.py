@@ -26,7 +26,7 @@ class TextClassificationPipeline:
                  progress: bool | None = None) -> None:
         self.model = model
         self.max_seq_length = max_seq_length or model.max_length
-        self.labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        self.labels = model.labels
         self.regression = model.config.num_labels == 1
         self._runner = BatchRunner(model, prediction(model.module()), batch_size, progress, self.task)
 

@@ -88,7 +88,7 @@ class TokenClassificationPipeline:
         features = {key: [np.asarray(values, np.int32) for values in encoding[key]]
                     for key in ("input_ids", "token_type_ids", "attention_mask")}
         logits = self._runner(features, padding_values(tokenizer.pad_token_id), self.max_seq_length)["logits"]
-        labels = self.model.config.id2label
+        labels = self.model.labels
         tagged = []
         for index, text in enumerate(texts):
             word_starts = np.cumsum([0, *(len(word) + 1 for word in text)]) if split else None
