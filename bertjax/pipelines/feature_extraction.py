@@ -13,10 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from bertjax.convert import ENCODER
-from bertjax.data.batching import padding_values
 from bertjax.errors import ConfigError
 from bertjax.pipelines.common import batch_of
-from bertjax.pipelines.model import BatchRunner, PredictionModel
+from bertjax.pipelines.model import Pipeline, PredictionModel
 
 HEAD = ENCODER
 POOLINGS = ("mean", "cls", "max", "none")
@@ -73,7 +72,7 @@ def sentence_transformers_settings(directory: str | Path) -> dict[str, Any]:
     return {key: value for key, value in settings.items() if value is not None}
 
 
-class FeatureExtractionPipeline:
+class FeatureExtractionPipeline(Pipeline):
     """`embed(texts)` -> [texts, hidden] float32 (one text: [hidden]); with pooling `none` a list of [tokens,
     hidden] arrays (one text: one array). Texts longer than `max_seq_length` are truncated."""
 
@@ -84,22 +83,15 @@ class FeatureExtractionPipeline:
                  pooling: str = "mean", normalize: bool = False, progress: bool | None = None) -> None:
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling is {pooling!r}; choose one of {', '.join(POOLINGS)}")
-        self.model, self.pooling, self.normalize = model, pooling, normalize
-        self.max_seq_length = max_seq_length or model.max_length
-        self._runner = BatchRunner(model, _pooled(model.module(), pooling, normalize), batch_size, progress,
-                                   self.task)
+        super().__init__(model, _pooled(model.module(), pooling, normalize), batch_size, max_seq_length, progress)
+        self.pooling, self.normalize = pooling, normalize
 
     def __call__(self, texts: str | Sequence[str]) -> Any:
         single, text_list = batch_of(texts)
         if not text_list:
             return [] if self.pooling == "none" else np.zeros((0, self.model.config.hidden_size), np.float32)
-        tokenizer = self.model.tokenizer
-        encoding = tokenizer(text_list, truncation=True, max_length=self.max_seq_length,
-                             return_token_type_ids=True, return_attention_mask=True)
-        features = {key: [np.asarray(values, np.int32) for values in encoding[key]]
-                    for key in ("input_ids", "token_type_ids", "attention_mask")}
-        embeddings = self._runner(features, padding_values(tokenizer.pad_token_id),
-                                  self.max_seq_length)["embeddings"]
+        _, features = self._tokenize(text_list)
+        embeddings = self._run(features)["embeddings"]
         if self.pooling == "none":
             embeddings = [states[:len(ids)] for states, ids in zip(embeddings, features["input_ids"])]
             return embeddings[0] if single else embeddings

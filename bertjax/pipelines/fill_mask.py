@@ -10,10 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bertjax.data.batching import padding_values
 from bertjax.errors import DataError
 from bertjax.pipelines.common import batch_of
-from bertjax.pipelines.model import BatchRunner, PredictionModel
+from bertjax.pipelines.model import Pipeline, PredictionModel
 
 HEAD = "masked_lm"
 
@@ -33,7 +32,7 @@ def _top_tokens(module: Any, mask_token_id: int) -> Any:
     return top_tokens
 
 
-class FillMaskPipeline:
+class FillMaskPipeline(Pipeline):
     """`fill(texts, top_k=5)`: per [MASK] the top_k {"score", "token", "token_str", "sequence"}; a text with one
     [MASK] gives one such list, with several a list per [MASK] (the others left masked in `sequence`)."""
 
@@ -42,11 +41,8 @@ class FillMaskPipeline:
 
     def __init__(self, model: PredictionModel, batch_size: int = 32, max_seq_length: int | None = None,
                  progress: bool | None = None) -> None:
-        self.model = model
-        self.max_seq_length = max_seq_length or model.max_length
-        tokenizer = model.tokenizer
-        self._runner = BatchRunner(model, _top_tokens(model.module(), tokenizer.mask_token_id), batch_size,
-                                   progress, self.task, static=("masks", "top_k"))
+        super().__init__(model, _top_tokens(model.module(), model.tokenizer.mask_token_id), batch_size,
+                         max_seq_length, progress, static=("masks", "top_k"))
 
     def __call__(self, texts: str | Sequence[str], top_k: int = 5) -> Any:
         single, text_list = batch_of(texts)
@@ -54,10 +50,7 @@ class FillMaskPipeline:
             return []
         tokenizer = self.model.tokenizer
         top_k = min(top_k, self.model.config.vocab_size)
-        encoding = tokenizer(text_list, truncation=True, max_length=self.max_seq_length,
-                             return_token_type_ids=True, return_attention_mask=True)
-        features = {key: [np.asarray(values, np.int32) for values in encoding[key]]
-                    for key in ("input_ids", "token_type_ids", "attention_mask")}
+        _, features = self._tokenize(text_list)
         mask_counts = [int(np.sum(ids == tokenizer.mask_token_id)) for ids in features["input_ids"]]
         unmasked = next((index for index, count in enumerate(mask_counts) if count == 0), None)
         if unmasked is not None:
@@ -65,8 +58,7 @@ class FillMaskPipeline:
                             f"its first {self.max_seq_length} tokens; put {tokenizer.mask_token} where a word is to "
                             f"be predicted")
         masks = 1 << (max(mask_counts) - 1).bit_length()  # a power of two: a handful of programs
-        outputs = self._runner(features, padding_values(tokenizer.pad_token_id), self.max_seq_length, masks=masks,
-                               top_k=top_k)
+        outputs = self._run(features, masks=masks, top_k=top_k)
         results = [self._fills(ids, count, scores, token_ids) for ids, count, scores, token_ids in
                    zip(features["input_ids"], mask_counts, outputs["scores"], outputs["token_ids"])]
         return results[0] if single else results

@@ -7,17 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.batching import padding_values
 from bertjax.data.multiple_choice import MultipleChoiceExamples, encode_multiple_choice
 from bertjax.errors import ConfigError
 from bertjax.pipelines.common import batch_of, check_pairs, softmax
-from bertjax.pipelines.model import BatchRunner, PredictionModel
+from bertjax.pipelines.model import Pipeline, PredictionModel
 from bertjax.tasks.finetuning import prediction
 
 HEAD = "multiple_choice"
 
 
-class MultipleChoicePipeline:
+class MultipleChoicePipeline(Pipeline):
     """`choose(context, choices)` -> {"label": index of the best choice, "score": its probability, "scores": every
     choice's}; the choices of a context compete in one softmax. Pairs longer than the model are truncated."""
 
@@ -26,9 +25,7 @@ class MultipleChoicePipeline:
 
     def __init__(self, model: PredictionModel, batch_size: int = 32, max_seq_length: int | None = None,
                  progress: bool | None = None) -> None:
-        self.model = model
-        self.max_seq_length = max_seq_length or model.max_length
-        self._runner = BatchRunner(model, prediction(model.module()), batch_size, progress, self.task)
+        super().__init__(model, prediction(model.module()), batch_size, max_seq_length, progress)
 
     def probabilities(self, contexts: Sequence[str], choices: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Per context, [its choices] probabilities; contexts with as many choices run in one batch."""
@@ -41,8 +38,7 @@ class MultipleChoicePipeline:
             rows = [index for index, options in enumerate(choices) if len(options) == count]
             examples = MultipleChoiceExamples([contexts[row] for row in rows], [list(choices[row]) for row in rows],
                                               None, [f"input {row}" for row in rows])
-            logits = self._runner(encode_multiple_choice(examples, self.model.tokenizer, self.max_seq_length),
-                                  padding_values(self.model.tokenizer.pad_token_id), self.max_seq_length)["logits"]
+            logits = self._run(encode_multiple_choice(examples, self.model.tokenizer, self.max_seq_length))["logits"]
             for row, values in zip(rows, logits):
                 results[row] = softmax(np.asarray(values, np.float64))
         return results

@@ -8,19 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.batching import padding_values
 from bertjax.data.qa_postprocess import QaPredictions, postprocess_qa_predictions
 from bertjax.data.question_answering import CLS_INDEX, QuestionAnsweringFeatures, prepare_qa_features
 from bertjax.data.squad import SquadExample
 from bertjax.pipelines.common import batch_of, check_pairs, softmax
-from bertjax.pipelines.model import BatchRunner, PredictionModel
+from bertjax.pipelines.model import Pipeline, PredictionModel
 from bertjax.tasks.finetuning import prediction
 
 HEAD = "question_answering"
 DEFAULT_MAX_SEQ_LENGTH = 384  # SQuAD's usual window, as Hugging Face's question answering used
 
 
-class QuestionAnsweringPipeline:
+class QuestionAnsweringPipeline(Pipeline):
     """`answer(question, context, top_k=1)` -> {"answer", "start", "end", "score"}.
 
     The answer is the best span by start + end logit over all windows (as fine-tuning decodes SQuAD); its score is
@@ -37,23 +36,21 @@ class QuestionAnsweringPipeline:
                  doc_stride: int | None = None, max_query_length: int = 64, max_answer_length: int = 15,
                  n_best_size: int = 20, handle_impossible_answer: bool = False,
                  null_score_diff_threshold: float = 0.0, progress: bool | None = None) -> None:
-        self.model = model
-        self.max_seq_length = max_seq_length or min(DEFAULT_MAX_SEQ_LENGTH, model.max_length)
+        super().__init__(model, prediction(model.module()), batch_size,
+                         max_seq_length or min(DEFAULT_MAX_SEQ_LENGTH, model.max_length), progress)
         context_tokens = self.max_seq_length - max_query_length - 3
         self.doc_stride = min(128, context_tokens // 2) if doc_stride is None else doc_stride
         self.max_query_length, self.max_answer_length, self.n_best_size = (max_query_length, max_answer_length,
                                                                            n_best_size)
         self.handle_impossible_answer = handle_impossible_answer
         self.null_score_diff_threshold = null_score_diff_threshold
-        self._runner = BatchRunner(model, prediction(model.module()), batch_size, progress, self.task)
 
     def predictions(self, examples: Sequence[SquadExample]) -> tuple[QaPredictions, list[np.ndarray],
                                                                      list[np.ndarray], QuestionAnsweringFeatures]:
         """The decoded answers of `examples`, with every window's start and end logits and the windows."""
         features = prepare_qa_features(examples, self.model.tokenizer, self.max_seq_length, self.doc_stride,
                                        self.max_query_length, training=False)
-        outputs = self._runner(features.features, padding_values(self.model.tokenizer.pad_token_id),
-                               self.max_seq_length)
+        outputs = self._run(features.features)
         decoded = postprocess_qa_predictions(examples, features, outputs["start_logits"], outputs["end_logits"],
                                              self.n_best_size, self.max_answer_length,
                                              self.handle_impossible_answer, self.null_score_diff_threshold)

@@ -7,15 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.batching import padding_values
 from bertjax.pipelines.common import batch_of, check_pairs, softmax
-from bertjax.pipelines.model import BatchRunner, PredictionModel
+from bertjax.pipelines.model import Pipeline, PredictionModel
 from bertjax.tasks.finetuning import prediction
 
 HEAD = "sequence_classification"
 
 
-class TextClassificationPipeline:
+class TextClassificationPipeline(Pipeline):
     """`classify(texts, text_pair=None, top_k=1)`; scores are softmax probabilities, or the raw value of a
     regression model (one output), as `transformers.pipeline("text-classification")` gives them."""
 
@@ -24,11 +23,9 @@ class TextClassificationPipeline:
 
     def __init__(self, model: PredictionModel, batch_size: int = 32, max_seq_length: int | None = None,
                  progress: bool | None = None) -> None:
-        self.model = model
-        self.max_seq_length = max_seq_length or model.max_length
+        super().__init__(model, prediction(model.module()), batch_size, max_seq_length, progress)
         self.labels = model.labels
         self.regression = model.config.num_labels == 1
-        self._runner = BatchRunner(model, prediction(model.module()), batch_size, progress, self.task)
 
     def scores(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
         """[texts, labels] probabilities, or [texts, 1] values for regression; texts longer than the model are
@@ -36,13 +33,8 @@ class TextClassificationPipeline:
         check_pairs(texts, text_pairs, "texts", "text pairs")
         if not texts:
             return np.zeros((0, len(self.labels)), np.float32)
-        tokenizer = self.model.tokenizer
-        encoding = tokenizer(list(texts), None if text_pairs is None else list(text_pairs), truncation=True,
-                             max_length=self.max_seq_length, return_token_type_ids=True, return_attention_mask=True)
-        features = {key: [np.asarray(values, np.int32) for values in encoding[key]]
-                    for key in ("input_ids", "token_type_ids", "attention_mask")}
-        logits = np.stack(self._runner(features, padding_values(tokenizer.pad_token_id),
-                                       self.max_seq_length)["logits"]).astype(np.float64)
+        _, features = self._tokenize(texts, text_pairs)
+        logits = np.stack(self._run(features)["logits"]).astype(np.float64)
         return logits if self.regression else softmax(logits)
 
     def __call__(self, texts: str | Sequence[str], text_pair: str | Sequence[str] | None = None,

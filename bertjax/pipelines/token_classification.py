@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.batching import padding_values
 from bertjax.data.token_classification import OUTSIDE
 from bertjax.pipelines.common import batch_of, softmax
-from bertjax.pipelines.model import BatchRunner, PredictionModel
+from bertjax.pipelines.model import Pipeline, PredictionModel
 from bertjax.tasks.finetuning import prediction
 
 HEAD = "token_classification"
@@ -61,7 +60,7 @@ def group_entities(words: Sequence[TaggedWord], tokenizer: Any, ignore: Sequence
     return entities
 
 
-class TokenClassificationPipeline:
+class TokenClassificationPipeline(Pipeline):
     """`tag(texts)`: texts as strings, or as lists of words (joined with spaces for the character spans). Words
     beyond `max_seq_length` tokens are not tagged (no entity; `word_tags` gives them `O`)."""
 
@@ -70,10 +69,8 @@ class TokenClassificationPipeline:
 
     def __init__(self, model: PredictionModel, batch_size: int = 32, max_seq_length: int | None = None,
                  progress: bool | None = None, ignore_labels: Sequence[str] = (OUTSIDE,)) -> None:
-        self.model = model
-        self.max_seq_length = max_seq_length or model.max_length
+        super().__init__(model, prediction(model.module()), batch_size, max_seq_length, progress)
         self.ignore_labels = tuple(ignore_labels)
-        self._runner = BatchRunner(model, prediction(model.module()), batch_size, progress, self.task)
 
     def tagged_words(self, texts: Sequence[str] | Sequence[Sequence[str]], split: bool = False
                      ) -> list[list[TaggedWord]]:
@@ -81,13 +78,9 @@ class TokenClassificationPipeline:
         probable label of its first sub-token."""
         if not texts:
             return []
-        tokenizer = self.model.tokenizer
-        encoding = tokenizer([list(text) for text in texts] if split else list(texts), is_split_into_words=split,
-                             truncation=True, max_length=self.max_seq_length, return_offsets_mapping=True,
-                             return_token_type_ids=True, return_attention_mask=True)
-        features = {key: [np.asarray(values, np.int32) for values in encoding[key]]
-                    for key in ("input_ids", "token_type_ids", "attention_mask")}
-        logits = self._runner(features, padding_values(tokenizer.pad_token_id), self.max_seq_length)["logits"]
+        encoding, features = self._tokenize([list(text) for text in texts] if split else texts,
+                                            is_split_into_words=split, return_offsets_mapping=True)
+        logits = self._run(features)["logits"]
         labels = self.model.labels
         tagged = []
         for index, text in enumerate(texts):

@@ -39,11 +39,16 @@ def run_script(config_class: type[T], run: Callable[[T], Any], description: str,
     if arguments.resume:
         config_file = config_file or f"{arguments.resume}/config.yaml"
         overrides.append(f"train.output_dir={arguments.resume}")
+    return report_errors(lambda: run(load_run_config(config_class, config_file, overrides + arguments.overrides)),
+                         arguments.debug)
+
+
+def report_errors(action: Callable[[], Any], debug: bool) -> int:
+    """Runs `action`: exit status 0, or 1 with a project error printed as one line (raised as it is with `debug`)."""
     try:
-        config = load_run_config(config_class, config_file, overrides + arguments.overrides)
-        run(config)
+        action()
     except BertJaxError as error:
-        if arguments.debug:
+        if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -18,8 +18,9 @@ import numpy as np
 
 from bertjax.atomic import write_text_atomically
 from bertjax.data.readers import FORMATS, Record, read_records, read_text
-from bertjax.errors import BertJaxError, DataError
+from bertjax.errors import DataError
 from bertjax.pipelines import PIPELINES, pipeline, task_of_folder
+from bertjax.runs.cli import report_errors
 from bertjax.train.host_allocator import reuse_freed_host_memory
 
 Row = dict[str, Any]
@@ -105,22 +106,18 @@ def run_predict(argv: list[str] | None = None, description: str = "") -> int:
     """Parses the command line, predicts, writes JSON lines; project errors are one line and exit status 1."""
     reuse_freed_host_memory()  # before JAX starts, as in the other scripts
     arguments = _arguments(argv, description)
-    try:
-        records = read_inputs(arguments.input, arguments.format)
-        task = arguments.task or task_of_folder(arguments.model_dir)
-        predict = pipeline(task, arguments.model_dir, batch_size=arguments.batch_size,
-                           max_seq_length=arguments.max_seq_length)
-        rows = [dict(record) | result for record, result in
-                zip(records, _predictions(task, predict, records, arguments))]
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        if arguments.output:
-            write_text_atomically(Path(arguments.output), text)
-            print(f"wrote {len(rows)} {task} predictions to {arguments.output}", file=sys.stderr)
-        else:
-            sys.stdout.write(text)
-    except BertJaxError as error:
-        if arguments.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return report_errors(lambda: _predict(arguments), arguments.debug)
+
+
+def _predict(arguments: argparse.Namespace) -> None:
+    records = read_inputs(arguments.input, arguments.format)
+    task = arguments.task or task_of_folder(arguments.model_dir)
+    predict = pipeline(task, arguments.model_dir, batch_size=arguments.batch_size,
+                       max_seq_length=arguments.max_seq_length)
+    rows = [dict(record) | result for record, result in zip(records, _predictions(task, predict, records, arguments))]
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if arguments.output:
+        write_text_atomically(Path(arguments.output), text)
+        print(f"wrote {len(rows)} {task} predictions to {arguments.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
