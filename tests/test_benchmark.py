@@ -18,14 +18,17 @@ from bertjax.benchmark.bertjax_runner import BertJaxRunner, all_positions_pretra
 from bertjax.benchmark import suite
 from bertjax.benchmark.cli import main, parse_settings
 from bertjax.benchmark.peak import Peak
+from bertjax.benchmark.pipeline_runners import PipelineRunner, token_lengths
+from bertjax.benchmark.pipeline_workload import check_agreement, disagreement, mixed_texts
 from bertjax.benchmark.pretrained import write_pretrained
-from bertjax.benchmark.report import Results, format_table, rows_for
+from bertjax.benchmark.report import MeasuredGroup, Results, format_table, rows_for
 from bertjax.benchmark.host import host_cpu
 from bertjax.benchmark.memory_probe import ProbeError, isolated_memory_bytes
 from bertjax.benchmark.settings import BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, measure_alternating
 from bertjax.benchmark.torch_reference import idle_threads_sleep
 from bertjax.benchmark.workloads import MASK_TOKEN_ID, masked_lm_labels, model_config, synthetic_batch
+from bertjax.data.builtin import builtin_corpus, builtin_sentiment
 from bertjax.errors import ConfigError
 from bertjax.model import BertForPreTraining, ModelOptions, preset
 from bertjax.tasks.pretraining import pretraining_loss
@@ -183,15 +186,15 @@ def test_rows_relative_to_torch_eager_and_table() -> None:
         Measurement("torch.compile", error="BackendCompilerFailed: no compiler"),
     ]
     peak = Peak(1e12, "test peak")
-    rows = rows_for("bert-mini", "finetune", 8, 128, "float32", "cpu", measurements, 10**9, peak)
+    rows = rows_for(MeasuredGroup("bert-mini", "finetune", 8, 128, measurements, 10**9, {}), "float32", "cpu", peak)
     assert rows[0].sequences_per_second == pytest.approx(8 / 0.5)  # median round 2 s over 4 steps
     assert rows[0].tokens_per_second == pytest.approx(16 * 128)
     assert rows[0].speedup_vs_torch_eager == pytest.approx(2.0)
     assert rows[0].mfu == pytest.approx(16 * 1e9 / 1e12)
     assert rows[1].speedup_vs_torch_eager == pytest.approx(1.0)
     assert rows[2].sequences_per_second is None and rows[2].speedup_vs_torch_eager is None
-    packed = rows_for("bert-mini", "pretrain-corpus", 8, 128, "float32", "cpu", measurements[:2], 10**9, peak,
-                      filled={"bertjax": 0.9, "PyTorch eager": 0.6})
+    packed = rows_for(MeasuredGroup("bert-mini", "pretrain-corpus", 8, 128, measurements[:2], 10**9,
+                                    {"bertjax": 0.9, "PyTorch eager": 0.6}), "float32", "cpu", peak)
     assert packed[0].tokens_per_second == pytest.approx(16 * 128 * 0.9)  # real tokens only
     assert packed[0].speedup_vs_torch_eager == pytest.approx(2.0 * 0.9 / 0.6)
     table = format_table(Results(settings={}, environment={}, peak=peak, rows=rows))
@@ -295,3 +298,48 @@ def test_isolated_readings_replace_the_shared_process_ones(monkeypatch: pytest.M
     assert (rows["a"].memory_bytes, rows["b"].memory_bytes, rows["c"].memory_bytes) == (12345, None, None)
     assert "no host memory for b: the memory probe of b exited with 1: out of memory" in capsys.readouterr().err
     assert parse_settings(["--isolate-memory"])[0].isolate_memory and not parse_settings([])[0].isolate_memory
+
+
+def test_pipeline_texts_are_real_and_of_mixed_length(minilm_dir: Path) -> None:
+    texts = mixed_texts(40, seed=1)
+    assert len(texts) == 40 and texts == mixed_texts(40, seed=1) and texts != mixed_texts(40, seed=2)
+    shipped = builtin_corpus().read_text(encoding="utf-8") + builtin_sentiment().read_text(encoding="utf-8")
+    assert all(sentence in shipped for text in texts for sentence in text.split(". "))
+    lengths = token_lengths(minilm_dir, texts, 256)
+    assert lengths.min() <= 16 and 64 < lengths.max() < 256  # three bucket shapes or more, nothing truncated
+
+
+def test_pipeline_disagreement_takes_the_numbers(tmp_path: Path) -> None:
+    labels = {"labels": np.array(["LABEL_0", "LABEL_1"]), "scores": np.array([0.9, 0.6])}
+    embeddings = {"embeddings": np.array([[1.0, 0.0], [0.6, 0.8]])}
+    assert disagreement(labels, labels) is None and disagreement(embeddings, embeddings) is None
+    assert disagreement({**labels, "labels": np.array(["LABEL_0", "LABEL_0"])}, labels) == "1 of 2 labels differ"
+    assert "scores differ by up to 0.001" in disagreement({**labels, "scores": np.array([0.9, 0.601])}, labels)
+    turned = {"embeddings": np.array([[1.0, 0.0], [0.8, 0.6]])}
+    assert disagreement(turned, embeddings) == "1 embeddings at cosine similarity down to 0.960000"
+    assert disagreement({"embeddings": embeddings["embeddings"][:1]}, embeddings) == \
+        "embeddings of shape (1, 2), not (2, 2)"
+    runners = [PipelineRunner(label, lambda: None, []) for label in ("bertjax.pipeline", "transformers.pipeline")]
+    runners[0].predictions, runners[1].predictions = turned, embeddings
+    measurements = [Measurement(runner.label, round_seconds=[1.0], steps_per_round=1) for runner in runners]
+    check_agreement(runners, measurements)
+    assert measurements[0].error.startswith("outputs disagree with transformers.pipeline: 1 embeddings")
+    assert measurements[0].seconds_per_step is None and measurements[1].seconds_per_step == 1.0
+
+
+def test_pipeline_workload_measures_both_tasks_against_transformers() -> None:
+    """A few texts through every implementation of both tasks, their outputs checked against each other."""
+    with pytest.raises(ConfigError, match="add minilm to --models"):
+        BenchmarkSettings(models=("bert-mini",), workloads=("pipeline",))
+    settings = BenchmarkSettings(models=("minilm",), workloads=("pipeline",), pipeline_texts=6, batch_size=4,
+                                 warmup=0, rounds=1, compile=False)
+    results = suite.run_benchmark(settings, progress=False)
+    rows = {(row.workload, row.implementation): row for row in results.rows}
+    classification = ["bertjax.pipeline", "transformers.pipeline", "transformers.pipeline, batch 4"]
+    assert set(rows) == {("pipeline text-classification", label) for label in classification} | {
+        ("pipeline feature-extraction", label) for label in [*classification, "sentence-transformers encode"]}
+    for row in rows.values():
+        assert row.error is None and row.sequences_per_second > 0 and row.first_step_seconds > 0, row
+        assert row.batch_size == 6 and 10 < row.tokens_per_second / row.sequences_per_second < row.seq_len
+    assert rows[("pipeline feature-extraction", "transformers.pipeline")].speedup_vs_torch_eager == pytest.approx(1)
+    assert results.environment["sentence_transformers"] and "pipeline rows:" in format_table(results)

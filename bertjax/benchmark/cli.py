@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from bertjax.benchmark.report import format_table, write_json
-from bertjax.benchmark.settings import BenchmarkSettings
+from bertjax.benchmark.settings import PIPELINE_MODEL, PIPELINE_WORKLOAD, BenchmarkSettings
 from bertjax.benchmark.suite import run_benchmark
 from bertjax.benchmark.torch_reference import idle_threads_sleep
 from bertjax.errors import BertJaxError
@@ -26,7 +26,9 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
                         help="comma-separated presets (bert-mini, bert-base, ...) or minilm "
                              f"(default: {','.join(defaults.models)})")
     parser.add_argument("--workloads", type=_names, default=defaults.workloads,
-                        help=f"comma-separated subset of {','.join(defaults.workloads)}")
+                        help=f"comma-separated subset of {','.join(defaults.workloads)} (the default), and "
+                             f"{PIPELINE_WORKLOAD}: real texts through bertjax's and transformers' pipelines on "
+                             f"all-MiniLM-L6-v2 (needs --models {PIPELINE_MODEL})")
     parser.add_argument("--seq-len", type=int, default=defaults.seq_len)
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sequences per step (default: per model on CPU, 32 on accelerators)")
@@ -54,6 +56,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
                         help="read each implementation's host memory in a fresh process of its own (slower: one "
                              "process per implementation and workload); otherwise it is read in the shared "
                              "process, where a runner can reuse memory that earlier runners freed")
+    parser.add_argument("--pipeline-texts", type=int, default=defaults.pipeline_texts, metavar="N",
+                        help="texts per call of the pipeline workload")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")

@@ -27,9 +27,24 @@ class Row:
     tokens_per_second: float | None  # real tokens, padding not counted (synthetic batches have none)
     memory_bytes: int | None  # host: resident growth; accelerator: peak device memory of a step
     first_step_seconds: float | None  # first call: compilation included for bertjax and torch.compile
-    speedup_vs_torch_eager: float | None  # this row's tokens per second over PyTorch eager's
+    speedup_vs_torch_eager: float | None  # this row's tokens per second over PyTorch eager's (pipeline rows:
+    # transformers.pipeline's)
     mfu: float | None  # model FLOP/s (see flops.py) over the device peak
     error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasuredGroup:
+    """One model x workload's measurements and what turns them into rows (see `rows_for`)."""
+
+    model: str
+    workload: str
+    batch_size: int
+    seq_len: int
+    measurements: list[Measurement]
+    flops_per_sequence: int
+    filled: dict[str, float]  # per label, the share of token slots that hold real tokens (1 where not given)
+    reference: str = REFERENCE_LABEL
 
 
 @dataclasses.dataclass
@@ -40,26 +55,24 @@ class Results:
     rows: list[Row]
 
 
-def rows_for(model: str, workload: str, batch_size: int, seq_len: int, dtype: str, device: str,
-             measurements: list[Measurement], flops_per_sequence: int, peak: Peak,
-             filled: dict[str, float] | None = None) -> list[Row]:
-    """Turns one model x workload's measurements into rows, with throughput relative to PyTorch eager.
-
-    filled: per label, the share of token slots that hold real tokens (1 where not given)."""
-    filled = filled or {}
-    throughput = {m.label: batch_size / m.seconds_per_step for m in measurements if m.seconds_per_step}
-    tokens = {label: rows * seq_len * filled.get(label, 1.0) for label, rows in throughput.items()}
-    reference = tokens.get(REFERENCE_LABEL)
+def rows_for(group: MeasuredGroup, dtype: str, device: str, peak: Peak) -> list[Row]:
+    """Turns one model x workload's measurements into rows, with throughput relative to the group's reference
+    (PyTorch eager; transformers.pipeline for the pipeline workload)."""
+    throughput = {m.label: group.batch_size / m.seconds_per_step for m in group.measurements if m.seconds_per_step}
+    tokens = {label: rows * group.seq_len * group.filled.get(label, 1.0) for label, rows in throughput.items()}
+    reference = tokens.get(group.reference)
     rows = []
-    for measurement in measurements:
+    for measurement in group.measurements:
         sequences, real_tokens = throughput.get(measurement.label), tokens.get(measurement.label)
         rows.append(Row(
-            model=model, workload=workload, implementation=measurement.label, batch_size=batch_size,
-            seq_len=seq_len, dtype=dtype, device=device, sequences_per_second=sequences,
+            model=group.model, workload=group.workload, implementation=measurement.label,
+            batch_size=group.batch_size, seq_len=group.seq_len, dtype=dtype, device=device,
+            sequences_per_second=sequences,
             tokens_per_second=real_tokens, memory_bytes=measurement.memory_bytes,
             first_step_seconds=measurement.first_step_seconds,
             speedup_vs_torch_eager=real_tokens / reference if real_tokens and reference else None,
-            mfu=model_flops_utilization(sequences * flops_per_sequence, peak.flops_per_second) if sequences else None,
+            mfu=(model_flops_utilization(sequences * group.flops_per_sequence, peak.flops_per_second)
+                 if sequences else None),
             error=measurement.error))
     return rows
 
@@ -89,6 +102,10 @@ def format_table(results: Results) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
     lines.append(f"tokens/s counts real tokens (pretrain-corpus rows have padding; packed rows less); "
                  f"MFU against {results.peak.source}.")
+    if any(row.workload.startswith("pipeline") for row in results.rows):
+        lines.append("pipeline rows: a step is one call over all the texts (batch: texts x the longest in tokens; "
+                     "rows/s: texts/s; 1st step: the first call, compilation included); vs eager: against "
+                     "transformers.pipeline at batch_size 1; MFU of each text at its own length.")
     return "\n".join(lines + notes)
 
 

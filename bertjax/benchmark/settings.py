@@ -12,6 +12,10 @@ from bertjax.model import ModelOptions
 CPU_BATCH_SIZES = {"bert-mini": 16, "minilm": 8, "bert-base": 4}
 CPU_DEFAULT_BATCH_SIZE = 8
 ACCELERATOR_BATCH_SIZE = 32
+# The pipeline workload: real texts through bertjax's and transformers' pipelines on the real all-MiniLM-L6-v2.
+PIPELINE_WORKLOAD = "pipeline"
+PIPELINE_MODEL = "minilm"
+PIPELINE_BATCH_SIZE = 32  # bertjax.pipeline's default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,9 +41,10 @@ class BenchmarkSettings:
     steps_per_call: int = 1  # bertjax training steps per jitted call (lax.scan); steps must be a multiple
     seed: int = 0
     isolate_memory: bool = False  # host memory of each runner read in a fresh process of its own
+    pipeline_texts: int = 1000  # texts per call of the pipeline workload
 
     def __post_init__(self) -> None:
-        for name in ("seq_len", "steps", "rounds", "compile_budget"):
+        for name in ("seq_len", "steps", "rounds", "compile_budget", "pipeline_texts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.steps_per_call < 1 or self.steps % self.steps_per_call:
@@ -49,9 +54,16 @@ class BenchmarkSettings:
             raise ConfigError(f"--warmup must be 0 or more, got {self.warmup}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
-        unknown = [workload for workload in self.workloads if workload not in WORKLOADS]
+        known = (*WORKLOADS, PIPELINE_WORKLOAD)
+        unknown = [workload for workload in self.workloads if workload not in known]
         if unknown:
-            raise ConfigError(f"--workloads: unknown {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+            raise ConfigError(f"--workloads: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+        if PIPELINE_WORKLOAD in self.workloads and PIPELINE_MODEL not in self.models:
+            raise ConfigError(f"--workloads {PIPELINE_WORKLOAD} runs the real all-MiniLM-L6-v2 checkpoint: add "
+                              f"{PIPELINE_MODEL} to --models")
+        if PIPELINE_WORKLOAD in self.workloads and self.isolate_memory:
+            raise ConfigError(f"--isolate-memory does not cover the {PIPELINE_WORKLOAD} workload; measure it in a run "
+                              f"of its own without --isolate-memory")
         if self.dtype not in ("float32", "bfloat16"):
             raise ConfigError(f"--dtype is {self.dtype!r}; choose float32 or bfloat16")
         for name in self.models:

