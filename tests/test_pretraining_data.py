@@ -8,7 +8,6 @@ import pytest
 import bertjax.data.token_cache as token_cache
 from bertjax.data.corpus import read_documents
 from bertjax.data.instances import truncate_seq_pair
-from bertjax.data.masking import mask_tokens
 from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError, DataError
@@ -76,37 +75,38 @@ def word_groups(sequence: np.ndarray, tokenizer, is_special: np.ndarray) -> list
 
 @pytest.mark.parametrize("whole_word_masking", [False, True])
 def test_masking_statistics(wikitext, whole_word_masking):
+    """Over an epoch of batches: 15% of each sequence's maskable tokens predicted, 80/10/10, whole words."""
     documents, tokenizer = wikitext
     options = PretrainingOptions(max_predictions_per_seq=40, whole_word_masking=whole_word_masking, seed=3)
     dataset = PretrainingDataset(documents, tokenizer, options)
     vocabulary = dataset.vocabulary
+    sequences = {tuple(sequence.tolist()) for sequence in all_sequences(dataset)}
     chosen = candidates = masked = replaced = kept = 0
     replacements = []
-    for index, sequence in enumerate(all_sequences(dataset)):
-        result = mask_tokens(sequence, vocabulary, 0.15, 40, whole_word_masking, np.random.default_rng([5, index]))
-        count = int(result.masked_lm_weights.sum())
-        positions = result.masked_lm_positions[:count]
-        assert np.all(np.diff(positions) > 0)  # sorted, no repeats
-        assert not result.masked_lm_positions[count:].any() and not result.masked_lm_ids[count:].any()
-        assert np.array_equal(result.masked_lm_weights, np.arange(40) < count)
-        assert np.array_equal(result.masked_lm_ids[:count], sequence[positions])  # labels: the original tokens
-        assert not vocabulary.is_special[sequence[positions]].any()
-        untouched = np.ones(len(sequence), bool)
-        untouched[positions] = False
-        assert np.array_equal(result.input_ids[untouched], sequence[untouched])
-        if whole_word_masking:
-            chosen_set = set(positions.tolist())
-            for word in word_groups(sequence, tokenizer, vocabulary.is_special):
-                assert sum(position in chosen_set for position in word) in (0, len(word))
-        new = result.input_ids[positions]
-        masked += np.sum(new == tokenizer.mask_token_id)
-        changed = (new != tokenizer.mask_token_id) & (new != sequence[positions])
-        replaced += changed.sum()
-        replacements.extend(new[changed].tolist())
-        kept += np.sum(new == sequence[positions])
-        chosen += count
-        candidates += np.sum(~vocabulary.is_special[sequence])
-    assert len(dataset.train) > 2000 and chosen > 40_000
+    for step in range(dataset.batches_per_epoch(256)):
+        batch = dataset.train_batch(step, 256)
+        for row in range(256):
+            sequence = np.array(restored(batch, row))
+            assert tuple(sequence.tolist()) in sequences  # labels: the original tokens, the rest untouched
+            count = int(batch["masked_lm_weights"][row].sum())
+            positions = batch["masked_lm_positions"][row, :count]
+            assert np.all(np.diff(positions) > 0)  # sorted, no repeats
+            assert not batch["masked_lm_positions"][row, count:].any() and not batch["masked_lm_ids"][row, count:].any()
+            assert np.array_equal(batch["masked_lm_weights"][row], np.arange(40) < count)
+            assert not vocabulary.is_special[sequence[positions]].any()
+            if whole_word_masking:
+                chosen_set = set(positions.tolist())
+                for word in word_groups(sequence, tokenizer, vocabulary.is_special):
+                    assert sum(position in chosen_set for position in word) in (0, len(word))
+            new = batch["input_ids"][row, positions]
+            masked += np.sum(new == tokenizer.mask_token_id)
+            changed = (new != tokenizer.mask_token_id) & (new != sequence[positions])
+            replaced += changed.sum()
+            replacements.extend(new[changed].tolist())
+            kept += np.sum(new == sequence[positions])
+            chosen += count
+            candidates += np.sum(~vocabulary.is_special[sequence])
+    assert chosen > 40_000
     # Per sequence the count is round(0.15 * candidates): off by at most half a token in ~100, so 0.15 +- 0.005.
     assert abs(chosen / candidates - 0.15) < 0.005
     # Binomial fractions over >40,000 predictions have a standard deviation below 0.002; 0.01 is 5 sigma. A
@@ -231,14 +231,38 @@ def test_packed_full_sentences(documents, tokenizer):
     assert set(batch) == set(BATCH_KEYS) and not batch["token_type_ids"].any()
 
 
-def test_same_seed_same_batches_and_other_seed_differs(documents, tokenizer):
-    first = PretrainingDataset(documents, tokenizer, small_options())
-    second = PretrainingDataset(documents, tokenizer, small_options())
-    other = PretrainingDataset(documents, tokenizer, small_options(seed=8))
-    for step in (0, 5, first.batches_per_epoch(8) + 1):
-        batch = first.train_batch(step, 8)
+VARIANTS = [{}, {"packing": True, "whole_word_masking": True, "dynamic_masking": True},
+            {"next_sentence": False, "packing": True}]
+
+
+@pytest.mark.parametrize("changes", VARIANTS)
+def test_same_seed_same_batches_and_other_seed_differs(documents, tokenizer, changes):
+    """A batch is a pure function of (seed, step): rebuilt in another dataset (a restarted run), in any order."""
+    first = PretrainingDataset(documents, tokenizer, small_options(**changes))
+    second = PretrainingDataset(documents, tokenizer, small_options(**changes))
+    other = PretrainingDataset(documents, tokenizer, small_options(seed=8, **changes))
+    steps = (0, 5, 2 * first.batches_per_epoch(8) + 1)
+    batches = [first.train_batch(step, 8) for step in steps]
+    for step, batch in reversed(list(zip(steps, batches))):
         assert all(np.array_equal(batch[key], value) for key, value in second.train_batch(step, 8).items())
         assert not np.array_equal(batch["input_ids"], other.train_batch(step, 8)["input_ids"])
+    assert all(np.array_equal(batches[0][key], value) for key, value in first.train_batch(0, 8).items())
+
+
+def test_packed_batch_keys_dtypes_and_shapes(documents, tokenizer):
+    packed = {**BATCH_KEYS, "sequence_ids": np.int32, "position_ids": np.int32}
+    nsp = {"next_sentence_labels": np.int32, "next_sentence_positions": np.int32,
+           "next_sentence_weights": np.float32}
+    for next_sentence, expected in ((True, packed | nsp), (False, packed)):
+        options = small_options(packing=True, max_sequences_per_pack=3, next_sentence=next_sentence)
+        batch = PretrainingDataset(documents, tokenizer, options).train_batch(2, 8)
+        assert {key: value.dtype for key, value in batch.items()} == expected
+        shapes = {key: value.shape for key, value in batch.items()}
+        assert all(shapes[key] == (8, 64) for key in ("input_ids", "token_type_ids", "attention_mask",
+                                                      "sequence_ids", "position_ids"))
+        assert all(shapes[key] == (8, 10) for key in ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights"))
+        assert all(shapes[key] == (8, 3) for key in nsp if key in batch)
+        assert np.array_equal(batch["attention_mask"], batch["sequence_ids"] > 0)
 
 
 def test_restart_from_cache_reads_tokens_and_resumes(documents, tokenizer, tmp_path, monkeypatch):

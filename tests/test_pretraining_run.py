@@ -75,7 +75,7 @@ def test_pretraining_learns_and_exports_to_transformers(tmp_path: Path, capsys: 
 def test_packed_pretraining_learns(tmp_path: Path, capsys: pytest.CaptureFixture, next_sentence: bool) -> None:
     run_dir = tmp_path / "run"
     final = run_pretraining(_config(run_dir, "data.packing=true", f"data.next_sentence={str(next_sentence).lower()}",
-                                    "data.short_seq_prob=0.5", "train.steps=40", "train.eval_every=40",
+                                    "data.short_seq_prob=0.5", "train.steps=60", "train.eval_every=60",
                                     "train.eval_batches=4"))
     losses = [entry["mlm_loss"] for entry in read_jsonl(run_dir / "metrics" / "train.jsonl")]
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3, "the MLM loss must fall"

@@ -53,28 +53,63 @@ class Instances:
 
     def lengths(self) -> np.ndarray:
         """Tokens of each instance's sequence, special tokens included: int64 [instances]."""
-        separators = self._documents_inside(self.segment_a) + self._documents_inside(self.segment_b)
-        has_b = self.segment_b[:, 1] > self.segment_b[:, 0]
-        return self.corpus_tokens() + separators + 2 + has_b
+        return self._lengths
 
-    def _segment(self, start: int, end: int, separator: int) -> np.ndarray:
-        """Tokens [start, end) with `separator` before each document that starts inside the range."""
-        starts = self._document_starts
-        inside = starts[np.searchsorted(starts, start, "right"):np.searchsorted(starts, end, "left")]
-        return np.insert(self.corpus.tokens[start:end], inside - start, separator)
+    @functools.cached_property
+    def _lengths(self) -> np.ndarray:
+        length_a, length_b = self._segment_lengths
+        return length_a + length_b + 2 + (length_b > 0)
+
+    @functools.cached_property
+    def _separators(self) -> tuple[np.ndarray, np.ndarray]:
+        """How many documents start inside segment A, and B (a [SEP] before each): int64 [instances] each."""
+        return self._documents_inside(self.segment_a), self._documents_inside(self.segment_b)
+
+    @functools.cached_property
+    def _segment_lengths(self) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens of segments A and B in the sequence, separators included: int64 [instances] each."""
+        return (np.diff(self.segment_a, axis=1)[:, 0] + self._separators[0],
+                np.diff(self.segment_b, axis=1)[:, 0] + self._separators[1])
+
+    def _segment_tokens(self, start: np.ndarray, offset: np.ndarray, crossing: np.ndarray,
+                        sep_token_id: int) -> np.ndarray:
+        """Token `offset` of segments starting at corpus position `start`, where a [SEP] precedes each document
+        that starts inside a `crossing` segment (all int64 or bool [n]): int32 [n]."""
+        source = start + offset
+        ids = self.corpus.tokens[np.minimum(source, len(self.corpus.tokens) - 1)].astype(np.int32)
+        if crossing.any():
+            # In the corpus with a [SEP] before every document but the first, separator k sits at inner[k] + k.
+            inner = self._document_starts[1:-1]
+            separators = inner + np.arange(len(inner))
+            where = start[crossing] + np.searchsorted(inner, start[crossing], "right") + offset[crossing]
+            before = np.searchsorted(separators, where, "right")  # separators at or before each position
+            is_separator = (before > 0) & (separators[np.maximum(before - 1, 0)] == where)
+            ids[crossing] = np.where(is_separator, sep_token_id, self.corpus.tokens[where - before])
+        return ids
+
+    def tokens_at(self, indices: np.ndarray, positions: np.ndarray, cls_token_id: int, sep_token_id: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """input_ids and token_type_ids (int32, the shape of the arguments) at `positions` of the sequences of
+        instances `indices` (int arrays of one shape; each position below that sequence's length):
+        `[CLS] A [SEP] B [SEP]`, type 0 up to the first [SEP], 1 after it."""
+        length_a, length_b = (lengths[indices] for lengths in self._segment_lengths)
+        b_first = length_a + 2
+        in_a = (positions >= 1) & (positions <= length_a)
+        in_b = (positions >= b_first) & (positions < b_first + length_b)
+        input_ids = np.where(positions == 0, cls_token_id, sep_token_id).astype(np.int32)
+        inside = in_a | in_b
+        chosen = indices[inside]
+        from_a = in_a[inside]
+        start = np.where(from_a, self.segment_a[chosen, 0], self.segment_b[chosen, 0])
+        offset = np.where(from_a, positions[inside] - 1, positions[inside] - b_first[inside])
+        crossing = np.where(from_a, self._separators[0][chosen], self._separators[1][chosen]) > 0
+        input_ids[inside] = self._segment_tokens(start, offset, crossing, sep_token_id)
+        return input_ids, (positions >= b_first).astype(np.int32)
 
     def sequence(self, index: int, cls_token_id: int, sep_token_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """Instance `index` as input_ids int32 [length] and token_type_ids int32 [length]: `[CLS] A [SEP] B [SEP]`,
-        type 0 up to the first [SEP], 1 after it."""
-        segment_a = self._segment(*self.segment_a[index], sep_token_id)
-        parts = [[cls_token_id], segment_a, [sep_token_id]]
-        first_length = len(segment_a) + 2
-        start, end = self.segment_b[index]
-        if end > start:
-            parts += [self._segment(start, end, sep_token_id), [sep_token_id]]
-        input_ids = np.concatenate(parts).astype(np.int32)
-        token_type_ids = (np.arange(len(input_ids)) >= first_length).astype(np.int32)
-        return input_ids, token_type_ids
+        """Instance `index` as input_ids int32 [length] and token_type_ids int32 [length]."""
+        positions = np.arange(self.lengths()[index])
+        return self.tokens_at(np.full(len(positions), index), positions, cls_token_id, sep_token_id)
 
 
 def concatenate_instances(parts: list[Instances]) -> Instances:

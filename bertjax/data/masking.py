@@ -1,11 +1,14 @@
-"""BERT's masked-LM corruption of one sequence (create_masked_lm_predictions), on numpy arrays.
+"""BERT's masked-LM corruption (create_masked_lm_predictions), for whole batches of rows at once with numpy.
 
-A fraction masked_lm_prob of the sequence's non-special tokens (rounded, at least 1, at most
+A fraction masked_lm_prob of each sequence's non-special tokens (rounded, at least 1, at most
 max_predictions_per_seq) is chosen; each chosen token becomes [MASK] with probability 0.8, a random non-special
 token with 0.1, and stays as it is with 0.1. Special tokens ([CLS], [SEP], [PAD], [UNK], ...) are never chosen.
-Whole-word masking chooses words, not pieces: a word is a piece and the `##` pieces that follow it, and a word is
-taken only if all its pieces still fit in the budget (as Google's do_whole_word_mask); the 80/10/10 choice is then
-made for each piece.
+Whole-word masking chooses words, not pieces: a word is a piece and the `##` pieces that follow it, and words are
+taken in random order, each only if all its pieces still fit in the budget (as Google's do_whole_word_mask); the
+80/10/10 choice is then made for each piece. Without it every piece is a word of its own.
+
+Every random number is a counter-based hash (SplitMix64) of a per-sequence key and the token's position in its
+sequence, so a sequence is masked the same way in any row, batch or process, and whatever its neighbours.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from transformers import PreTrainedTokenizerBase
 
 MASK_PROBABILITY = 0.8
 RANDOM_PROBABILITY = 0.1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# Per token, three draws: which words are chosen, [MASK]/random/kept, which random token.
+_CHOICE, _ACTION, _REPLACEMENT, _DRAWS = range(4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,30 +47,40 @@ class MaskingVocabulary:
 
 
 @dataclasses.dataclass(frozen=True)
-class MaskedTokens:
-    """One masked sequence; the predictions are sorted by position and padded with weight 0."""
+class MaskedRows:
+    """Masked rows; each row's predictions sorted by position and padded with weight 0."""
 
-    input_ids: np.ndarray  # int32 [seq]: with the chosen tokens replaced
-    masked_lm_positions: np.ndarray  # int32 [max_predictions_per_seq]
-    masked_lm_ids: np.ndarray  # int32 [max_predictions_per_seq]: the original tokens there
-    masked_lm_weights: np.ndarray  # float32 [max_predictions_per_seq]: 1 real, 0 padding
+    input_ids: np.ndarray  # int32 [rows, seq]: with the chosen tokens replaced
+    masked_lm_positions: np.ndarray  # int32 [rows, max_predictions_per_seq]
+    masked_lm_ids: np.ndarray  # int32 [rows, max_predictions_per_seq]: the original tokens there
+    masked_lm_weights: np.ndarray  # float32 [rows, max_predictions_per_seq]: 1 real, 0 padding
 
 
-def _whole_words(candidates: np.ndarray, input_ids: np.ndarray, vocabulary: MaskingVocabulary, budget: int,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Positions of whole words taken in random order while they fit in `budget` pieces."""
-    # A word starts at a non-`##` piece, or after a special token (a segment may begin inside a word).
-    starts = ~vocabulary.is_continuation[input_ids[candidates]] | (np.diff(candidates, prepend=-2) != 1)
-    word_starts = np.flatnonzero(starts)
-    word_sizes = np.diff(np.append(word_starts, len(candidates)))
-    chosen, count = [], 0
-    for word in rng.permutation(len(word_starts)).tolist():
-        if count >= budget:
-            break
-        if count + word_sizes[word] <= budget:
-            chosen.append(candidates[word_starts[word]:word_starts[word] + word_sizes[word]])
-            count += word_sizes[word]
-    return np.concatenate(chosen) if chosen else np.zeros(0, candidates.dtype)
+def _mix(values: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (uint64 arrays; the multiplications wrap by design)."""
+    with np.errstate(over="ignore"):
+        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return values ^ (values >> np.uint64(31))
+
+
+def sequence_keys(*parts: int | np.ndarray) -> np.ndarray:
+    """uint64 keys hashed from non-negative integers (broadcast together), e.g. (seed, stream, ..., sequence)."""
+    key = np.zeros(np.broadcast_shapes(*(np.shape(part) for part in parts)), np.uint64)
+    for part in parts:
+        key = _mix(key ^ _mix(np.asarray(part).astype(np.uint64) + _GOLDEN))
+    return key
+
+
+def random_bits(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """uint64, a pure function of each (key, counter): SplitMix64's stream `keys` at `counters`."""
+    with np.errstate(over="ignore"):
+        return _mix(keys + (counters.astype(np.uint64) + np.uint64(1)) * _GOLDEN)
+
+
+def uniform(keys: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """float64 in [0, 1) from `random_bits`."""
+    return (random_bits(keys, counters) >> np.uint64(11)) * 2.0 ** -53
 
 
 def prediction_budget(candidates: int | np.ndarray, masked_lm_prob: float, max_predictions_per_seq: int
@@ -75,25 +91,90 @@ def prediction_budget(candidates: int | np.ndarray, masked_lm_prob: float, max_p
                       candidates).astype(np.int64)
 
 
-def mask_tokens(input_ids: np.ndarray, vocabulary: MaskingVocabulary, masked_lm_prob: float,
-                max_predictions_per_seq: int, whole_word_masking: bool, rng: np.random.Generator) -> MaskedTokens:
-    """Masks `input_ids` int32 [seq] (a sequence without padding) as in the module docstring."""
-    candidates = np.flatnonzero(~vocabulary.is_special[input_ids])
-    budget = int(prediction_budget(len(candidates), masked_lm_prob, max_predictions_per_seq))
+def _take_words(sizes: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """Google's greedy for each sequence: words (sizes int64 [sequences, words], in random order, padded with
+    sizes above any budget) taken one after another when they fit in what is left of `budgets` int64 [sequences].
+    bool [sequences, words]."""
+    taken = np.cumsum(sizes, axis=1) <= budgets[:, None]  # the prefix that fits is taken whatever follows
+    count = np.where(taken, sizes, 0).sum(axis=1)
+    first_left = taken.sum(axis=1)
+    for word in range(int(first_left.min(initial=sizes.shape[1])), sizes.shape[1]):
+        if np.all(count >= budgets):
+            break
+        fits = (word >= first_left) & (count + sizes[:, word] <= budgets)
+        taken[:, word] |= fits
+        count += np.where(fits, sizes[:, word], 0)
+    return taken
+
+
+def _choose(input_ids: np.ndarray, candidate: np.ndarray, groups: np.ndarray, draws: np.ndarray,
+            budgets: np.ndarray, vocabulary: MaskingVocabulary, whole_word_masking: bool) -> np.ndarray:
+    """Which tokens are predicted, bool [rows, seq]. groups int64 [rows, seq]: the sequence each token belongs to
+    (nondecreasing in row-major order); draws uint64 [rows, seq]: a word's draw is its first piece's."""
+    starts = candidate.copy()
     if whole_word_masking:
-        positions = np.sort(_whole_words(candidates, input_ids, vocabulary, budget, rng))
-    else:
-        positions = np.sort(candidates[rng.permutation(len(candidates))[:budget]])
+        continues = vocabulary.is_continuation[input_ids]
+        continues[:, 0] = False
+        continues[:, 1:] &= candidate[:, :-1]  # a word also starts after a special token
+        starts &= ~continues
+    flat_candidate = candidate.ravel()
+    word_starts = np.flatnonzero(starts.ravel())
+    word_of_token = np.cumsum(starts.ravel()) - 1
+    sizes = np.bincount(word_of_token[flat_candidate], minlength=len(word_starts))
+    word_groups = groups.ravel()[word_starts]
+    # In each group, its words in the order of their draws: the group in the high bits, the draw's top bits below.
+    # A stable sort has one result, whatever numpy's sorting kernels on this machine.
+    group_bits = np.uint64(max(int(len(budgets) - 1).bit_length(), 1))
+    order = np.argsort((word_groups.astype(np.uint64) << (np.uint64(64) - group_bits))
+                       | (draws.ravel()[word_starts] >> group_bits), kind="stable")
+    sorted_groups = word_groups[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_groups, sorted_groups)
+    width = int(rank.max(initial=-1)) + 1
+    matrix = np.full((len(budgets), width), np.iinfo(np.int32).max, np.int64)
+    matrix[sorted_groups, rank] = sizes[order]
+    taken = np.empty(len(order), bool)
+    taken[order] = _take_words(matrix, budgets)[sorted_groups, rank]
+    chosen = np.zeros(flat_candidate.shape, bool)
+    chosen[flat_candidate] = taken[word_of_token[flat_candidate]]
+    return chosen.reshape(candidate.shape)
+
+
+def mask_rows(input_ids: np.ndarray, slots: np.ndarray, positions: np.ndarray, keys: np.ndarray,
+              vocabulary: MaskingVocabulary, masked_lm_prob: float, max_predictions_per_seq: int,
+              whole_word_masking: bool) -> MaskedRows:
+    """Masks rows of sequences as in the module docstring.
+
+    input_ids int32 [rows, seq]; slots int [rows, seq]: 1, 2, ... for the row's sequences, 0 for padding;
+    positions int [rows, seq]: each token's position in its own sequence; keys uint64 [rows, sequences per row]:
+    each sequence's random key. A row's sequences together must never need more than max_predictions_per_seq.
+    """
+    rows = len(input_ids)
+    in_row = np.maximum(slots - 1, 0)
+    candidate = (slots > 0) & ~vocabulary.is_special[input_ids]
+    groups = np.arange(rows)[:, None] * keys.shape[1] + in_row  # [rows, seq]
+    budgets = prediction_budget(np.bincount(groups[candidate], minlength=keys.size), masked_lm_prob,
+                                max_predictions_per_seq)
+    token_keys = np.take_along_axis(keys, in_row, axis=1)
+    counters = positions.astype(np.uint64) * np.uint64(_DRAWS)
+    chosen = _choose(input_ids, candidate, groups, random_bits(token_keys, counters + np.uint64(_CHOICE)), budgets,
+                     vocabulary, whole_word_masking)
+    row_of, position = np.nonzero(chosen)  # row-major: each row's positions in order
+    chosen_keys, chosen_counters = token_keys[row_of, position], counters[row_of, position]
+    action = uniform(chosen_keys, chosen_counters + np.uint64(_ACTION))
+    replacement = uniform(chosen_keys, chosen_counters + np.uint64(_REPLACEMENT))
+    original = input_ids[row_of, position]
+    new = np.where(action < MASK_PROBABILITY, vocabulary.mask_token_id, original)
+    replaced = (action >= MASK_PROBABILITY) & (action < MASK_PROBABILITY + RANDOM_PROBABILITY)
+    picks = (replacement[replaced] * len(vocabulary.replacement_ids)).astype(np.int64)
+    new[replaced] = vocabulary.replacement_ids[picks]
     masked = input_ids.astype(np.int32, copy=True)
-    draw = rng.random(len(positions))
-    masked[positions[draw < MASK_PROBABILITY]] = vocabulary.mask_token_id
-    replaced = positions[(draw >= MASK_PROBABILITY) & (draw < MASK_PROBABILITY + RANDOM_PROBABILITY)]
-    masked[replaced] = vocabulary.replacement_ids[rng.integers(len(vocabulary.replacement_ids), size=len(replaced))]
-    count = len(positions)
-    padded_positions = np.zeros(max_predictions_per_seq, np.int32)
-    padded_positions[:count] = positions
-    labels = np.zeros(max_predictions_per_seq, np.int32)
-    labels[:count] = input_ids[positions]
-    weights = np.zeros(max_predictions_per_seq, np.float32)
-    weights[:count] = 1.0
-    return MaskedTokens(masked, padded_positions, labels, weights)
+    masked[row_of, position] = new
+    per_row = np.bincount(row_of, minlength=rows)
+    index = np.arange(len(row_of)) - (np.cumsum(per_row) - per_row)[row_of]
+    if len(index) and index.max() >= max_predictions_per_seq:
+        raise ValueError("a row's sequences predict more tokens than max_predictions_per_seq")
+    shape = (rows, max_predictions_per_seq)
+    masked_positions, labels = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+    weights = np.zeros(shape, np.float32)
+    masked_positions[row_of, index], labels[row_of, index], weights[row_of, index] = position, original, 1.0
+    return MaskedRows(masked, masked_positions, labels, weights)

@@ -28,6 +28,15 @@ class Packs:
     def row(self, index: int) -> np.ndarray:
         return self.members[self.offsets[index]:self.offsets[index + 1]]
 
+    def slots(self, rows: np.ndarray, width: int) -> np.ndarray:
+        """The sequences of rows `rows` (-1: an empty row), padded with -1 to `width`: int64 [rows, width]."""
+        real = rows >= 0
+        starts = self.offsets[np.where(real, rows, 0)]
+        counts = np.where(real, self.offsets[np.where(real, rows, 0) + 1] - starts, 0)
+        column = np.arange(width)
+        members = self.members[np.minimum(starts[:, None] + column, max(len(self.members) - 1, 0))]
+        return np.where(column < counts[:, None], members, -1)
+
     @classmethod
     def one_per_row(cls, count: int) -> Packs:
         return cls(np.arange(count + 1, dtype=np.int64), np.arange(count, dtype=np.int64))
@@ -38,6 +47,27 @@ class Packs:
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         members = np.asarray([index for row in rows for index in row], np.int64)
         return cls(offsets, members)
+
+
+@dataclasses.dataclass(frozen=True)
+class RowLayout:
+    """Where the sequences of a batch of rows lie, each row's sequences one after another from column 0."""
+
+    starts: np.ndarray  # int64 [rows, sequences per row]: the first column of each sequence (its [CLS])
+    slots: np.ndarray  # int64 [rows, seq]: 1, 2, ... for the row's sequences, 0 for padding
+    positions: np.ndarray  # int64 [rows, seq]: each token's position in its own sequence, 0 for padding
+
+
+def row_layout(lengths: np.ndarray, max_seq_length: int) -> RowLayout:
+    """The layout of rows holding sequences of `lengths` int [rows, sequences per row] (0: no sequence)."""
+    ends = np.cumsum(lengths, axis=1)
+    starts = ends - lengths
+    columns = np.arange(max_seq_length)
+    inside = columns < ends[:, -1:]
+    # The sequence of each column: how many sequences end at or before it (below the row's count inside it).
+    in_row = np.minimum((columns[None, :, None] >= ends[:, None, :]).sum(axis=2), lengths.shape[1] - 1)
+    positions = np.where(inside, columns - np.take_along_axis(starts, in_row, axis=1), 0)
+    return RowLayout(starts, np.where(inside, in_row + 1, 0), positions)
 
 
 def pack_sequences(lengths: np.ndarray, predictions: np.ndarray, max_seq_length: int, max_predictions_per_seq: int,

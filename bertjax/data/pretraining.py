@@ -1,8 +1,9 @@
 """Masked-LM (+ next-sentence) pretraining batches from documents: deterministic, resumable, multi-host.
 
-Every random choice is a pure function of the seed and a position, with numpy Generators seeded by
-[seed, stream, ...]: which documents are held out, the sequences of each split, each epoch's order, and the masks
-of instance i in epoch e (static masking: always epoch 0), so any batch can be rebuilt from its step alone.
+Every random choice is a pure function of the seed and a position: numpy Generators seeded by [seed, stream, ...]
+choose which documents are held out, the sequences of each split and each epoch's order; the masks of instance i in
+epoch e (static masking: always epoch 0) are hashed from [seed, stream, split, e, i] (see masking). So any batch can
+be rebuilt from its step alone, and each batch is built with whole-batch numpy operations, not row by row.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from transformers import PreTrainedTokenizerBase
 
 from bertjax.data.batching import _host_rows
 from bertjax.data.instances import Instances, concatenate_instances, create_instances
-from bertjax.data.masking import MaskingVocabulary, mask_tokens, prediction_budget
-from bertjax.data.packing import Packs, pack_sequences
+from bertjax.data.masking import MaskingVocabulary, mask_rows, prediction_budget, sequence_keys
+from bertjax.data.packing import Packs, pack_sequences, row_layout
 from bertjax.data.token_cache import TokenizedCorpus, load_or_tokenize
 from bertjax.errors import ConfigError, DataError
 
@@ -203,59 +204,37 @@ class PretrainingDataset:
             batch["example_mask"] = (host >= 0).astype(np.float32)
             yield batch
 
-    def _empty_batch(self, size: int) -> Batch:
-        options = self.options
-        length, predictions = options.max_seq_length, options.max_predictions_per_seq
-        batch = {"input_ids": np.full((size, length), self.pad_token_id, np.int32),
-                 "token_type_ids": np.zeros((size, length), np.int32),
-                 "attention_mask": np.zeros((size, length), np.int32),
-                 "masked_lm_positions": np.zeros((size, predictions), np.int32),
-                 "masked_lm_ids": np.zeros((size, predictions), np.int32),
-                 "masked_lm_weights": np.zeros((size, predictions), np.float32)}
-        if options.packing:
-            batch |= {"sequence_ids": np.zeros((size, length), np.int32),
-                      "position_ids": np.zeros((size, length), np.int32)}
-        if options.next_sentence:
-            shape = (size, options.max_sequences_per_pack) if options.packing else (size,)
-            batch["next_sentence_labels"] = np.zeros(shape, np.int32)
-            if options.packing:
-                batch |= {"next_sentence_positions": np.zeros(shape, np.int32),
-                          "next_sentence_weights": np.zeros(shape, np.float32)}
-        return batch
-
     def _batch(self, instances: Instances, layout: Packs, split: int, rows: np.ndarray, mask_epoch: int) -> Batch:
-        """Rows `rows` of `layout` (-1: an all-padding row), masked with the masks of `mask_epoch`."""
+        """Rows `rows` of `layout` (-1: an all-padding row), masked with the masks of `mask_epoch`; the whole batch
+        is built at once."""
         options = self.options
-        batch = self._empty_batch(len(rows))
-        for row, row_index in enumerate(rows.tolist()):
-            if row_index < 0:
-                continue
-            offset = predicted = 0
-            for slot, index in enumerate(layout.row(row_index).tolist()):
-                input_ids, token_type_ids = instances.sequence(index, self.cls_token_id, self.sep_token_id)
-                rng = np.random.default_rng([options.seed, MASK_STREAM, split, mask_epoch, index])
-                masked = mask_tokens(input_ids, self.vocabulary, options.masked_lm_prob,
-                                     options.max_predictions_per_seq, options.whole_word_masking, rng)
-                tokens = slice(offset, offset + len(input_ids))
-                batch["input_ids"][row, tokens] = masked.input_ids
-                batch["token_type_ids"][row, tokens] = token_type_ids
-                batch["attention_mask"][row, tokens] = 1
-                count = int(masked.masked_lm_weights.sum())
-                predictions = slice(predicted, predicted + count)
-                batch["masked_lm_positions"][row, predictions] = masked.masked_lm_positions[:count] + offset
-                batch["masked_lm_ids"][row, predictions] = masked.masked_lm_ids[:count]
-                batch["masked_lm_weights"][row, predictions] = 1.0
-                if options.packing:
-                    batch["sequence_ids"][row, tokens] = slot + 1
-                    batch["position_ids"][row, tokens] = np.arange(len(input_ids))
-                if options.next_sentence:
-                    at = (row, slot) if options.packing else row
-                    batch["next_sentence_labels"][at] = instances.is_random_next[index]
-                    if options.packing:
-                        batch["next_sentence_positions"][at] = offset
-                        batch["next_sentence_weights"][at] = 1.0
-                offset += len(input_ids)
-                predicted += count
+        members = layout.slots(rows, options.max_sequences_per_pack if options.packing else 1)  # [rows, width]
+        real = members >= 0
+        members = np.maximum(members, 0)
+        placed = row_layout(np.where(real, instances.lengths()[members], 0), options.max_seq_length)
+        inside = placed.slots > 0  # [rows, seq]
+        sequences = np.take_along_axis(members, np.maximum(placed.slots - 1, 0), axis=1)
+        input_ids, token_type_ids = instances.tokens_at(sequences[inside], placed.positions[inside],
+                                                        self.cls_token_id, self.sep_token_id)
+        batch = {"input_ids": np.full(inside.shape, self.pad_token_id, np.int32),
+                 "token_type_ids": np.zeros(inside.shape, np.int32), "attention_mask": inside.astype(np.int32)}
+        batch["input_ids"][inside], batch["token_type_ids"][inside] = input_ids, token_type_ids
+        # Each sequence's masks depend on its index and the epoch alone, not on its row or batch.
+        keys = sequence_keys(options.seed, MASK_STREAM, split, mask_epoch, members)
+        masked = mask_rows(batch["input_ids"], placed.slots, placed.positions, keys, self.vocabulary,
+                           options.masked_lm_prob, options.max_predictions_per_seq, options.whole_word_masking)
+        batch |= {"input_ids": masked.input_ids, "masked_lm_positions": masked.masked_lm_positions,
+                  "masked_lm_ids": masked.masked_lm_ids, "masked_lm_weights": masked.masked_lm_weights}
+        if options.packing:
+            batch |= {"sequence_ids": placed.slots.astype(np.int32), "position_ids": placed.positions.astype(np.int32)}
+        if options.next_sentence:
+            labels = (real & instances.is_random_next[members]).astype(np.int32)  # [rows, width]
+            if not options.packing:
+                batch["next_sentence_labels"] = labels[:, 0]
+            else:
+                batch |= {"next_sentence_labels": labels,
+                          "next_sentence_positions": np.where(real, placed.starts, 0).astype(np.int32),
+                          "next_sentence_weights": real.astype(np.float32)}
         return batch
 
 

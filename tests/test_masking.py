@@ -1,0 +1,129 @@
+"""Batched masking against a sequence-by-sequence reference of Google's algorithm, on the same random draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bertjax.data.masking import (MASK_PROBABILITY, RANDOM_PROBABILITY, MaskingVocabulary, _take_words, mask_rows,
+                                  prediction_budget, random_bits, sequence_keys, uniform)
+
+VOCAB_SIZE = 60
+SPECIAL = 5  # ids below are special ([PAD], [UNK], [CLS], [SEP], [MASK])
+MASK_ID = 4
+CHOICE, ACTION, REPLACEMENT, DRAWS = range(4)
+
+
+@pytest.fixture(scope="module")
+def vocabulary() -> MaskingVocabulary:
+    is_special = np.arange(VOCAB_SIZE) < SPECIAL
+    is_continuation = (np.arange(VOCAB_SIZE) >= 40)  # ids 40-59 are `##` pieces
+    return MaskingVocabulary(MASK_ID, is_special, is_continuation, np.flatnonzero(~is_special).astype(np.int32))
+
+
+def reference_mask(sequence: np.ndarray, key: np.uint64, vocabulary: MaskingVocabulary, whole_word: bool,
+                   max_predictions: int) -> tuple[np.ndarray, list[int]]:
+    """Google's create_masked_lm_predictions in a Python loop, with the draws of bertjax.data.masking."""
+    positions = np.arange(len(sequence), dtype=np.uint64)
+    keys = np.full(len(sequence), key, np.uint64)
+    words: list[list[int]] = []
+    for position, token in enumerate(sequence.tolist()):
+        if vocabulary.is_special[token]:
+            continue
+        continues = whole_word and vocabulary.is_continuation[token] and words and words[-1][-1] == position - 1
+        if continues:
+            words[-1].append(position)
+        else:
+            words.append([position])
+    budget = int(prediction_budget(sum(map(len, words)), 0.15, max_predictions))
+    draws = random_bits(keys, positions * np.uint64(DRAWS) + np.uint64(CHOICE))
+    chosen: list[int] = []
+    for word in sorted(words, key=lambda word: int(draws[word[0]])):
+        if len(chosen) >= budget:
+            break
+        if len(chosen) + len(word) <= budget:
+            chosen += word
+    chosen.sort()
+    masked = sequence.copy()
+    for position in chosen:
+        counter = np.array([position * DRAWS], np.uint64)
+        action = uniform(keys[:1], counter + np.uint64(ACTION))[0]
+        if action < MASK_PROBABILITY:
+            masked[position] = vocabulary.mask_token_id
+        elif action < MASK_PROBABILITY + RANDOM_PROBABILITY:
+            pick = uniform(keys[:1], counter + np.uint64(REPLACEMENT))[0]
+            masked[position] = vocabulary.replacement_ids[int(pick * len(vocabulary.replacement_ids))]
+    return masked, chosen
+
+
+def random_sequence(rng: np.random.Generator, length: int) -> np.ndarray:
+    """[CLS] tokens (words and `##` pieces, some [UNK]) [SEP] ... [SEP]"""
+    tokens = rng.integers(SPECIAL, VOCAB_SIZE, length)
+    tokens[rng.random(length) < 0.03] = 1  # [UNK]: special, never masked
+    tokens[0], tokens[-1], tokens[length // 2] = 2, 3, 3
+    return tokens.astype(np.int32)
+
+
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_rows_of_packed_sequences_match_the_reference(vocabulary: MaskingVocabulary, whole_word: bool) -> None:
+    rng = np.random.default_rng(0)
+    rows, length, width, max_predictions = 40, 96, 3, 40
+    input_ids = np.zeros((rows, length), np.int32)
+    slots = np.zeros((rows, length), np.int64)
+    positions = np.zeros((rows, length), np.int64)
+    keys = sequence_keys(7, 3, rng.integers(0, 10_000, (rows, width)))
+    sequences = []
+    for row in range(rows):
+        offset = 0
+        for slot in range(rng.integers(1, width + 1)):
+            sequence = random_sequence(rng, int(rng.integers(4, 32)))
+            span = slice(offset, offset + len(sequence))
+            input_ids[row, span], slots[row, span], positions[row, span] = sequence, slot + 1, np.arange(len(sequence))
+            sequences.append((row, offset, sequence, keys[row, slot]))
+            offset += len(sequence)
+    result = mask_rows(input_ids, slots, positions, keys, vocabulary, 0.15, max_predictions, whole_word)
+    expected_ids = input_ids.copy()
+    expected_positions: list[list[int]] = [[] for _ in range(rows)]
+    for row, offset, sequence, key in sequences:
+        masked, chosen = reference_mask(sequence, key, vocabulary, whole_word, max_predictions)
+        expected_ids[row, offset:offset + len(sequence)] = masked
+        expected_positions[row] += [offset + position for position in chosen]
+    np.testing.assert_array_equal(result.input_ids, expected_ids)
+    for row in range(rows):
+        count = len(expected_positions[row])
+        np.testing.assert_array_equal(result.masked_lm_positions[row, :count], expected_positions[row])
+        np.testing.assert_array_equal(result.masked_lm_ids[row, :count], input_ids[row, expected_positions[row]])
+        np.testing.assert_array_equal(result.masked_lm_weights[row], np.arange(max_predictions) < count)
+        assert not result.masked_lm_positions[row, count:].any() and not result.masked_lm_ids[row, count:].any()
+    assert sum(map(len, expected_positions)) > 100
+
+
+def test_take_words_is_the_greedy_of_google() -> None:
+    rng = np.random.default_rng(1)
+    sizes = rng.integers(1, 6, (300, 30))
+    counts = rng.integers(0, 31, 300)  # words per sequence; the rest is padding
+    sizes[np.arange(30) >= counts[:, None]] = np.iinfo(np.int32).max
+    budgets = rng.integers(0, 25, 300)
+    taken = _take_words(sizes, budgets)
+    for sequence in range(300):
+        total, expected = 0, []
+        for word in range(counts[sequence]):
+            fits = total + sizes[sequence, word] <= budgets[sequence]
+            expected.append(fits)
+            total += sizes[sequence, word] if fits else 0
+        assert taken[sequence].tolist() == expected + [False] * (30 - counts[sequence])
+
+
+def test_draws_are_uniform_and_keyed() -> None:
+    counters = np.arange(200_000, dtype=np.uint64)
+    draws = uniform(sequence_keys(12345, 3, 0, 0, 17), counters)
+    assert draws.min() >= 0 and draws.max() < 1
+    histogram = np.bincount((draws * 20).astype(np.int64), minlength=20)
+    chi_square = np.sum((histogram - 10_000) ** 2 / 10_000)
+    assert chi_square < 50  # 19 degrees of freedom: the 0.9999 quantile is about 50
+    assert abs(np.corrcoef(draws[:-1], draws[1:])[0, 1]) < 0.01  # neighbours are independent
+    np.testing.assert_array_equal(draws, uniform(sequence_keys(12345, 3, 0, 0, 17), counters))
+    for other in (sequence_keys(12345, 3, 0, 0, 18), sequence_keys(12345, 3, 0, 1, 17),
+                  sequence_keys(12346, 3, 0, 0, 17)):
+        assert np.mean(uniform(other, counters) == draws) == 0
+    assert len(np.unique(sequence_keys(1, 2, np.arange(100_000)))) == 100_000
