@@ -119,7 +119,7 @@ def test_eval_batches_cover_every_example_once_with_padding_rows_masked():
     assert np.all(last["input_ids"][5:] == PAD) and np.all(last["attention_mask"][5:] == 0)
     assert np.all(last["labels"][5:] == -100)
     real_ids = np.concatenate([example_ids(batch)[batch["example_mask"] > 0] for batch in batches])
-    np.testing.assert_array_equal(data.restore_order(real_ids), np.arange(21))
+    np.testing.assert_array_equal(data.in_input_order(list(real_ids)), np.arange(21))
     assert np.all(np.diff(data.lengths[real_ids]) >= 0)  # sorted by length, so batches need small buckets
 
 

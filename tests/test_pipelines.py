@@ -127,7 +127,7 @@ def test_fill_mask_equals_transformers(mlm_dir: Path) -> None:
                                        [entry["score"] for entry in expected_row], rtol=1e-4, atol=1e-6)
 
 
-def test_embeddings_equal_sentence_transformers(minilm_dir: Path) -> None:
+def test_embeddings_equal_sentence_transformers(minilm_dir: Path, models: dict[str, Path]) -> None:
     sentence_transformers = pytest.importorskip("sentence_transformers")
     with open(builtin_corpus(), encoding="utf-8") as file:
         texts = [line.strip() for line in file if line.strip()][:50]
@@ -140,6 +140,9 @@ def test_embeddings_equal_sentence_transformers(minilm_dir: Path) -> None:
     cosine = (ours * theirs).sum(-1) / np.linalg.norm(ours, axis=-1) / np.linalg.norm(theirs, axis=-1)
     assert np.all(cosine > 1 - 1e-5)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    # A task model's folder (a head, no pooler, no modules.json) embeds with its encoder alone: MiniLM's here.
+    from_tagger = pipeline("feature-extraction", models["tagger"], max_seq_length=256, normalize=True)(texts)
+    np.testing.assert_allclose(from_tagger, ours, atol=1e-6)
 
 
 def test_token_states_and_cls_pooling_equal_transformers(minilm_dir: Path) -> None:

@@ -49,7 +49,7 @@ class BucketedDataset:
     batch's examples share a bucket, but for at most one batch per bucket boundary), batched, and the batch order
     shuffled. The last partial batch of an epoch is dropped (which examples is random).
     Evaluation: `eval_batches` gives every example once, sorted by length when `sort_eval_by_length` (then
-    `restore_order` puts the outputs back in file order), the last batch padded with rows whose `example_mask` is 0.
+    `in_input_order` puts the outputs back in file order), the last batch padded with rows whose `example_mask` is 0.
     Multi-host: process h of H gets the contiguous rows [h*B/H, (h+1)*B/H) of each global batch of B.
     """
 
@@ -139,12 +139,6 @@ class BucketedDataset:
         for position, example in enumerate(self.eval_order):
             ordered[example] = values[position]
         return ordered
-
-    def restore_order(self, values: np.ndarray) -> np.ndarray:
-        """Outputs for the real rows of `eval_batches`, concatenated in batch order -> the same in file order."""
-        restored = np.empty_like(values)
-        restored[self.eval_order] = values
-        return restored
 
     def _bucket(self, rows: np.ndarray) -> int:
         return int(self.buckets[self.bucket_of_example[rows].max()])

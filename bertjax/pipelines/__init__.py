@@ -65,7 +65,7 @@ def pipeline(task: str | None, model: str | Path, *, batch_size: int = 32, max_s
     if task == "feature-extraction":
         settings = sentence_transformers_settings(model)
         max_seq_length = max_seq_length or settings.pop("max_seq_length", None)
-        task_options = {key: value for key, value in settings.items() if key != "max_seq_length"} | task_options
+        task_options = settings | task_options
     loaded = load_prediction_model(model, cls.head, task, options, may_lack=UNUSED_WEIGHTS.get(task, ()))
     return cls(loaded, batch_size=batch_size, max_seq_length=max_seq_length, progress=progress, **task_options)
 

@@ -68,13 +68,13 @@ class QuestionAnsweringPipeline(Pipeline):
         decoded, starts, ends, features = self.predictions(examples)
         results = []
         for example in examples:
-            answers = [self._answer(entry, starts, ends, features) for entry in decoded.n_best[example.id]
-                       if entry["text"] or self.handle_impossible_answer]
+            entries = [entry for entry in decoded.n_best[example.id] if entry["text"] or self.handle_impossible_answer]
             # The decoded answer first: no answer, or the best span (no answer may score above it by less than
             # the threshold).
             no_answer = decoded.answers[example.id] == "" and self.handle_impossible_answer
-            answers.sort(key=lambda answer: (answer["answer"] != "") == no_answer)
-            answers = answers[:top_k] or [{"answer": "", "start": 0, "end": 0, "score": 0.0}]
+            entries.sort(key=lambda entry: (entry["text"] != "") == no_answer)
+            answers = [self._answer(entry, starts, ends, features) for entry in entries[:top_k]] or [
+                {"answer": "", "start": 0, "end": 0, "score": 0.0}]
             results.append(answers[0] if top_k == 1 else answers)
         return results[0] if single else results
 

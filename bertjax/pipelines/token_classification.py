@@ -86,21 +86,20 @@ class TokenClassificationPipeline(Pipeline):
         for index, text in enumerate(texts):
             word_starts = np.cumsum([0, *(len(word) + 1 for word in text)]) if split else None
             probabilities = softmax(np.asarray(logits[index], np.float64))
-            tokens = encoding.tokens(index)
-            words: dict[int, TaggedWord] = {}
-            for position, (word, (start, end)) in enumerate(zip(encoding.word_ids(index),
-                                                                 encoding["offset_mapping"][index])):
-                if word is None:
-                    continue
+            positions: dict[int, list[int]] = {}  # word -> its sub-tokens' positions, in order
+            for position, word in enumerate(encoding.word_ids(index)):
+                if word is not None:
+                    positions.setdefault(word, []).append(position)
+            tokens, offsets = encoding.tokens(index), encoding["offset_mapping"][index]
+            words = []
+            for word, pieces in positions.items():
                 shift = int(word_starts[word]) if split else 0
-                if word in words:
-                    words[word].tokens.append(tokens[position])
-                    words[word] = dataclasses.replace(words[word], end=end + shift)
-                else:
-                    best = int(probabilities[position].argmax())
-                    words[word] = TaggedWord(word, [tokens[position]], start + shift, end + shift, labels[best],
-                                             float(probabilities[position, best]))
-            tagged.append(list(words.values()))
+                first = pieces[0]
+                best = int(probabilities[first].argmax())
+                words.append(TaggedWord(word, [tokens[piece] for piece in pieces], offsets[first][0] + shift,
+                                        offsets[pieces[-1]][1] + shift, labels[best],
+                                        float(probabilities[first, best])))
+            tagged.append(words)
         return tagged
 
     def word_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
