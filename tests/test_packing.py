@@ -101,8 +101,8 @@ def test_packed_batches_hold_the_same_masked_sequences(corpus) -> None:
     each packed sequence equals its unpacked row, and the packed evaluation set has every sequence once."""
     documents, tokenizer = corpus
     options = dict(eval_documents=12, short_seq_prob=0.5)  # many short sequences to pack
-    plain = PretrainingDataset(documents, tokenizer, small_options(**options))
-    packed = PretrainingDataset(documents, tokenizer, small_options(packing=True, max_sequences_per_pack=3,
+    plain = PretrainingDataset.from_documents(documents, tokenizer, small_options(**options))
+    packed = PretrainingDataset.from_documents(documents, tokenizer, small_options(packing=True, max_sequences_per_pack=3,
                                                                     **options))
     assert len(packed.eval_rows) < len(plain.eval_rows)
     assert packed.padding_fraction() < plain.padding_fraction()
@@ -121,7 +121,7 @@ def test_packed_batches_hold_the_same_masked_sequences(corpus) -> None:
 def test_lengths_are_those_of_the_built_sequences(corpus, next_sentence: bool) -> None:
     """The packer's lengths come from token ranges, [CLS]/[SEP] and the separators between documents counted."""
     documents, tokenizer = corpus
-    instances = PretrainingDataset(documents, tokenizer, small_options(next_sentence=next_sentence)).train
+    instances = PretrainingDataset.from_documents(documents, tokenizer, small_options(next_sentence=next_sentence)).train
     built = [instances.sequence(index, tokenizer.cls_token_id, tokenizer.sep_token_id)[0]
              for index in range(len(instances))]
     assert instances.lengths().tolist() == [len(sequence) for sequence in built]
@@ -132,7 +132,7 @@ def test_lengths_are_those_of_the_built_sequences(corpus, next_sentence: bool) -
 
 def test_packing_without_nsp_keeps_documents_apart(corpus) -> None:
     documents, tokenizer = corpus
-    dataset = PretrainingDataset(documents, tokenizer, small_options(next_sentence=False, packing=True))
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options(next_sentence=False, packing=True))
     batch = dataset.train_batch(0, 8)
     assert "next_sentence_labels" not in batch
     for sequence in _sequences_of_packed_rows(batch):
@@ -193,8 +193,8 @@ def test_packed_and_unpacked_batches_give_the_same_loss(corpus) -> None:
     MLM loss averages the same predictions, NSP the same sequences."""
     documents, tokenizer = corpus
     options = dict(eval_documents=12, short_seq_prob=0.5)
-    plain = PretrainingDataset(documents, tokenizer, small_options(**options))
-    packed = PretrainingDataset(documents, tokenizer, small_options(packing=True, max_sequences_per_pack=3,
+    plain = PretrainingDataset.from_documents(documents, tokenizer, small_options(**options))
+    packed = PretrainingDataset.from_documents(documents, tokenizer, small_options(packing=True, max_sequences_per_pack=3,
                                                                     **options))
     plain_batch = next(plain.eval_batches(len(plain.eval_rows)))
     packed_batch = next(packed.eval_batches(len(packed.eval_rows)))

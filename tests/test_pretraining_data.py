@@ -1,14 +1,14 @@
-"""Pretraining data: token cache, sequences (NSP and packed), masking statistics, determinism and resumption."""
+"""Pretraining data: sequences (NSP and packed), masking statistics, determinism and resumption."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import bertjax.data.token_cache as token_cache
 from bertjax.data.corpus import read_documents
 from bertjax.data.instances import truncate_seq_pair
 from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
+from bertjax.data.tokenized import sentence_encoder, tokenize_documents
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError, DataError
 
@@ -78,7 +78,7 @@ def test_masking_statistics(wikitext, whole_word_masking):
     """Over an epoch of batches: 15% of each sequence's maskable tokens predicted, 80/10/10, whole words."""
     documents, tokenizer = wikitext
     options = PretrainingOptions(max_predictions_per_seq=40, whole_word_masking=whole_word_masking, seed=3)
-    dataset = PretrainingDataset(documents, tokenizer, options)
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, options)
     vocabulary = dataset.vocabulary
     sequences = {tuple(sequence.tolist()) for sequence in all_sequences(dataset)}
     chosen = candidates = masked = replaced = kept = 0
@@ -117,7 +117,7 @@ def test_masking_statistics(wikitext, whole_word_masking):
 
 
 def test_batches_hold_masked_instances(documents, tokenizer):
-    dataset = PretrainingDataset(documents, tokenizer, small_options(whole_word_masking=True))
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options(whole_word_masking=True))
     sequences = {tuple(sequence.tolist()) for sequence in all_sequences(dataset)}
     batch = dataset.train_batch(3, 16)
     assert {key: value.dtype for key, value in batch.items()} == {**BATCH_KEYS, "next_sentence_labels": np.int32}
@@ -134,7 +134,7 @@ def document_of(starts: np.ndarray, position: int) -> int:
 
 
 def test_next_sentence_pairs(documents, tokenizer):
-    dataset = PretrainingDataset(documents, tokenizer, small_options(short_seq_prob=0.0))
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options(short_seq_prob=0.0))
     instances = dataset.train
     starts = instances.corpus.document_token_starts()
     for (a_start, a_end), (b_start, b_end), random_next in zip(instances.segment_a, instances.segment_b,
@@ -163,7 +163,7 @@ def test_next_sentence_pairs(documents, tokenizer):
 
 def test_next_sentence_balance(wikitext):
     documents, tokenizer = wikitext
-    labels = PretrainingDataset(documents, tokenizer, PretrainingOptions(seed=3)).train.is_random_next
+    labels = PretrainingDataset.from_documents(documents, tokenizer, PretrainingOptions(seed=3)).train.is_random_next
     # Half the pairs get a random B, and so does every chunk of a single sentence (as in BERT: there is no next
     # sentence to take), which WikiText's long documents make rare: a few percent above 0.5. The standard
     # deviation of the mean of ~2,400 labels is 0.01.
@@ -195,7 +195,7 @@ def test_truncate_seq_pair_matches_bert():
 
 def test_short_seq_prob(documents, tokenizer):
     def lengths(short_seq_prob: float, next_sentence: bool) -> np.ndarray:
-        dataset = PretrainingDataset(documents, tokenizer, small_options(short_seq_prob=short_seq_prob,
+        dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options(short_seq_prob=short_seq_prob,
                                                                          next_sentence=next_sentence))
         return np.array([len(sequence) for sequence in all_sequences(dataset)])
 
@@ -209,13 +209,14 @@ def test_short_seq_prob(documents, tokenizer):
 
 
 def test_packed_full_sentences(documents, tokenizer):
-    dataset = PretrainingDataset(documents, tokenizer, small_options(next_sentence=False, short_seq_prob=0.0))
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options(next_sentence=False, short_seq_prob=0.0))
     instances, sep = dataset.train, tokenizer.sep_token_id
     corpus = instances.corpus
     assert not instances.segment_b.any() and not instances.is_random_next.any()
     # No synthetic sentence is longer than 62 tokens, so packing cuts only between sentences and covers it all.
     assert np.diff(corpus.sentence_offsets).max() <= 62
-    assert instances.segment_a[0, 0] == 0 and instances.segment_a[-1, 1] == len(corpus.tokens)
+    # The training documents come first in the corpus, the held-out ones after them.
+    assert instances.segment_a[0, 0] == 0 and instances.segment_a[-1, 1] == dataset.eval.segment_a[0, 0]
     assert np.array_equal(instances.segment_a[1:, 0], instances.segment_a[:-1, 1])
     starts = corpus.document_token_starts()
     crossing = 0
@@ -238,9 +239,9 @@ VARIANTS = [{}, {"packing": True, "whole_word_masking": True, "dynamic_masking":
 @pytest.mark.parametrize("changes", VARIANTS)
 def test_same_seed_same_batches_and_other_seed_differs(documents, tokenizer, changes):
     """A batch is a pure function of (seed, step): rebuilt in another dataset (a restarted run), in any order."""
-    first = PretrainingDataset(documents, tokenizer, small_options(**changes))
-    second = PretrainingDataset(documents, tokenizer, small_options(**changes))
-    other = PretrainingDataset(documents, tokenizer, small_options(seed=8, **changes))
+    first = PretrainingDataset.from_documents(documents, tokenizer, small_options(**changes))
+    second = PretrainingDataset.from_documents(documents, tokenizer, small_options(**changes))
+    other = PretrainingDataset.from_documents(documents, tokenizer, small_options(seed=8, **changes))
     steps = (0, 5, 2 * first.batches_per_epoch(8) + 1)
     batches = [first.train_batch(step, 8) for step in steps]
     for step, batch in reversed(list(zip(steps, batches))):
@@ -255,7 +256,7 @@ def test_packed_batch_keys_dtypes_and_shapes(documents, tokenizer):
            "next_sentence_weights": np.float32}
     for next_sentence, expected in ((True, packed | nsp), (False, packed)):
         options = small_options(packing=True, max_sequences_per_pack=3, next_sentence=next_sentence)
-        batch = PretrainingDataset(documents, tokenizer, options).train_batch(2, 8)
+        batch = PretrainingDataset.from_documents(documents, tokenizer, options).train_batch(2, 8)
         assert {key: value.dtype for key, value in batch.items()} == expected
         shapes = {key: value.shape for key, value in batch.items()}
         assert all(shapes[key] == (8, 64) for key in ("input_ids", "token_type_ids", "attention_mask",
@@ -265,45 +266,18 @@ def test_packed_batch_keys_dtypes_and_shapes(documents, tokenizer):
         assert np.array_equal(batch["attention_mask"], batch["sequence_ids"] > 0)
 
 
-def test_restart_from_cache_reads_tokens_and_resumes(documents, tokenizer, tmp_path, monkeypatch):
-    calls = []
-    encode = token_cache.encode_sentences
-    monkeypatch.setattr(token_cache, "encode_sentences", lambda *args: calls.append(1) or encode(*args))
-    options = small_options(dynamic_masking=True)
-    original = PretrainingDataset(documents, tokenizer, options, cache_dir=tmp_path)
-    assert len(calls) == 1
-    (folder,) = tmp_path.iterdir()  # no staging folder left behind
-    assert folder.name.startswith("tokens-")
-    assert sorted(path.name for path in folder.iterdir()) == ["document_offsets.npy", "sentence_offsets.npy",
-                                                               "tokens.npy"]
-    restarted = PretrainingDataset(documents, tokenizer, options, cache_dir=tmp_path)
-    assert len(calls) == 1  # read from the cache, not tokenized again
-    for step in (0, 7, 3 * original.batches_per_epoch(8) + 2):
-        expected, actual = original.train_batch(step, 8), restarted.train_batch(step, 8)
-        assert all(np.array_equal(expected[key], actual[key]) for key in expected)
-    PretrainingDataset(documents[:-1], tokenizer, options, cache_dir=tmp_path)  # another corpus, another key
-    assert len(calls) == 2 and len(list(tmp_path.iterdir())) == 2
-    uncached = PretrainingDataset(documents, tokenizer, options)
-    assert np.array_equal(uncached.train_batch(4, 8)["input_ids"], original.train_batch(4, 8)["input_ids"])
-
-
-def test_cache_key_tells_apart_corpora_whose_text_holds_separators(tokenizer):
-    """Sentences split differently, or text holding control characters, make another corpus and another key."""
-    corpora = [[["a\x1fb"]], [["a", "b"]], [["a"], ["b"]], [["a\x1eb"]], [["ab"]]]
-    assert len({token_cache.cache_key(corpus, tokenizer) for corpus in corpora}) == len(corpora)
-
-
 def test_special_tokens_in_the_text_are_plain_text(tokenizer):
     """As in Google's create_pretraining_data: "[SEP]" in a sentence is no separator; only the pipeline puts
     special tokens, where they belong."""
-    corpus = token_cache.tokenize_documents([["a [SEP] b [MASK] [CLS] [PAD] c"]], tokenizer)
+    corpus, _ = tokenize_documents([["a [SEP] b [MASK] [CLS] [PAD] c"]],
+                                   sentence_encoder(tokenizer.backend_tokenizer.to_str()))
     structural = {tokenizer.sep_token_id, tokenizer.cls_token_id, tokenizer.pad_token_id, tokenizer.mask_token_id}
     assert len(corpus.tokens) > 7 and not structural & set(corpus.tokens.tolist())
     assert tokenizer("a [SEP] b", add_special_tokens=False)["input_ids"].count(tokenizer.sep_token_id) == 1
 
 
 def test_hosts_rows_make_the_global_batch(documents, tokenizer):
-    dataset = PretrainingDataset(documents, tokenizer, small_options())
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options())
     for step in (0, 9):
         single = dataset.train_batch(step, 8)
         for process_count in (2, 4):
@@ -329,7 +303,7 @@ def epoch_masks(dataset: PretrainingDataset, epoch: int) -> dict[tuple[int, ...]
 
 @pytest.mark.parametrize("dynamic_masking", [False, True])
 def test_masks_across_epochs(documents, tokenizer, dynamic_masking):
-    dataset = PretrainingDataset(documents, tokenizer, small_options(dynamic_masking=dynamic_masking))
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options(dynamic_masking=dynamic_masking))
     first, second = epoch_masks(dataset, 0), epoch_masks(dataset, 1)
     assert len(first) == dataset.batches_per_epoch(8) * 8  # every row a different instance
     common = first.keys() & second.keys()
@@ -341,7 +315,7 @@ def test_masks_across_epochs(documents, tokenizer, dynamic_masking):
 
 
 def test_eval_batches(documents, tokenizer):
-    dataset = PretrainingDataset(documents, tokenizer, small_options(dynamic_masking=True))
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options(dynamic_masking=True))
     batches = list(dataset.eval_batches(16))
     count = len(dataset.eval)
     assert len(batches) == -(-count // 16) and count % 16  # the last batch is padded
@@ -360,7 +334,7 @@ def test_eval_batches(documents, tokenizer):
 
 
 def test_errors(documents, tokenizer):
-    dataset = PretrainingDataset(documents, tokenizer, small_options())
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options())
     too_many = len(dataset.train) + 1
     with pytest.raises(DataError, match=f"made {len(dataset.train)} training sequences .* one batch needs "
                                         f"{too_many}"):
@@ -369,8 +343,8 @@ def test_errors(documents, tokenizer):
         dataset.train_batch(0, 10, 0, 4)
     with pytest.raises(DataError, match="the corpus has 1 documents; .* each split needs at least 2 for "
                                         "next-sentence prediction"):
-        PretrainingDataset(documents[:1], tokenizer, small_options(eval_documents=0))
-    single = PretrainingDataset(documents[:1], tokenizer, small_options(eval_documents=0, next_sentence=False))
+        PretrainingDataset.from_documents(documents[:1], tokenizer, small_options(eval_documents=0))
+    single = PretrainingDataset.from_documents(documents[:1], tokenizer, small_options(eval_documents=0, next_sentence=False))
     with pytest.raises(ConfigError, match="no documents are held out"):
         next(single.eval_batches(8))
     with pytest.raises(ConfigError, match="masked_lm_prob=0.0 must be in \\(0, 1\\]"):
@@ -380,10 +354,10 @@ def test_errors(documents, tokenizer):
 
 
 def test_split_and_describe(documents, tokenizer):
-    dataset = PretrainingDataset(documents, tokenizer, small_options(eval_documents=None, eval_fraction=0.1,
+    dataset = PretrainingDataset.from_documents(documents, tokenizer, small_options(eval_documents=None, eval_fraction=0.1,
                                                                      dupe_factor=2))
     assert dataset.num_eval_documents == 4 and dataset.num_documents == 40
-    single = PretrainingDataset(documents, tokenizer, small_options(eval_documents=None, eval_fraction=0.1))
+    single = PretrainingDataset.from_documents(documents, tokenizer, small_options(eval_documents=None, eval_fraction=0.1))
     assert len(dataset.train) > 1.8 * len(single.train)  # two cuts of the same documents
     assert dataset.describe().startswith(f"40 documents (4 held out), {dataset.num_tokens:,} tokens -> "
                                          f"{len(dataset.train):,} training")

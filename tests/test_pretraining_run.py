@@ -20,7 +20,8 @@ from bertjax.data.pretraining import PretrainingDataset
 from bertjax.errors import CheckpointError, ConfigError, DataError
 from bertjax.model import BertForPreTraining
 from bertjax.run_config import load_run_config
-from bertjax.runs.pretraining import PretrainingConfig, PretrainingDataSection, _tokenizer, run_pretraining
+from bertjax.runs.pretraining import PretrainingConfig, PretrainingDataSection, run_pretraining
+from bertjax.runs.pretraining_data import given_tokenizer
 from bertjax.train.metrics_log import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,4 +183,4 @@ def test_lowercase_applies_to_a_given_vocab_txt(tmp_path: Path) -> None:
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "The", "the", "cat"]) + "\n")
     for lowercase, tokens in ((False, ["The", "cat"]), (True, ["the", "cat"])):
         section = PretrainingDataSection(tokenizer=str(vocab), lowercase=lowercase)
-        assert _tokenizer(section, [], tmp_path, resuming=False).tokenize("The cat") == tokens
+        assert given_tokenizer(section).tokenize("The cat") == tokens

@@ -79,7 +79,7 @@ def measure(settings: AssemblySettings) -> list[AssemblyRow]:
     for variant in settings.variants:
         options = PretrainingOptions(max_seq_length=settings.seq_len, max_predictions_per_seq=settings.max_predictions,
                                      eval_fraction=0, seed=settings.seed, **VARIANTS[variant])
-        dataset = PretrainingDataset(documents, tokenizer, options)
+        dataset = PretrainingDataset.from_documents(documents, tokenizer, options)
         seconds = time_batches(dataset, settings)
         per_row = len(dataset.train) / len(dataset.train_rows)
         rows.append(AssemblyRow(variant, settings.batch_size / seconds, per_row * settings.batch_size / seconds,

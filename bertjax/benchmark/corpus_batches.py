@@ -35,7 +35,7 @@ def corpus_batches(config: BertConfig, batch_size: int, seq_len: int, max_predic
                                 vocab_size=min(CORPUS_VOCAB_SIZE, config.vocab_size))
     options = PretrainingOptions(max_seq_length=seq_len, max_predictions_per_seq=max_predictions, eval_fraction=0,
                                  seed=seed)
-    datasets = [PretrainingDataset(documents, tokenizer, dataclasses.replace(options, packing=packing))
+    datasets = [PretrainingDataset.from_documents(documents, tokenizer, dataclasses.replace(options, packing=packing))
                 for packing in (False, True)]
     for dataset in datasets:
         if dataset.batches_per_epoch(batch_size) == 0:

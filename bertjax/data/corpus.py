@@ -103,7 +103,7 @@ def _blocks(lines: Iterable[str]) -> list[list[str]]:
     return [block for block in blocks if block]
 
 
-def _heading_level(line: str) -> int:
+def heading_level(line: str) -> int:
     match = _HEADING.fullmatch(line.strip())
     return match.group(1).count("=") if match else 0
 
@@ -111,7 +111,7 @@ def _heading_level(line: str) -> int:
 def detect_format(lines: list[str]) -> str:
     """`paragraphs` or `sentences` by the heuristic of the module docstring."""
     non_blank = [line for line in lines if line.strip()]
-    if any(_heading_level(line) == 1 for line in non_blank):
+    if any(heading_level(line) == 1 for line in non_blank):
         return "paragraphs"
     multi_sentence = sum(len(split_sentences(line)) > 1 for line in non_blank)
     return "paragraphs" if multi_sentence * 4 > len(non_blank) else "sentences"
@@ -120,11 +120,11 @@ def detect_format(lines: list[str]) -> str:
 def paragraph_documents(lines: Iterable[str]) -> Documents:
     """Documents of sentences from paragraph lines: title lines delimit documents when present, else blank lines."""
     lines = list(lines)
-    if not any(_heading_level(line) == 1 for line in lines):
+    if not any(heading_level(line) == 1 for line in lines):
         return [[sentence for line in block for sentence in split_sentences(line)] for block in _blocks(lines)]
     documents: Documents = [[]]
     for line in lines:
-        level = _heading_level(line)
+        level = heading_level(line)
         if level == 1 and documents[-1]:
             documents.append([])
         elif level == 0:

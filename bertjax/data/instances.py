@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from bertjax.data.token_cache import TokenizedCorpus
+from bertjax.data.tokenized import TokenizedCorpus
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,95 +8,31 @@ be rebuilt from its step alone, and each batch is built with whole-batch numpy o
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from bertjax.data.batching import _host_rows
-from bertjax.data.instances import Instances, concatenate_instances, create_instances
+from bertjax.data.instances import Instances
 from bertjax.data.masking import MaskingVocabulary, mask_rows, prediction_budget, sequence_keys
 from bertjax.data.packing import Packs, pack_sequences, row_layout
-from bertjax.data.token_cache import TokenizedCorpus, load_or_tokenize
+from bertjax.data.pretraining_options import MASK_STREAM, SHUFFLE_STREAM, PretrainingOptions
+from bertjax.data.shards import PreparedCorpus, build_shard
+from bertjax.data.tokenized import sentence_encoder
 from bertjax.errors import ConfigError, DataError
 
 Batch = dict[str, np.ndarray]
-# Independent random streams: the second entry of every Generator seed.
-HOLDOUT_STREAM, INSTANCE_STREAM, SHUFFLE_STREAM, MASK_STREAM = range(4)
 TRAIN, EVAL = 0, 1
 
 
-@dataclasses.dataclass(frozen=True)
-class PretrainingOptions:
-    """How sequences are cut and masked (BERT's create_pretraining_data flags, plus RoBERTa's variants).
-
-    next_sentence: False drops NSP and packs full sentences across documents (RoBERTa).
-    dynamic_masking: fresh masks every epoch (RoBERTa) instead of one fixed mask per sequence (BERT).
-    dupe_factor: how many times the corpus is cut into sequences (each time with other cuts and masks).
-    eval_documents: documents held out for evaluation; None: eval_fraction of them.
-    packing: several sequences per row with attention kept within each (see packing); without NSP, sequences then
-    stop at document ends instead of running on into the next document.
-    max_sequences_per_pack: the most sequences in one packed row.
-    """
-
-    max_seq_length: int = 128
-    max_predictions_per_seq: int = 20
-    masked_lm_prob: float = 0.15
-    short_seq_prob: float = 0.1
-    next_sentence: bool = True
-    whole_word_masking: bool = False
-    dynamic_masking: bool = False
-    dupe_factor: int = 1
-    packing: bool = False
-    max_sequences_per_pack: int = 4
-    eval_fraction: float = 0.05
-    eval_documents: int | None = None
-    seed: int = 12345
-
-    def __post_init__(self) -> None:
-        minimum_length = 5 if self.next_sentence else 4  # room for specials and two tokens to cut
-        checks = [
-            ("max_seq_length", self.max_seq_length >= minimum_length, f"at least {minimum_length}"),
-            ("max_predictions_per_seq", self.max_predictions_per_seq >= 1, "at least 1"),
-            ("masked_lm_prob", 0 < self.masked_lm_prob <= 1, "in (0, 1]"),
-            ("short_seq_prob", 0 <= self.short_seq_prob <= 1, "in [0, 1]"),
-            ("dupe_factor", self.dupe_factor >= 1, "at least 1"),
-            ("max_sequences_per_pack", self.max_sequences_per_pack >= 1, "at least 1"),
-            ("eval_fraction", 0 <= self.eval_fraction < 1, "in [0, 1)"),
-            ("eval_documents", self.eval_documents is None or self.eval_documents >= 0, "None or at least 0"),
-            ("seed", self.seed >= 0, "at least 0"),
-        ]
-        for field, valid, requirement in checks:
-            if not valid:
-                raise ConfigError(f"pretraining option {field}={getattr(self, field)!r} must be {requirement}")
-
-
-def split_documents(num_documents: int, options: PretrainingOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted indices of the training and the held-out documents, a seeded random choice."""
-    per_split = 2 if options.next_sentence else 1  # NSP draws random next segments from another document
-    held_out = options.eval_documents
-    if held_out is None:
-        held_out = max(round(options.eval_fraction * num_documents), per_split) if options.eval_fraction else 0
-    if num_documents - held_out < per_split or 0 < held_out < per_split:
-        raise DataError(f"the corpus has {num_documents} documents; holding out {held_out} for evaluation leaves "
-                        f"{num_documents - held_out} to train on, and each split needs at least {per_split}"
-                        f"{' for next-sentence prediction' if options.next_sentence else ''}. Give a corpus with more "
-                        f"documents (separated by blank lines)" + (
-                            " or hold out fewer (a lower eval_fraction)" if num_documents >= 2 * per_split else ""))
-    order = np.random.default_rng([options.seed, HOLDOUT_STREAM]).permutation(num_documents)
-    return np.sort(order[held_out:]), np.sort(order[:held_out])
-
-
 class PretrainingDataset:
-    """Training and evaluation batches of pretraining sequences built from `documents` (lists of sentences).
+    """Training and evaluation batches of the pretraining sequences of a prepared corpus (see shards and prepare).
 
-    The corpus is tokenized once and cached in `cache_dir` (see token_cache). The sequences of each split are laid
-    out in rows: one per row, or several with `packing`. Training: global batch `step` is rows
-    [step % per_epoch * B, ... + B) of epoch step // per_epoch's shuffled rows (the last partial batch is dropped);
-    process h of H gets the contiguous rows [h*B/H, (h+1)*B/H). Evaluation: every held-out row once, with fixed
-    masks, the last batch padded with rows whose `example_mask` is 0.
+    The sequences of each split are laid out in rows: one per row, or several with `packing`. Training: global
+    batch `step` is rows [step % per_epoch * B, ... + B) of epoch step // per_epoch's shuffled rows (the last
+    partial batch is dropped); process h of H gets the contiguous rows [h*B/H, (h+1)*B/H). Evaluation: every
+    held-out row once, with fixed masks, the last batch padded with rows whose `example_mask` is 0.
     Batches: input_ids, token_type_ids, attention_mask int32 [rows, max_seq_length]; masked_lm_positions,
     masked_lm_ids int32 and masked_lm_weights float32 [rows, max_predictions_per_seq]; with NSP,
     next_sentence_labels int32 [rows] (1: B is random). Packed batches also have sequence_ids int32 [rows,
@@ -105,30 +41,28 @@ class PretrainingDataset:
     next_sentence_weights float32 [rows, max_sequences_per_pack].
     """
 
-    def __init__(self, documents: Sequence[Sequence[str]], tokenizer: PreTrainedTokenizerBase,
-                 options: PretrainingOptions, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, prepared: PreparedCorpus, tokenizer: PreTrainedTokenizerBase,
+                 options: PretrainingOptions) -> None:
         self.options = options
         self.cls_token_id, self.sep_token_id = tokenizer.cls_token_id, tokenizer.sep_token_id
         self.pad_token_id = tokenizer.pad_token_id
         self.vocabulary = MaskingVocabulary.from_tokenizer(tokenizer)
-        corpus = load_or_tokenize(documents, tokenizer, cache_dir)
-        train_documents, eval_documents = split_documents(corpus.num_documents, options)
-        self.num_documents, self.num_eval_documents = corpus.num_documents, len(eval_documents)
-        self.num_tokens = len(corpus.tokens)
-        # Each split keeps its own copy of its documents' tokens, so the whole corpus can be let go.
-        self.train = self._instances(corpus.select(train_documents), TRAIN)
+        self.prepared = prepared
+        self.num_documents = prepared.corpus.num_documents
+        self.num_eval_documents = prepared.num_eval_documents
+        self.num_tokens = len(prepared.corpus.tokens)
+        self.train = prepared.train
         self.train_rows = self._rows(self.train)
-        self.eval = self._instances(corpus.select(eval_documents), EVAL) if len(eval_documents) else None
+        self.eval = prepared.eval if len(prepared.eval) else None
         self.eval_rows = self._rows(self.eval) if self.eval is not None else None
         self._epoch_order: tuple[int, np.ndarray] | None = None
 
-    def _instances(self, corpus: TokenizedCorpus, split: int) -> Instances:
-        options = self.options
-        return concatenate_instances([
-            create_instances(corpus, options.max_seq_length, options.short_seq_prob, options.next_sentence,
-                             np.random.default_rng([options.seed, INSTANCE_STREAM, split, duplicate]),
-                             cross_documents=not options.packing)
-            for duplicate in range(options.dupe_factor)])
+    @classmethod
+    def from_documents(cls, documents: Sequence[Sequence[str]], tokenizer: PreTrainedTokenizerBase,
+                       options: PretrainingOptions) -> PretrainingDataset:
+        """The dataset of `documents` (lists of sentences) prepared in memory, as one shard."""
+        backend = sentence_encoder(tokenizer.backend_tokenizer.to_str())
+        return cls(build_shard(documents, backend, options), tokenizer, options)
 
     def _rows(self, instances: Instances) -> Packs:
         options = self.options

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
 from jax.experimental.multihost_utils import process_allgather, sync_global_devices
 
-from bertjax.atomic import atomic_directory
 from bertjax.convert import save_pretrained
-from bertjax.data.builtin import builtin_corpus
-from bertjax.data.corpus import read_documents, read_tfds_documents
-from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions, split_documents
-from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
+from bertjax.data.pretraining import PretrainingDataset
+from bertjax.data.shards import PreparedCorpus
+from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError
 from bertjax.model.layout import unstack_layers
 from bertjax.runs.fill_mask_examples import describe_fill_mask
 from bertjax.runs.model_setup import ModelSection, build_model, describe
+from bertjax.runs.pretraining_data import (PretrainingDataSection, corpus_source, given_tokenizer, prepare_share,
+                                           prepared_ahead, train_vocabulary)
 from bertjax.runs.run_dir import RunContext, RunSection, start_run
 from bertjax.tasks.pretraining import pretraining_eval_sums, pretraining_loss, summarize_pretraining_eval
 from bertjax.train.evaluation import jit_eval, sum_over_batches
@@ -31,38 +31,6 @@ from bertjax.train.steps import make_train_step
 
 
 @dataclasses.dataclass(frozen=True)
-class PretrainingDataSection:
-    """The corpus, its tokenizer and how examples are made (BERT's create_pretraining_data options)."""
-
-    corpus: str = "builtin"  # a file, folder or glob of text; `builtin` is the small corpus shipped with bertjax
-    format: str = "auto"  # sentences (one a line, blank line between documents) | paragraphs | auto
-    tfds: str | None = None  # a tensorflow-datasets text data set instead of files, e.g. wikipedia/20230601.en
-    tfds_split: str = "train"
-    tfds_text_feature: str = "text"
-    tfds_data_dir: str | None = None
-    tokenizer: str | None = None  # vocab.txt / tokenizer.json / a model folder; None: train a WordPiece vocab
-    vocab_size: int = 8000
-    lowercase: bool = True  # for a trained vocabulary or a bare vocab.txt; a tokenizer folder or JSON says its own
-    max_seq_length: int = 128
-    max_predictions_per_seq: int = 20
-    masked_lm_prob: float = 0.15
-    short_seq_prob: float = 0.1
-    next_sentence: bool = True  # False: RoBERTa-style MLM only on full-sentence segments
-    whole_word_masking: bool = False
-    dynamic_masking: bool = False  # fresh masks every epoch (RoBERTa) instead of fixed ones (BERT)
-    dupe_factor: int = 1  # how many times the corpus is cut into sequences, each time differently (BERT: 10)
-    packing: bool = False  # several sequences per row, attention within each: less padding
-    max_sequences_per_pack: int = 4
-    eval_fraction: float = 0.05
-    seed: int = 12345
-
-    def __post_init__(self) -> None:
-        if not 0 < self.eval_fraction < 1:  # the run evaluates held-out MLM (and NSP) from its first step
-            raise ConfigError(f"eval_fraction must be above 0 and below 1, got {self.eval_fraction}: the run "
-                              f"evaluates on held-out documents")
-
-
-@dataclasses.dataclass(frozen=True)
 class PretrainingConfig:
     model: ModelSection = ModelSection()
     # The built-in run (configs/pretrain-tiny.yaml): a small corpus, so fresh masks every epoch and five different
@@ -72,31 +40,25 @@ class PretrainingConfig:
     train: RunSection = RunSection(output_dir="runs/pretrain", steps=300, eval_every=150, checkpoint_every=150)
 
 
-def _documents(data: PretrainingDataSection) -> list[list[str]]:
-    # Each process reads only its share (its files, or every N-th document or tfds example) and makes its rows of
-    # every global batch from it.
-    shard = dict(shard_index=jax.process_index(), shard_count=jax.process_count())
-    if data.tfds:
-        return read_tfds_documents(data.tfds, data.tfds_split, data.tfds_text_feature, data.tfds_data_dir, **shard)
-    source = builtin_corpus() if data.corpus == "builtin" else data.corpus
-    return read_documents(source, format=data.format, **shard)
-
-
-def _tokenizer(data: PretrainingDataSection, documents: list[list[str]], run_dir: Path, resuming: bool):
-    """The given vocabulary, the one trained by the attempt of this run whose checkpoint it resumes, or a new
-    WordPiece vocabulary (replacing one that an attempt left without a checkpoint, whose settings may differ)."""
+def _prepared_data(data: PretrainingDataSection, context: RunContext) -> tuple[PreparedCorpus, Any]:
+    """The prepared corpus and tokenizer: from `data.prepared`, or prepared into the run folder (read back on a
+    restart). Each process prepares and reads only its share (its files, or every N-th document or tfds example)
+    and makes its rows of every global batch from it."""
+    share = dict(process_index=jax.process_index(), process_count=jax.process_count())
+    if data.prepared:
+        return prepared_ahead(data, **share)
+    source = corpus_source(data, **share)
     if data.tokenizer:
-        vocab_file = Path(data.tokenizer).is_file() and not data.tokenizer.endswith(".json")
-        return load_tokenizer(data.tokenizer, lowercase=data.lowercase if vocab_file else None)
-    saved = run_dir / "tokenizer"
-    if not (resuming and saved.is_dir()) and jax.process_index() == 0:
-        # Process 0 learns the vocabulary from its share; the others wait for it in the (shared) run folder.
-        tokenizer = train_wordpiece((sentence for document in documents for sentence in document),
-                                    vocab_size=data.vocab_size, lowercase=data.lowercase)
-        with atomic_directory(saved) as folder:
-            save_tokenizer(tokenizer, folder)
-    sync_global_devices("bertjax: vocabulary saved")
-    return load_tokenizer(saved)
+        tokenizer = given_tokenizer(data)
+    else:
+        # Process 0 learns the vocabulary from a sample of its share; the others wait for it in the (shared) folder.
+        saved = context.run_dir / "tokenizer"
+        resuming = context.checkpointer.latest_step() is not None and saved.is_dir()  # its model needs its vocabulary
+        if jax.process_index() == 0 and not resuming:
+            train_vocabulary(data, source, saved)
+        sync_global_devices("bertjax: vocabulary saved")
+        tokenizer = load_tokenizer(saved)
+    return prepare_share(data, source, tokenizer, context.run_dir / "data", context.primary, context.say), tokenizer
 
 
 def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
@@ -105,8 +67,7 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
         raise ConfigError(f"train.steps must be at least 1, got {config.train.steps}")
     context: RunContext = start_run(config.train, config)
     data, train = config.data, config.train
-    documents = _documents(data)
-    tokenizer = _tokenizer(data, documents, context.run_dir, context.checkpointer.latest_step() is not None)
+    prepared, tokenizer = _prepared_data(data, context)
     head = "pretraining" if data.next_sentence else "masked_lm"
     built = build_model(config.model, head, train.seed, vocab_size=len(tokenizer),
                         pad_token_id=tokenizer.pad_token_id)
@@ -114,13 +75,7 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
         raise ConfigError(f"data.max_seq_length ({data.max_seq_length}) is above the model's "
                           f"max_position_embeddings ({built.config.max_position_embeddings})")
     check_batch_size(train.batch_size, context.mesh, train.accumulation_steps, field="train.batch_size")
-    dataset = PretrainingDataset(documents, tokenizer, PretrainingOptions(
-        max_seq_length=data.max_seq_length, max_predictions_per_seq=data.max_predictions_per_seq,
-        masked_lm_prob=data.masked_lm_prob, short_seq_prob=data.short_seq_prob, next_sentence=data.next_sentence,
-        whole_word_masking=data.whole_word_masking, dynamic_masking=data.dynamic_masking,
-        dupe_factor=data.dupe_factor, packing=data.packing, max_sequences_per_pack=data.max_sequences_per_pack,
-        eval_fraction=data.eval_fraction, seed=data.seed),
-        cache_dir=context.run_dir / "cache")
+    dataset = PretrainingDataset(prepared, tokenizer, data.options())
     rows = train.batch_size // jax.process_count()  # this process's rows of each global batch
     dataset.check_batch_size(rows)
     # Every process must take part in every evaluation batch: as many as the process with the fewest has.
@@ -164,9 +119,7 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
                 f"{first['step']} -> {final['mlm_loss']:.3f} at step {final['step']} (MLM accuracy "
                 f"{first['mlm_accuracy']:.3f} -> {final['mlm_accuracy']:.3f})")
     if context.primary:
-        _, held_out = split_documents(len(documents), dataset.options)
-        sentences = [sentence for document in held_out for sentence in documents[document]]
-        for line in describe_fill_mask(export_dir, sentences, tokenizer):
+        for line in describe_fill_mask(export_dir, prepared.held_out_sentences, tokenizer):
             context.say(line)
     context.say(f"Hugging Face checkpoint: {export_dir}")
     context.say(f"run folder: {context.run_dir}")

@@ -1,0 +1,88 @@
+"""How pretraining sequences are cut and masked, and which documents are held out for evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from bertjax.errors import ConfigError, DataError
+
+# Independent random streams: the second entry of every Generator seed.
+HOLDOUT_STREAM, INSTANCE_STREAM, SHUFFLE_STREAM, MASK_STREAM = range(4)
+# The options that decide which sequences a corpus gives (the others decide how they are masked and laid out).
+PREPARATION_FIELDS = ("max_seq_length", "short_seq_prob", "next_sentence", "dupe_factor", "packing", "eval_fraction",
+                      "eval_documents", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingOptions:
+    """How sequences are cut and masked (BERT's create_pretraining_data flags, plus RoBERTa's variants).
+
+    next_sentence: False drops NSP and packs full sentences across documents (RoBERTa).
+    dynamic_masking: fresh masks every epoch (RoBERTa) instead of one fixed mask per sequence (BERT).
+    dupe_factor: how many times the corpus is cut into sequences (each time with other cuts and masks).
+    eval_documents: documents held out for evaluation; None: eval_fraction of them.
+    packing: several sequences per row with attention kept within each (see packing); without NSP, sequences then
+    stop at document ends instead of running on into the next document.
+    max_sequences_per_pack: the most sequences in one packed row.
+    """
+
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    next_sentence: bool = True
+    whole_word_masking: bool = False
+    dynamic_masking: bool = False
+    dupe_factor: int = 1
+    packing: bool = False
+    max_sequences_per_pack: int = 4
+    eval_fraction: float = 0.05
+    eval_documents: int | None = None
+    seed: int = 12345
+
+    def __post_init__(self) -> None:
+        minimum_length = 5 if self.next_sentence else 4  # room for specials and two tokens to cut
+        checks = [
+            ("max_seq_length", self.max_seq_length >= minimum_length, f"at least {minimum_length}"),
+            ("max_predictions_per_seq", self.max_predictions_per_seq >= 1, "at least 1"),
+            ("masked_lm_prob", 0 < self.masked_lm_prob <= 1, "in (0, 1]"),
+            ("short_seq_prob", 0 <= self.short_seq_prob <= 1, "in [0, 1]"),
+            ("dupe_factor", self.dupe_factor >= 1, "at least 1"),
+            ("max_sequences_per_pack", self.max_sequences_per_pack >= 1, "at least 1"),
+            ("eval_fraction", 0 <= self.eval_fraction < 1, "in [0, 1)"),
+            ("eval_documents", self.eval_documents is None or self.eval_documents >= 0, "None or at least 0"),
+            ("seed", self.seed >= 0, "at least 0"),
+        ]
+        for field, valid, requirement in checks:
+            if not valid:
+                raise ConfigError(f"pretraining option {field}={getattr(self, field)!r} must be {requirement}")
+
+    def preparation(self) -> dict[str, Any]:
+        """The values of PREPARATION_FIELDS."""
+        return {field: getattr(self, field) for field in PREPARATION_FIELDS}
+
+
+def split_documents(num_documents: int, options: PretrainingOptions, shard: int = 0, lenient: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices of the training and the held-out documents of shard `shard`, a seeded random choice.
+
+    lenient: a shard too small to hold documents out (one of many) holds none out instead of raising (and one
+    too small to train on gives no sequences; see shards.build_shard).
+    """
+    per_split = 2 if options.next_sentence else 1  # NSP draws random next segments from another document
+    held_out = options.eval_documents
+    if held_out is None:
+        held_out = max(round(options.eval_fraction * num_documents), per_split) if options.eval_fraction else 0
+    if lenient and (num_documents - held_out < per_split or 0 < held_out < per_split):
+        held_out = 0  # a shard too small for both splits trains on all it has
+    elif num_documents - held_out < per_split or 0 < held_out < per_split:
+        raise DataError(f"the corpus has {num_documents} documents; holding out {held_out} for evaluation leaves "
+                        f"{num_documents - held_out} to train on, and each split needs at least {per_split}"
+                        f"{' for next-sentence prediction' if options.next_sentence else ''}. Give a corpus with more "
+                        f"documents (separated by blank lines)" + (
+                            " or hold out fewer (a lower eval_fraction)" if num_documents >= 2 * per_split else ""))
+    order = np.random.default_rng([options.seed, HOLDOUT_STREAM, shard]).permutation(num_documents)
+    return np.sort(order[held_out:]), np.sort(order[:held_out])
