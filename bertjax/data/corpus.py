@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bertjax.data.readers import read_text
-from bertjax.data.tfds_source import load_records
 from bertjax.errors import ConfigError, DataError
 
 Documents = list[list[str]]
@@ -167,22 +166,4 @@ def read_documents(source: str | Path, format: str = "auto", shard_index: int = 
     if not documents:
         names = files[0] if len(files) == 1 else f"{len(files)} files matching {source}"
         raise DataError(f"{names}: the corpus is empty (no non-blank text); pass a corpus with at least one sentence")
-    return documents
-
-
-def read_tfds_documents(name: str, split: str, text_feature: str, data_dir: str | None = None, shard_index: int = 0,
-                        shard_count: int = 1) -> Documents:
-    """Documents from a tensorflow-datasets text set: each example's `text_feature` is one document whose non-blank
-    lines are paragraphs. shard_index/shard_count: this host's share of the examples."""
-    documents = []
-    for record in load_records(name, split, data_dir, shard_index, shard_count):
-        if text_feature not in record:
-            raise DataError(f"tfds {name!r} has no feature {text_feature!r}; its features are {sorted(record)}. "
-                            f"Set the text feature to one of them")
-        document = [sentence for line in text_lines(record[text_feature]) for sentence in split_sentences(line)]
-        if document:
-            documents.append(document)
-    if not documents:
-        raise DataError(f"tfds {name!r} split {split!r} (shard {shard_index} of {shard_count}) has no non-blank "
-                        f"{text_feature!r} text")
     return documents

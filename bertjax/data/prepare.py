@@ -204,6 +204,7 @@ def prepare_shard(task: ShardTask, tokenizer_json: str, options: PretrainingOpti
             "lengths": {name: len(array) for name, array in arrays.items()},
             "held_out_sentences": shard.held_out_sentences}
     staging = Path(tempfile.mkdtemp(prefix=f".{task.index:06d}-", dir=shards_dir))
+    staging.chmod(0o755)
     try:
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", np.ascontiguousarray(array))
@@ -270,6 +271,7 @@ def _merge(shards_dir: Path, summaries: list[dict[str, Any]], target: Path, made
         totals[name] -= len(summaries) - 1
     shutil.rmtree(target, ignore_errors=True)  # merged by a run stopped before it wrote the manifest
     staging = Path(tempfile.mkdtemp(prefix=".corpus-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; prepared data is shared
     try:
         files = {}
         for name in ARRAYS:

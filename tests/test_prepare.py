@@ -1,0 +1,304 @@
+"""Pretraining data prepared on disk: pieces cut at document boundaries, shards equal to the in-memory path,
+restarts that do not read the corpus, changed files, bad files, and the faults: SIGKILL, a full disk, two
+preparers at once."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bertjax.data.prepare as prepare
+import bertjax.data.text_pieces as text_pieces
+from bertjax.data.corpus import parse_documents, read_documents
+from bertjax.data.corpus_sources import FileSource
+from bertjax.data.prepare import PreparationSettings, open_prepared, prepare_corpus
+from bertjax.data.pretraining import PretrainingDataset
+from bertjax.data.pretraining_options import PretrainingOptions
+from bertjax.data.shards import ARRAYS
+from bertjax.data.text_pieces import FileIdentity, piece_documents, plan_pieces, spread_sample
+from bertjax.data.tokenizer import train_wordpiece
+from bertjax.errors import ConfigError, DataError
+from tests.test_pretraining_data import synthetic_documents
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONS = PretrainingOptions(max_seq_length=64, max_predictions_per_seq=10, seed=5)
+SMALL_SHARDS = PreparationSettings(shard_mb=6000 / (1 << 20), workers=1, progress=False)  # about 6 kB each
+
+
+def write_sentences(path: Path, documents: list[list[str]], newline: str = "\n") -> Path:
+    path.write_text(newline.join(newline.join(document) + newline for document in documents), encoding="utf-8",
+                    newline="")
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A corpus of 120 synthetic documents in Google's layout (about 60 kB)."""
+    return write_sentences(tmp_path_factory.mktemp("corpus") / "corpus.txt", synthetic_documents(120, seed=11))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(corpus: Path):
+    return train_wordpiece((sentence for document in read_documents(corpus) for sentence in document), 300)
+
+
+def _json(tokenizer) -> str:
+    return tokenizer.backend_tokenizer.to_str()
+
+
+def _equal(first, second) -> bool:
+    return all(np.array_equal(first.arrays()[name], second.arrays()[name]) for name in ARRAYS)
+
+
+def _pieces_documents(path: Path, format: str, piece_bytes: int) -> list[list[str]]:
+    return [document for piece in plan_pieces(FileIdentity.of(path), format, piece_bytes)
+            for document in piece_documents(piece)[0]]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_pieces_hold_every_document_once(tmp_path: Path, shared_data: Path, newline: str) -> None:
+    documents = synthetic_documents(30, seed=2)
+    sentences = write_sentences(tmp_path / "sentences.txt", documents, newline)
+    paragraphs = tmp_path / "paragraphs.txt"  # no title lines: every paragraph is a document
+    paragraphs.write_text(newline.join(" ".join(document) + newline for document in documents), encoding="utf-8",
+                          newline="")
+    wiki = (shared_data / "wikitext-2" / "valid.txt").read_bytes()[:300_000]
+    titled = tmp_path / "titled.txt"
+    titled.write_bytes(wiki[:wiki.rfind(b"\n") + 1].replace(b"\n", newline.encode()))
+    for path, format in ((sentences, "sentences"), (paragraphs, "paragraphs"), (titled, "auto")):
+        expected = parse_documents(path.read_text(encoding="utf-8"), format)
+        assert len(expected) > 10
+        for piece_bytes in (97, 5_000, 10**7):
+            assert _pieces_documents(path, format, piece_bytes) == expected, (path.name, piece_bytes)
+    assert plan_pieces(FileIdentity.of(titled), "auto", 5_000)[0].layout == "titled"
+
+
+def test_one_shard_equals_the_in_memory_preparation(corpus: Path, tokenizer, tmp_path: Path) -> None:
+    prepared = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "share",
+                              PreparationSettings(progress=False))
+    in_memory = PretrainingDataset.from_documents(read_documents(corpus), tokenizer, OPTIONS).prepared
+    assert _equal(prepared, in_memory)
+    assert prepared.corpus.tokens.dtype == np.uint16 and isinstance(prepared.corpus.tokens, np.memmap)
+
+
+def test_many_shards_restart_without_reading_the_corpus(corpus: Path, tokenizer, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "share"
+    first = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, folder, SMALL_SHARDS)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(manifest["shards"]) >= 8 and all(len(shard["digest"]) == 32 for shard in manifest["shards"])
+    assert sorted(path.name for path in folder.iterdir()) == [".lock", f"corpus-{manifest['key']}", "manifest.json"]
+    assert first.corpus.num_documents == 120 and len(first.eval) and first.held_out_sentences
+    dataset = PretrainingDataset(first, tokenizer, OPTIONS)
+    _check_sequences_stay_in_their_documents(first)
+
+    def unreadable(*_):
+        raise AssertionError("the corpus was read again")
+
+    monkeypatch.setattr(text_pieces, "read_piece", unreadable)
+    again = PretrainingDataset(prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, folder,
+                                              SMALL_SHARDS), tokenizer, OPTIONS)
+    for step in (0, 3, 2 * dataset.batches_per_epoch(8) + 1):
+        expected, actual = dataset.train_batch(step, 8), again.train_batch(step, 8)
+        assert all(np.array_equal(expected[key], actual[key]) for key in expected)
+
+
+def _check_sequences_stay_in_their_documents(prepared) -> None:
+    """NSP pairs: A within one document, B within one (another when random); train and eval documents apart."""
+    starts = prepared.corpus.document_token_starts()
+    documents = {}
+    for split in ("train", "eval"):
+        instances = getattr(prepared, split)
+        document_a = np.searchsorted(starts, instances.segment_a[:, 0], "right") - 1
+        document_b = np.searchsorted(starts, instances.segment_b[:, 0], "right") - 1
+        assert np.array_equal(document_a, np.searchsorted(starts, instances.segment_a[:, 1] - 1, "right") - 1)
+        assert np.all((document_a != document_b) == instances.is_random_next)
+        documents[split] = set(document_a) | set(document_b)
+    assert not documents["train"] & documents["eval"]
+
+
+def test_a_changed_file_is_prepared_afresh_or_named(corpus: Path, tokenizer, tmp_path: Path) -> None:
+    path = write_sentences(tmp_path / "corpus.txt", read_documents(corpus))
+    folder = tmp_path / "share"
+    prepare_corpus(FileSource(str(path)), _json(tokenizer), OPTIONS, folder, SMALL_SHARDS)
+    old_key = json.loads((folder / "manifest.json").read_text())["key"]
+    with path.open("a", encoding="utf-8") as file:
+        file.write("\nA new document about new things.\nIt has two sentences.\n")
+    with pytest.raises(DataError, match=f"{path}: the corpus file changed since"):
+        open_prepared(folder)
+    said = []
+    prepared = prepare_corpus(FileSource(str(path)), _json(tokenizer), OPTIONS, folder, SMALL_SHARDS, said.append)
+    assert said == [f"{folder}: corpus file {path} changed since its data was prepared; preparing afresh"]
+    assert prepared.corpus.num_documents == 121 and not (folder / f"corpus-{old_key}").exists()
+    open_prepared(folder)  # up to date again
+
+
+def test_bad_files_are_named(tmp_path: Path, tokenizer) -> None:
+    documents = synthetic_documents(40, seed=4)
+    bad = write_sentences(tmp_path / "bad.txt", documents)
+    data = bad.read_bytes()
+    line = data.count(b"\n", 0, len(data) * 3 // 4) + 1
+    cut = sum(len(text) for text in data.splitlines(keepends=True)[:line - 1])
+    bad.write_bytes(data[:cut] + b"caf\xe9 " + data[cut:])  # Latin-1, in a later piece
+    with pytest.raises(DataError, match=f"{bad} line {line}: byte 0xe9"):
+        prepare_corpus(FileSource(str(bad)), _json(tokenizer), OPTIONS, tmp_path / "a", SMALL_SHARDS)
+    (tmp_path / "empty").mkdir()
+    empty = tmp_path / "empty" / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(DataError, match=f"{empty}: the file is empty"):
+        prepare_corpus(FileSource(str(empty)), _json(tokenizer), OPTIONS, tmp_path / "b", SMALL_SHARDS)
+    blank = tmp_path / "empty" / "blank.txt"
+    blank.write_text("\n  \n\n")
+    with pytest.raises(DataError, match=f"{blank}: the file holds no text"):
+        prepare_corpus(FileSource(str(blank)), _json(tokenizer), OPTIONS, tmp_path / "c", SMALL_SHARDS)
+    gone = write_sentences(tmp_path / "gone.txt", documents)
+    piece = plan_pieces(FileIdentity.of(gone), "auto", 1000)[0]
+    gone.unlink()
+    with pytest.raises(DataError, match=f"{gone}: the corpus file vanished"):
+        piece_documents(piece)
+
+
+def test_vocabulary_sample_is_bounded_spread_and_fixed(tmp_path: Path) -> None:
+    files = [write_sentences(tmp_path / f"part{index}.txt", synthetic_documents(40, seed=index)) for index in range(3)]
+    pieces = [piece for path in files for piece in plan_pieces(FileIdentity.of(path), "sentences", 10**6)]
+    everything = [sentence for path in files for document in read_documents(path) for sentence in document]
+    assert list(spread_sample(pieces, 10**7)) == everything  # a corpus below the sample is taken whole
+    sample = list(spread_sample(pieces, 8_000, window_bytes=2_000))  # 4 windows of the 3 files' ~80 kB
+    assert sample == list(spread_sample(pieces, 8_000, window_bytes=2_000))
+    # The documents that start in each window: about the window's size each.
+    assert 4_000 <= sum(len(sentence) + 1 for sentence in sample) < 12_000
+    for path in (files[0], files[-1]):  # from the start to the end of the corpus
+        assert set(sample) & {sentence for document in read_documents(path) for sentence in document}
+
+
+def _shard_folders(folder: Path) -> list[Path]:
+    (shards,) = folder.glob("shards-*")
+    return sorted(shards.iterdir())
+
+
+def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    built = []
+    build = prepare.build_shard
+    monkeypatch.setattr(prepare, "build_shard", lambda *args: built.append(args[3]) or build(*args))
+    return built
+
+
+def test_a_full_disk_keeps_whole_shards_and_a_rerun_makes_the_missing_ones(corpus: Path, tokenizer, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "share"
+    save = np.save
+    writes = []
+
+    def full_after_three_shards(path, array):
+        writes.append(path)
+        if len(writes) > 3 * len(ARRAYS):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save(path, array)
+
+    monkeypatch.setattr(np, "save", full_after_three_shards)
+    with pytest.raises(DataError, match="no space left on the device while writing shard 3; free some space"):
+        prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, folder, SMALL_SHARDS)
+    monkeypatch.setattr(np, "save", save)
+    assert [path.name for path in _shard_folders(folder)] == ["000000", "000001", "000002"]  # no partial shard
+    assert not (folder / "manifest.json").exists()
+    built = _count_builds(monkeypatch)
+    finished = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, folder, SMALL_SHARDS)
+    assert built and min(built) == 3  # only the missing shards were made
+    clean = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "clean", SMALL_SHARDS)
+    assert _equal(finished, clean)
+
+
+PREPARER = """
+import sys, time
+import bertjax.data.prepare as prepare
+from bertjax.data.corpus_sources import FileSource
+from bertjax.data.prepare import PreparationSettings, prepare_corpus
+from bertjax.data.pretraining_options import PretrainingOptions
+
+build = prepare.build_shard
+prepare.build_shard = lambda *args: time.sleep(float(sys.argv[4])) or build(*args)  # slow enough to be caught
+settings = PreparationSettings(shard_mb=6000 / (1 << 20), workers=1, progress=False)
+prepare_corpus(FileSource(sys.argv[1]), open(sys.argv[2]).read(), PretrainingOptions(max_seq_length=64,
+               max_predictions_per_seq=10, seed=5), sys.argv[3], settings)
+"""
+
+
+def _preparer(corpus: Path, tokenizer_file: Path, folder: Path, delay: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(PREPARER), str(corpus), str(tokenizer_file),
+                             str(folder), str(delay)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_a_killed_preparation_leaves_whole_shards_and_a_rerun_finishes_it(corpus: Path, tokenizer, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer_file = tmp_path / "tokenizer.json"
+    tokenizer_file.write_text(_json(tokenizer))
+    folder = tmp_path / "share"
+    process = _preparer(corpus, tokenizer_file, folder, 0.3)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len([path for path in folder.glob("shards-*/0*")]) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = [path for path in _shard_folders(folder) if not path.name.startswith(".")]
+    assert len(done) >= 2 and not (folder / "manifest.json").exists()
+    for shard in done:  # every shard folder in place is whole
+        assert sorted(path.stem for path in shard.iterdir()) == sorted([*ARRAYS, "meta"])
+    built = _count_builds(monkeypatch)
+    finished = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, folder, SMALL_SHARDS)
+    assert built and not set(built) & {int(shard.name) for shard in done}  # the shards made before the kill are kept
+    clean = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "clean", SMALL_SHARDS)
+    assert _equal(finished, clean)
+
+
+def test_two_preparers_of_one_folder_do_not_corrupt_it(corpus: Path, tokenizer, tmp_path: Path) -> None:
+    tokenizer_file = tmp_path / "tokenizer.json"
+    tokenizer_file.write_text(_json(tokenizer))
+    folder = tmp_path / "share"
+    processes = [_preparer(corpus, tokenizer_file, folder, 0.02) for _ in range(2)]
+    assert [process.wait(timeout=300) for process in processes] == [0, 0]
+    prepared, _ = open_prepared(folder)
+    clean = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "clean", SMALL_SHARDS)
+    assert _equal(prepared, clean)
+    assert sorted(path.name for path in folder.iterdir()) == sorted(path.name for path in (tmp_path / "clean").iterdir())
+
+
+def test_worker_processes_make_the_same_shards(corpus: Path, tokenizer, tmp_path: Path) -> None:
+    settings = dict(shard_mb=SMALL_SHARDS.shard_mb, progress=False)
+    parallel = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "parallel",
+                              PreparationSettings(workers=2, **settings))
+    serial = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "serial",
+                            PreparationSettings(workers=1, **settings))
+    assert _equal(parallel, serial)
+
+
+def test_a_run_trains_on_a_folder_prepared_ahead(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from bertjax.run_config import load_run_config
+    from bertjax.runs.prepare_data import PreparationConfig, run_preparation
+    from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
+    from tests.test_pretraining_run import TINY
+
+    folder = tmp_path / "prepared"
+    run_preparation(load_run_config(PreparationConfig, None, [*TINY, f"prepare.output_dir={folder}",
+                                                              "prepare.processes=2"]))
+    shown = capsys.readouterr().out
+    assert "share 2 of 2:" in shown and f"data.prepared={folder}" in shown
+    assert sorted(path.name for path in folder.iterdir()) == ["share-0-of-2", "share-1-of-2", "tokenizer"]
+    run = [*TINY, f"data.prepared={folder}", "train.steps=2", "train.eval_every=2"]
+    with pytest.raises(ConfigError, match="no data for process 0 of 1 \\(share-0-of-2, share-1-of-2\\)"):
+        run_pretraining(load_run_config(PretrainingConfig, None, [*run, f"train.output_dir={tmp_path / 'a'}"]))
+    run_preparation(load_run_config(PreparationConfig, None, [*TINY, f"prepare.output_dir={folder}"]))
+    with pytest.raises(ConfigError, match=f"data.max_seq_length=64, but {folder} was prepared with 32"):
+        run_pretraining(load_run_config(PretrainingConfig, None, [*run, "data.max_seq_length=64",
+                                                                  f"train.output_dir={tmp_path / 'b'}"]))
+    final = run_pretraining(load_run_config(PretrainingConfig, None, [*run, f"train.output_dir={tmp_path / 'c'}"]))
+    assert "mlm_loss" in final and not (tmp_path / "c" / "data").exists()  # nothing prepared in the run folder
