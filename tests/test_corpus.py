@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bertjax.data.corpus import detect_format, read_documents, read_tfds_documents, split_sentences
+from bertjax.data.corpus import detect_format, read_documents, split_sentences
+from bertjax.data.corpus_sources import TfdsSource
 from bertjax.errors import ConfigError, DataError
 
 SENTENCES_TEXT = "The cat sat.\nIt was happy.\n\n\nA new document starts.\n  Its second line.  \n\nThird one.\n"
@@ -159,19 +160,25 @@ def mock_texts(texts: list[str]):
     return tfds.testing.mock_data(as_dataset_fn=as_dataset)
 
 
+def tfds_documents(text_feature: str = "text", process_index: int = 0, process_count: int = 1) -> list[list[str]]:
+    source = TfdsSource("wikipedia/20230601.en", "train", text_feature, process_index=process_index,
+                        process_count=process_count)
+    return [document for document, _ in source.documents()]
+
+
 def test_tfds_documents():
     tfds = pytest.importorskip("tensorflow_datasets")
     pytest.importorskip("tensorflow")
     with tfds.testing.mock_data(num_examples=3):  # random text from the registered builder's features
-        documents = read_tfds_documents("wikipedia/20230601.en", "train", "text")
+        documents = tfds_documents()
     assert len(documents) == 3 and all(documents)
     texts = ["First paragraph. Two sentences.\n\nSecond paragraph.", "   ", "Another article. The end."]
     with mock_texts(texts):
-        assert read_tfds_documents("wikipedia/20230601.en", "train", "text") == [
+        assert tfds_documents() == [
             ["First paragraph.", "Two sentences.", "Second paragraph."], ["Another article.", "The end."]]
-        assert read_tfds_documents("wikipedia/20230601.en", "train", "text", shard_index=0, shard_count=2) == [
+        assert tfds_documents(process_index=0, process_count=2) == [
             ["First paragraph.", "Two sentences.", "Second paragraph."], ["Another article.", "The end."]]
         with pytest.raises(DataError, match="shard 1 of 2\\) has no non-blank 'text' text"):
-            read_tfds_documents("wikipedia/20230601.en", "train", "text", shard_index=1, shard_count=2)
+            tfds_documents(process_index=1, process_count=2)
         with pytest.raises(DataError, match="has no feature 'body'; its features are \\['text', 'title'\\]"):
-            read_tfds_documents("wikipedia/20230601.en", "train", "body")
+            tfds_documents("body")

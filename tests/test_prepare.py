@@ -302,3 +302,28 @@ def test_a_run_trains_on_a_folder_prepared_ahead(tmp_path: Path, capsys: pytest.
                                                                   f"train.output_dir={tmp_path / 'b'}"]))
     final = run_pretraining(load_run_config(PretrainingConfig, None, [*run, f"train.output_dir={tmp_path / 'c'}"]))
     assert "mlm_loss" in final and not (tmp_path / "c" / "data").exists()  # nothing prepared in the run folder
+
+
+def test_tfds_examples_are_streamed_into_shards(tokenizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bertjax.data.corpus_sources as corpus_sources
+
+    documents = synthetic_documents(60, seed=8)
+    records = [{"text": "\n".join(" ".join(document[:half]) for half in (len(document) // 2, len(document))),
+                "title": str(index)} for index, document in enumerate(documents)] + [{"text": " \n", "title": "-"}]
+    monkeypatch.setattr(corpus_sources, "load_records", lambda *args: iter(records))
+    source = corpus_sources.TfdsSource("wiki/fake")
+    prepared = prepare_corpus(source, _json(tokenizer), OPTIONS, tmp_path / "share", SMALL_SHARDS)
+    manifest = json.loads((tmp_path / "share" / "manifest.json").read_text())
+    assert prepared.corpus.num_documents == 60 and len(manifest["shards"]) > 3 and len(prepared.eval)
+    with pytest.raises(DataError, match="tfds 'wiki/fake' has no feature 'body'; its features are \\['text', 'title'\\]"):
+        prepare_corpus(corpus_sources.TfdsSource("wiki/fake", text_feature="body"), _json(tokenizer), OPTIONS,
+                       tmp_path / "other", SMALL_SHARDS)
+
+
+def test_processes_share_the_documents_of_a_single_file(corpus: Path, tokenizer, tmp_path: Path) -> None:
+    shares = [prepare_corpus(FileSource(str(corpus), process_index=index, process_count=2), _json(tokenizer), OPTIONS,
+                             tmp_path / f"share-{index}", SMALL_SHARDS) for index in range(2)]
+    assert sum(share.corpus.num_documents for share in shares) == 120
+    assert all(50 <= share.corpus.num_documents <= 70 for share in shares)  # every other document of each shard
+    whole = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "whole", SMALL_SHARDS)
+    assert sum(len(share.corpus.tokens) for share in shares) == len(whole.corpus.tokens)

@@ -73,7 +73,9 @@ def preparation_key(source: CorpusSource, tokenizer_json: str, options: Pretrain
                     settings: PreparationSettings) -> dict[str, Any]:
     """What the preparation is made from, and its digest under `key`."""
     made_from = {"format": PREPARATION_FORMAT, "source": source.identity(),
-                 "tokenizer": hashlib.blake2b(tokenizer_json.encode(), digest_size=16).hexdigest(),
+                 # The encoder's own JSON: whatever truncation or padding the tokenizer was last called with
+                 "tokenizer": hashlib.blake2b(sentence_encoder(tokenizer_json).to_str().encode(),
+                                              digest_size=16).hexdigest(),
                  "options": options.preparation(), "shard_bytes": settings.shard_bytes}
     digest = hashlib.blake2b(json.dumps(made_from, sort_keys=True).encode(), digest_size=12).hexdigest()
     return {"key": digest, **made_from}
@@ -198,8 +200,8 @@ def prepare_shard(task: ShardTask, tokenizer_json: str, options: PretrainingOpti
     documents, digest = task.read()
     shard = build_shard(documents, _worker_encoder[tokenizer_json], options, task.index, lenient)
     arrays = shard.arrays()
-    vocab_size = len(json.loads(tokenizer_json)["model"]["vocab"])
-    arrays["tokens"] = arrays["tokens"].astype(np.uint16 if vocab_size <= 1 << 16 else np.int32)
+    small = _worker_encoder[tokenizer_json].get_vocab_size() <= 1 << 16
+    arrays["tokens"] = arrays["tokens"].astype(np.uint16 if small else np.int32)
     meta = {"index": task.index, "text_bytes": task.text_bytes, "digest": digest,
             "lengths": {name: len(array) for name, array in arrays.items()},
             "held_out_sentences": shard.held_out_sentences}
