@@ -1,7 +1,7 @@
 """Pretraining data preparation: MiB/s and peak memory beside tokenizers' own batch encoding and the Hugging Face
 `datasets` recipe, a restarted run's seconds to its first batch, and batch assembly on the prepared corpus.
 
-    python scripts/benchmark_preparation.py                      # 100 MiB, 1 GiB and 4 GiB corpora (about 45 minutes on 2 cores)
+    python scripts/benchmark_preparation.py      # 100 MiB, 1 GiB and 4 GiB corpora (about an hour on 2 cores)
     python scripts/benchmark_preparation.py --sizes 100 --json preparation.json
 
 The `datasets` comparison needs the bench extra: pip install -e ".[bench]".

@@ -1,9 +1,11 @@
 """Pretraining data prepared on disk: pieces cut at document boundaries, shards equal to the in-memory path,
-restarts that do not read the corpus, changed files, bad files, and the faults: SIGKILL, a full disk, two
-preparers at once."""
+restarts that neither read the corpus nor pack it again, changed files, bad files, and the faults: SIGKILL, a full
+disk, two preparers at once, a script whose worker processes would run it again."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -18,9 +21,11 @@ import numpy as np
 import pytest
 
 import bertjax.data.prepare as prepare
+import bertjax.data.shards as shards
 import bertjax.data.text_pieces as text_pieces
 from bertjax.data.corpus import parse_documents, read_documents
 from bertjax.data.corpus_sources import FileSource
+from bertjax.data.masking import prediction_budget
 from bertjax.data.prepare import PreparationSettings, open_prepared, prepare_corpus
 from bertjax.data.pretraining import PretrainingDataset
 from bertjax.data.pretraining_options import PretrainingOptions
@@ -57,7 +62,9 @@ def _json(tokenizer) -> str:
 
 
 def _equal(first, second) -> bool:
-    return all(np.array_equal(first.arrays()[name], second.arrays()[name]) for name in ARRAYS)
+    arrays = first.arrays()
+    return arrays.keys() == second.arrays().keys() and all(np.array_equal(array, second.arrays()[name])
+                                                           for name, array in arrays.items())
 
 
 def _pieces_documents(path: Path, format: str, piece_bytes: int) -> list[list[str]]:
@@ -83,12 +90,14 @@ def test_pieces_hold_every_document_once(tmp_path: Path, shared_data: Path, newl
     assert plan_pieces(FileIdentity.of(titled), "auto", 5_000)[0].layout == "titled"
 
 
-def test_one_shard_equals_the_in_memory_preparation(corpus: Path, tokenizer, tmp_path: Path) -> None:
-    prepared = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "share",
+@pytest.mark.parametrize("packing", [False, True])
+def test_one_shard_equals_the_in_memory_preparation(corpus: Path, tokenizer, tmp_path: Path, packing: bool) -> None:
+    options = dataclasses.replace(OPTIONS, packing=packing)
+    prepared = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), options, tmp_path / "share",
                               PreparationSettings(progress=False))
-    in_memory = PretrainingDataset.from_documents(read_documents(corpus), tokenizer, OPTIONS).prepared
-    assert _equal(prepared, in_memory)
-    assert prepared.corpus.tokens.dtype == np.uint16 and isinstance(prepared.corpus.tokens, np.memmap)
+    in_memory = PretrainingDataset.from_documents(read_documents(corpus), tokenizer, options).prepared
+    assert _equal(prepared, in_memory) and (prepared.train_rows is not None) == packing
+    assert prepared.corpus.tokens.dtype == np.uint16 and isinstance(prepared.corpus.tokens.base, np.memmap)
 
 
 def test_many_shards_restart_without_reading_the_corpus(corpus: Path, tokenizer, tmp_path: Path,
@@ -111,6 +120,44 @@ def test_many_shards_restart_without_reading_the_corpus(corpus: Path, tokenizer,
     for step in (0, 3, 2 * dataset.batches_per_epoch(8) + 1):
         expected, actual = dataset.train_batch(step, 8), again.train_batch(step, 8)
         assert all(np.array_equal(expected[key], actual[key]) for key in expected)
+
+
+def test_packed_rows_are_prepared_with_the_shards_and_read_back(corpus: Path, tokenizer, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    packed = dataclasses.replace(OPTIONS, packing=True, next_sentence=False)  # sequences end with their documents
+    folder = tmp_path / "share"
+    first = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), packed, folder, SMALL_SHARDS)
+    for split in ("train", "eval"):
+        instances, rows = getattr(first, split), getattr(first, f"{split}_rows")
+        assert np.array_equal(np.sort(rows.members), np.arange(len(instances)))  # each sequence in one row
+        sizes = np.diff(rows.offsets)
+        tokens = np.add.reduceat(instances.lengths()[rows.members], rows.offsets[:-1])
+        predictions = np.add.reduceat(prediction_budget(instances.corpus_tokens(), packed.masked_lm_prob,
+                                                        packed.max_predictions_per_seq)[rows.members],
+                                      rows.offsets[:-1])
+        assert sizes.min() >= 1 and sizes.max() <= packed.max_sequences_per_pack
+        assert tokens.max() <= packed.max_seq_length and predictions.max() <= packed.max_predictions_per_seq
+    assert len(first.train_rows) < len(first.train)  # some rows hold several sequences
+    dataset = PretrainingDataset(first, tokenizer, packed)
+
+    def never(*_):
+        raise AssertionError("the corpus was read or packed again")
+
+    monkeypatch.setattr(text_pieces, "read_piece", never)
+    monkeypatch.setattr(shards, "pack_sequences", never)
+    again = PretrainingDataset(prepare_corpus(FileSource(str(corpus)), _json(tokenizer), packed, folder,
+                                              SMALL_SHARDS), tokenizer, packed)
+    for step in (0, dataset.batches_per_epoch(8) + 1):
+        expected, actual = dataset.train_batch(step, 8), again.train_batch(step, 8)
+        assert all(np.array_equal(expected[key], actual[key]) for key in expected)
+    with pytest.raises(ConfigError, match="packing=False, but the corpus was prepared with packing"):
+        PretrainingDataset(first, tokenizer, OPTIONS)
+    # Rows are packed so that their predictions fit: with packing, masked_lm_prob makes another preparation.
+    assert "masked_lm_prob" in packed.preparation() and "masked_lm_prob" not in OPTIONS.preparation()
+    monkeypatch.undo()
+    prepare_corpus(FileSource(str(corpus)), _json(tokenizer), dataclasses.replace(packed, masked_lm_prob=0.3), folder,
+                   SMALL_SHARDS)
+    assert json.loads((folder / "manifest.json").read_text())["options"]["masked_lm_prob"] == 0.3
 
 
 def _check_sequences_stay_in_their_documents(prepared) -> None:
@@ -269,7 +316,8 @@ def test_two_preparers_of_one_folder_do_not_corrupt_it(corpus: Path, tokenizer, 
     prepared, _ = open_prepared(folder)
     clean = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "clean", SMALL_SHARDS)
     assert _equal(prepared, clean)
-    assert sorted(path.name for path in folder.iterdir()) == sorted(path.name for path in (tmp_path / "clean").iterdir())
+    assert sorted(path.name for path in folder.iterdir()) == sorted(path.name
+                                                                     for path in (tmp_path / "clean").iterdir())
 
 
 def test_worker_processes_make_the_same_shards(corpus: Path, tokenizer, tmp_path: Path) -> None:
@@ -279,6 +327,31 @@ def test_worker_processes_make_the_same_shards(corpus: Path, tokenizer, tmp_path
     serial = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "serial",
                             PreparationSettings(workers=1, **settings))
     assert _equal(parallel, serial)
+
+
+def test_a_script_without_a_main_guard_is_told_so_instead_of_waiting(corpus: Path, tokenizer, tmp_path: Path) -> None:
+    tokenizer_file = tmp_path / "tokenizer.json"
+    tokenizer_file.write_text(_json(tokenizer))
+    script = tmp_path / "unguarded.py"  # worker processes import it again as they start
+    script.write_text(textwrap.dedent(f"""
+        from bertjax.data.corpus_sources import FileSource
+        from bertjax.data.prepare import PreparationSettings, prepare_corpus
+        from bertjax.data.pretraining_options import PretrainingOptions
+        prepare_corpus(FileSource({str(corpus)!r}), open({str(tokenizer_file)!r}).read(), PretrainingOptions(),
+                       {str(tmp_path / "share")!r}, PreparationSettings(shard_mb=0.005, workers=2, progress=False))
+        """))
+    process = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    watchdog = threading.Timer(120, os.killpg, (process.pid, signal.SIGKILL))  # a hang ends the test as a failure
+    watchdog.start()
+    try:
+        error = next((line for line in process.stderr if line.startswith("RuntimeError: ")), "")  # from a worker
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert "put the script's code under `if __name__ == '__main__':`" in error
 
 
 def test_a_run_trains_on_a_folder_prepared_ahead(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -315,7 +388,8 @@ def test_tfds_examples_are_streamed_into_shards(tokenizer, tmp_path: Path, monke
     prepared = prepare_corpus(source, _json(tokenizer), OPTIONS, tmp_path / "share", SMALL_SHARDS)
     manifest = json.loads((tmp_path / "share" / "manifest.json").read_text())
     assert prepared.corpus.num_documents == 60 and len(manifest["shards"]) > 3 and len(prepared.eval)
-    with pytest.raises(DataError, match="tfds 'wiki/fake' has no feature 'body'; its features are \\['text', 'title'\\]"):
+    with pytest.raises(DataError, match="tfds 'wiki/fake' has no feature 'body'; its features are "
+                                        "\\['text', 'title'\\]"):
         prepare_corpus(corpus_sources.TfdsSource("wiki/fake", text_feature="body"), _json(tokenizer), OPTIONS,
                        tmp_path / "other", SMALL_SHARDS)
 

@@ -3,8 +3,9 @@
 users prepare it (`datasets` `map` with `num_proc`, then `group_texts`), on corpora of the sizes asked for; then
 the seconds a restarted run takes to its first batch, and batch assembly on the prepared corpus.
 
-Each measurement runs in a fresh process; its peak memory is the largest sum of the resident sets of that process
-and its children (worker processes included), sampled every 0.1 s. The corpora are the built-in corpus repeated to
+Each measurement runs in a fresh process (bertjax's with the allocator setting its scripts use); its peak memory
+is the largest sum of the resident sets of that process and its children (worker processes included), sampled
+every 0.1 s. The corpora are the built-in corpus repeated to
 size in a temporary folder, removed afterwards; nothing is downloaded. All methods share one WordPiece vocabulary
 (8,000 pieces, learnt from the built-in corpus) and the machine's cores.
 """
@@ -131,10 +132,7 @@ def measure(settings: PreparationBenchSettings, scratch: Path, say=print) -> dic
             rows.append(Measurement(size, method, seconds, size / seconds, peak, detail))
             say(f"{size:>6} MiB  {method:<11}{seconds:>8.1f} s{size / seconds:>8.2f} MiB/s{peak:>9.0f} MiB peak")
         if size == settings.restart_mb and "bertjax" in settings.methods:
-            detail, seconds, peak = run_child("restart", str(corpus), str(tokenizer_file), str(scratch / f"bertjax-{size}"),
-                                              str(settings.batch_size))
-            restart = {"size_mb": size, "seconds_to_first_batch": seconds, "peak_rss_mib": peak, **detail}
-            say(f"restart on {size} MiB: first batch after {seconds:.1f} s")
+            restart = _restarts(corpus, tokenizer_file, scratch / f"bertjax-{size}", size, settings, say)
         if size == settings.assembly_mb and "bertjax" in settings.methods:
             assembly, _, _ = run_child("assembly", str(corpus), str(tokenizer_file), str(scratch / f"assembly-{size}"),
                                        str(settings.batch_size), str(settings.seq_len))
@@ -150,6 +148,25 @@ def measure(settings: PreparationBenchSettings, scratch: Path, say=print) -> dic
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
     return {"environment": environment(), "settings": dataclasses.asdict(settings), "vocabulary": vocabulary,
             "rows": [dataclasses.asdict(row) for row in rows], "restart": restart, "assembly": assembly}
+
+
+def _restarts(corpus: Path, tokenizer_file: Path, prepared: Path, size: int, settings: PreparationBenchSettings,
+              say) -> dict:
+    """Seconds to the first batch of a restarted run on the corpus bertjax prepared in `prepared`, then on the
+    corpus prepared with packing (its preparation timed too)."""
+    common = (str(corpus), str(tokenizer_file))
+    restart = {}
+    for layout, packing in (("unpacked", ""), ("packed", "1")):
+        if packing:
+            detail, seconds, peak = run_child("bertjax", *common, f"{prepared}-packed", packing)
+            restart["packed_preparation"] = {"seconds": seconds, "mb_per_second": size / seconds,
+                                             "peak_rss_mib": peak, **detail}
+            say(f"{size:>6} MiB  bertjax packed{seconds:>5.1f} s{size / seconds:>8.2f} MiB/s{peak:>9.0f} MiB peak")
+        output = f"{prepared}-packed" if packing else str(prepared)
+        detail, seconds, peak = run_child("restart", *common, output, str(settings.batch_size), packing)
+        restart[layout] = {"size_mb": size, "seconds_to_first_batch": seconds, "peak_rss_mib": peak, **detail}
+        say(f"restart on {size} MiB ({layout}): first batch after {seconds:.1f} s")
+    return restart
 
 
 def format_table(results: dict) -> str:

@@ -36,9 +36,10 @@ def _bertjax_prepare(corpus: str, tokenizer_file: str, output: str, **changes):
                           say=lambda _: None)
 
 
-def prepare_with_bertjax(corpus: str, tokenizer_file: str, output: str) -> dict:
-    """bertjax's preparation: read, split, tokenize, hold out, cut into sequences, write and merge the shards."""
-    prepared = _bertjax_prepare(corpus, tokenizer_file, output)
+def prepare_with_bertjax(corpus: str, tokenizer_file: str, output: str, packing: str = "") -> dict:
+    """bertjax's preparation: read, split, tokenize, hold out, cut into sequences (packed into rows with
+    `packing`), write and merge the shards."""
+    prepared = _bertjax_prepare(corpus, tokenizer_file, output, packing=bool(packing))
     return {"tokens": len(prepared.corpus.tokens), "sequences": len(prepared.train) + len(prepared.eval)}
 
 
@@ -89,18 +90,18 @@ def prepare_with_datasets(corpus: str, tokenizer_file: str, output: str) -> dict
             "collator_seconds": time.perf_counter() - prepared_seconds}
 
 
-def restart_run(corpus: str, tokenizer_file: str, output: str, batch_size: str) -> dict:
+def restart_run(corpus: str, tokenizer_file: str, output: str, batch_size: str, packing: str = "") -> dict:
     """A restarted run's data: the prepared folder found and read back, the dataset built, batch 0 assembled."""
     from transformers import BertTokenizerFast
 
     from bertjax.data.pretraining import PretrainingDataset
     from bertjax.data.pretraining_options import PretrainingOptions
 
-    prepared = _bertjax_prepare(corpus, tokenizer_file, output)
+    prepared = _bertjax_prepare(corpus, tokenizer_file, output, packing=bool(packing))
     tokenizer = BertTokenizerFast(tokenizer_file=tokenizer_file)
-    dataset = PretrainingDataset(prepared, tokenizer, PretrainingOptions(**OPTIONS))
+    dataset = PretrainingDataset(prepared, tokenizer, PretrainingOptions(**OPTIONS, packing=bool(packing)))
     dataset.train_batch(0, int(batch_size))
-    return {"sequences": len(prepared.train)}
+    return {"sequences": len(prepared.train), "rows": len(dataset.train_rows)}
 
 
 def assemble_batches(corpus: str, tokenizer_file: str, output: str, batch_size: str, seq_len: str) -> dict:
@@ -135,6 +136,13 @@ MEASUREMENTS = {"vocabulary": shared_vocabulary, "bertjax": prepare_with_bertjax
                 "datasets": prepare_with_datasets, "restart": restart_run, "assembly": assemble_batches,
                 "sampled-vocabulary": sampled_vocabulary}
 
+# Measurements of bertjax's own scripts, which run with their allocator setting (see train.host_allocator).
+AS_THE_SCRIPTS_RUN = ("bertjax", "restart", "assembly", "sampled-vocabulary")
+
 if __name__ == "__main__":
     method, *arguments = sys.argv[1:]
+    if method in AS_THE_SCRIPTS_RUN:
+        from bertjax.train.host_allocator import reuse_freed_host_memory
+
+        reuse_freed_host_memory()
     print(json.dumps(MEASUREMENTS[method](*arguments)))

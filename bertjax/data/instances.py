@@ -87,29 +87,31 @@ class Instances:
             ids[crossing] = np.where(is_separator, sep_token_id, self.corpus.tokens[where - before])
         return ids
 
-    def tokens_at(self, indices: np.ndarray, positions: np.ndarray, cls_token_id: int, sep_token_id: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """input_ids and token_type_ids (int32, the shape of the arguments) at `positions` of the sequences of
-        instances `indices` (int arrays of one shape; each position below that sequence's length):
-        `[CLS] A [SEP] B [SEP]`, type 0 up to the first [SEP], 1 after it."""
-        length_a, length_b = (lengths[indices] for lengths in self._segment_lengths)
+    def tokens_at(self, sequences: np.ndarray, which: np.ndarray, positions: np.ndarray, cls_token_id: int,
+                  sep_token_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """input_ids and token_type_ids (int32 [tokens]) at `positions` int [tokens] of the sequences of instances
+        `sequences[which]` (each position below that sequence's length): `[CLS] A [SEP] B [SEP]`, type 0 up to the
+        first [SEP], 1 after it. What each sequence needs is looked up once per entry of `sequences` int [n]."""
+        length_a, length_b = (lengths[sequences] for lengths in self._segment_lengths)
+        starts = np.stack([self.segment_a[sequences, 0], self.segment_b[sequences, 0]])  # [2, n]
+        crossing_segments = np.stack([separators[sequences] > 0 for separators in self._separators])
+        length_a, length_b = length_a[which], length_b[which]
         b_first = length_a + 2
         in_a = (positions >= 1) & (positions <= length_a)
         in_b = (positions >= b_first) & (positions < b_first + length_b)
         input_ids = np.where(positions == 0, cls_token_id, sep_token_id).astype(np.int32)
         inside = in_a | in_b
-        chosen = indices[inside]
-        from_a = in_a[inside]
-        start = np.where(from_a, self.segment_a[chosen, 0], self.segment_b[chosen, 0])
-        offset = np.where(from_a, positions[inside] - 1, positions[inside] - b_first[inside])
-        crossing = np.where(from_a, self._separators[0][chosen], self._separators[1][chosen]) > 0
-        input_ids[inside] = self._segment_tokens(start, offset, crossing, sep_token_id)
+        segment, entry = in_b[inside].astype(np.intp), which[inside]
+        offset = positions[inside] - np.where(segment, b_first[inside], 1)
+        input_ids[inside] = self._segment_tokens(starts[segment, entry], offset, crossing_segments[segment, entry],
+                                                 sep_token_id)
         return input_ids, (positions >= b_first).astype(np.int32)
 
     def sequence(self, index: int, cls_token_id: int, sep_token_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Instance `index` as input_ids int32 [length] and token_type_ids int32 [length]."""
         positions = np.arange(self.lengths()[index])
-        return self.tokens_at(np.full(len(positions), index), positions, cls_token_id, sep_token_id)
+        return self.tokens_at(np.asarray([index]), np.zeros(len(positions), np.intp), positions, cls_token_id,
+                              sep_token_id)
 
 
 def concatenate_instances(parts: list[Instances]) -> Instances:

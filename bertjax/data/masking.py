@@ -122,18 +122,22 @@ def _choose(input_ids: np.ndarray, candidate: np.ndarray, groups: np.ndarray, dr
     word_of_token = np.cumsum(starts.ravel()) - 1
     sizes = np.bincount(word_of_token[flat_candidate], minlength=len(word_starts))
     word_groups = groups.ravel()[word_starts]
-    # In each group, its words in the order of their draws: the group in the high bits, the draw's top bits below.
-    # A stable sort has one result, whatever numpy's sorting kernels on this machine.
-    group_bits = np.uint64(max(int(len(budgets) - 1).bit_length(), 1))
-    order = np.argsort((word_groups.astype(np.uint64) << (np.uint64(64) - group_bits))
-                       | (draws.ravel()[word_starts] >> group_bits), kind="stable")
-    sorted_groups = word_groups[order]
-    rank = np.arange(len(order)) - np.searchsorted(sorted_groups, sorted_groups)
-    width = int(rank.max(initial=-1)) + 1
+    group_sizes = np.bincount(word_groups, minlength=len(budgets))
+    column = np.arange(len(word_starts)) - (np.cumsum(group_sizes) - group_sizes)[word_groups]  # within its group
+    width = int(group_sizes.max(initial=0))
+    # Each group's words in the order of their draws: a draw's top bits, then the word's column. Distinct keys, so
+    # every sorting kernel agrees; the padding (all ones above its column) sorts after the group's words.
+    column_bits = np.uint64(max((width - 1).bit_length(), 1))
+    padding = ~np.uint64(0) << column_bits | np.arange(width, dtype=np.uint64)
+    keys = np.repeat(padding[None], len(budgets), axis=0)
+    keys[word_groups, column] = draws.ravel()[word_starts] >> column_bits << column_bits | column.astype(np.uint64)
+    order = np.argsort(keys, axis=1)
     matrix = np.full((len(budgets), width), np.iinfo(np.int32).max, np.int64)
-    matrix[sorted_groups, rank] = sizes[order]
-    taken = np.empty(len(order), bool)
-    taken[order] = _take_words(matrix, budgets)[sorted_groups, rank]
+    matrix[word_groups, column] = sizes
+    taken_in_order = _take_words(np.take_along_axis(matrix, order, axis=1), budgets)
+    taken_matrix = np.empty_like(taken_in_order)
+    np.put_along_axis(taken_matrix, order, taken_in_order, axis=1)
+    taken = taken_matrix[word_groups, column]
     chosen = np.zeros(flat_candidate.shape, bool)
     chosen[flat_candidate] = taken[word_of_token[flat_candidate]]
     return chosen.reshape(candidate.shape)

@@ -3,7 +3,8 @@
 A share folder (`<folder>/share-<i>-of-<n>`, one per process) holds:
 - `manifest.json`, written last: the preparation's key and what it was made from (files with sizes and
   modification times, the tokenizer's digest, the options), the shards' text digests and counts;
-- `corpus-<key>/`: the arrays of shards.ARRAYS as .npy files, read back memory-mapped;
+- `corpus-<key>/`: the arrays of shards.ARRAYS (and PACK_ARRAYS when packed) as .npy files, read back
+  memory-mapped;
 - while preparing, `shards-<key>/<index>/`: each shard's arrays, each folder renamed into place once complete, so
   a preparation killed part-way or stopped by a full disk leaves only whole shards, and a rerun makes the missing
   ones alone. It is removed once the shards are merged.
@@ -36,14 +37,15 @@ from tqdm import tqdm
 from bertjax.atomic import write_text_atomically
 from bertjax.data.corpus_sources import CorpusSource, ShardTask
 from bertjax.data.pretraining_options import PretrainingOptions
-from bertjax.data.shards import ARRAYS, PreparedCorpus, ShardOffsets, build_shard
+from bertjax.data.shards import PreparedCorpus, ShardOffsets, array_names, build_shard
 from bertjax.data.tokenized import sentence_encoder
 from bertjax.data.text_pieces import FileIdentity
 from bertjax.errors import DataError
 
-PREPARATION_FORMAT = "bertjax-prepared-v1"
+PREPARATION_FORMAT = "bertjax-prepared-v2"
 MANIFEST = "manifest.json"
 HELD_OUT_KEPT = 200  # held-out sentences the manifest keeps as text
+WORKER_MARK = "BERTJAX_PREPARATION_WORKER"  # set in the environment the worker processes start with
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +88,9 @@ def prepare_corpus(source: CorpusSource, tokenizer_json: str, options: Pretraini
                    ) -> PreparedCorpus:
     """The prepared corpus of `source` in share folder `folder`: read back when it is there with the same key, else
     prepared now (a preparation with another key is replaced, which `say` tells)."""
+    if os.environ.get(WORKER_MARK):  # else it would wait forever on the lock its parent holds
+        raise RuntimeError("prepare_corpus was called again in one of its worker processes, which import the main "
+                           "module as they start: put the script's code under `if __name__ == '__main__':`")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     made_from = preparation_key(source, tokenizer_json, options, settings)
@@ -123,7 +128,9 @@ def load_prepared(folder: Path, manifest: dict[str, Any]) -> PreparedCorpus:
     """The arrays of a prepared share folder, memory-mapped."""
     corpus_dir = folder / f"corpus-{manifest['key']}"
     try:
-        arrays = {name: np.load(corpus_dir / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+        # Plain arrays over the memory maps: indexing a np.memmap costs more than the batches' gathers themselves.
+        arrays = {name: np.asarray(np.load(corpus_dir / f"{name}.npy", mmap_mode="r"))
+                  for name in array_names(manifest["options"]["packing"])}
     except (OSError, ValueError) as error:
         raise DataError(f"{corpus_dir}: the prepared data cannot be read ({error}); delete {folder} and prepare "
                         f"again") from None
@@ -248,7 +255,12 @@ def _run_tasks(tasks: Iterable[ShardTask], shards_dir: Path, tokenizer_json: str
                 done(prepare_shard(task, tokenizer_json, options, shards_dir, lenient))
         else:
             context = multiprocessing.get_context("spawn")  # the parent may hold JAX's threads: never fork it
-            with context.Pool(workers, initializer=_start_worker) as pool:
+            os.environ[WORKER_MARK] = "1"
+            try:
+                pool = context.Pool(workers, initializer=_start_worker)
+            finally:
+                del os.environ[WORKER_MARK]
+            with pool:
                 pending: list[Any] = []
                 for task in tasks:
                     pending.append(pool.apply_async(prepare_shard, (task, tokenizer_json, options, shards_dir,
@@ -268,15 +280,18 @@ def _merge(shards_dir: Path, summaries: list[dict[str, Any]], target: Path, made
            ) -> dict[str, Any]:
     """The shards' arrays concatenated into `target` (written whole, then renamed into place), one shard in memory
     at a time; returns the manifest."""
-    totals = {name: sum(meta["lengths"][name] for meta in summaries) for name in ARRAYS}
-    for name in ("sentence_offsets", "document_offsets"):  # each shard's last entry is the next one's first
-        totals[name] -= len(summaries) - 1
+    packing = made_from["options"]["packing"]
+    names = array_names(packing)
+    totals = {name: sum(meta["lengths"][name] for meta in summaries) for name in names}
+    for name in names:
+        if name.endswith("offsets"):  # each shard's last entry is the next one's first
+            totals[name] -= len(summaries) - 1
     shutil.rmtree(target, ignore_errors=True)  # merged by a run stopped before it wrote the manifest
     staging = Path(tempfile.mkdtemp(prefix=".corpus-", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; prepared data is shared
     try:
         files = {}
-        for name in ARRAYS:
+        for name in names:
             sample = np.load(shards_dir / f"{summaries[0]['index']:06d}" / f"{name}.npy", mmap_mode="r")
             files[name] = open(staging / f"{name}.npy", "wb")
             np.lib.format.write_array_header_1_0(files[name], {
@@ -285,10 +300,10 @@ def _merge(shards_dir: Path, summaries: list[dict[str, Any]], target: Path, made
         offsets = ShardOffsets()
         for meta in summaries:
             shard = shards_dir / f"{meta['index']:06d}"
-            arrays = {name: np.load(shard / f"{name}.npy") for name in ARRAYS}
+            arrays = {name: np.load(shard / f"{name}.npy") for name in names}
             for name, array in offsets.shifted(arrays).items():
                 files[name].write(np.ascontiguousarray(array, dtype=arrays[name].dtype).tobytes())
-        for name, array in offsets.ends().items():
+        for name, array in offsets.ends(packing).items():
             files[name].write(array.tobytes())
         for file in files.values():
             file.close()

@@ -15,8 +15,8 @@ from transformers import PreTrainedTokenizerBase
 
 from bertjax.data.batching import _host_rows
 from bertjax.data.instances import Instances
-from bertjax.data.masking import MaskingVocabulary, mask_rows, prediction_budget, sequence_keys
-from bertjax.data.packing import Packs, pack_sequences, row_layout
+from bertjax.data.masking import MaskingVocabulary, mask_rows, sequence_keys
+from bertjax.data.packing import Packs, row_layout
 from bertjax.data.pretraining_options import MASK_STREAM, SHUFFLE_STREAM, PretrainingOptions
 from bertjax.data.shards import PreparedCorpus, build_shard
 from bertjax.data.tokenized import sentence_encoder
@@ -51,10 +51,13 @@ class PretrainingDataset:
         self.num_documents = prepared.corpus.num_documents
         self.num_eval_documents = prepared.num_eval_documents
         self.num_tokens = len(prepared.corpus.tokens)
+        if options.packing != (prepared.train_rows is not None):
+            raise ConfigError(f"packing={options.packing}, but the corpus was prepared "
+                              f"{'without' if options.packing else 'with'} packing; prepare it with this value")
         self.train = prepared.train
-        self.train_rows = self._rows(self.train)
+        self.train_rows = _rows(prepared.train_rows, self.train)
         self.eval = prepared.eval if len(prepared.eval) else None
-        self.eval_rows = self._rows(self.eval) if self.eval is not None else None
+        self.eval_rows = _rows(prepared.eval_rows, self.eval) if self.eval is not None else None
         self._epoch_order: tuple[int, np.ndarray] | None = None
 
     @classmethod
@@ -63,16 +66,6 @@ class PretrainingDataset:
         """The dataset of `documents` (lists of sentences) prepared in memory, as one shard."""
         backend = sentence_encoder(tokenizer.backend_tokenizer.to_str())
         return cls(build_shard(documents, backend, options), tokenizer, options)
-
-    def _rows(self, instances: Instances) -> Packs:
-        options = self.options
-        if not options.packing:
-            return Packs.one_per_row(len(instances))
-        # The most tokens each sequence can mask: rows are filled so that their predictions always fit.
-        predictions = prediction_budget(instances.corpus_tokens(), options.masked_lm_prob,
-                                        options.max_predictions_per_seq)
-        return pack_sequences(instances.lengths(), predictions, options.max_seq_length,
-                              options.max_predictions_per_seq, options.max_sequences_per_pack)
 
     def padding_fraction(self) -> float:
         """The share of the training rows' token slots that are padding."""
@@ -142,13 +135,14 @@ class PretrainingDataset:
         """Rows `rows` of `layout` (-1: an all-padding row), masked with the masks of `mask_epoch`; the whole batch
         is built at once."""
         options = self.options
-        members = layout.slots(rows, options.max_sequences_per_pack if options.packing else 1)  # [rows, width]
+        width = options.max_sequences_per_pack if options.packing else 1
+        members = layout.slots(rows, width)  # [rows, width]
         real = members >= 0
         members = np.maximum(members, 0)
         placed = row_layout(np.where(real, instances.lengths()[members], 0), options.max_seq_length)
         inside = placed.slots > 0  # [rows, seq]
-        sequences = np.take_along_axis(members, np.maximum(placed.slots - 1, 0), axis=1)
-        input_ids, token_type_ids = instances.tokens_at(sequences[inside], placed.positions[inside],
+        member_of_token = (np.arange(len(rows))[:, None] * width + placed.slots - 1)[inside]  # in members.ravel()
+        input_ids, token_type_ids = instances.tokens_at(members.ravel(), member_of_token, placed.positions[inside],
                                                         self.cls_token_id, self.sep_token_id)
         batch = {"input_ids": np.full(inside.shape, self.pad_token_id, np.int32),
                  "token_type_ids": np.zeros(inside.shape, np.int32), "attention_mask": inside.astype(np.int32)}
@@ -170,6 +164,11 @@ class PretrainingDataset:
                           "next_sentence_positions": np.where(real, placed.starts, 0).astype(np.int32),
                           "next_sentence_weights": real.astype(np.float32)}
         return batch
+
+
+def _rows(packed: Packs | None, instances: Instances) -> Packs:
+    """The rows the prepared corpus packed `instances` into, or one sequence per row."""
+    return packed if packed is not None else Packs.one_per_row(len(instances))
 
 
 def _check_divisible(global_batch_size: int, process_count: int) -> None:

@@ -14,6 +14,8 @@ HOLDOUT_STREAM, INSTANCE_STREAM, SHUFFLE_STREAM, MASK_STREAM = range(4)
 # The options that decide which sequences a corpus gives (the others decide how they are masked and laid out).
 PREPARATION_FIELDS = ("max_seq_length", "short_seq_prob", "next_sentence", "dupe_factor", "packing", "eval_fraction",
                       "eval_documents", "seed")
+# With packing, also those that decide how sequences are packed into rows (a row's predictions must fit).
+PACKING_FIELDS = ("masked_lm_prob", "max_predictions_per_seq", "max_sequences_per_pack")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +63,9 @@ class PretrainingOptions:
                 raise ConfigError(f"pretraining option {field}={getattr(self, field)!r} must be {requirement}")
 
     def preparation(self) -> dict[str, Any]:
-        """The values of PREPARATION_FIELDS."""
-        return {field: getattr(self, field) for field in PREPARATION_FIELDS}
+        """The values of PREPARATION_FIELDS, and with packing of PACKING_FIELDS."""
+        fields = PREPARATION_FIELDS + (PACKING_FIELDS if self.packing else ())
+        return {field: getattr(self, field) for field in fields}
 
 
 def split_documents(num_documents: int, options: PretrainingOptions, shard: int = 0, lenient: bool = False

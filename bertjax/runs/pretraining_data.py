@@ -13,7 +13,7 @@ from bertjax.atomic import atomic_directory
 from bertjax.data.builtin import builtin_corpus
 from bertjax.data.corpus_sources import CorpusSource, FileSource, TfdsSource
 from bertjax.data.prepare import PreparationSettings, open_prepared, prepare_corpus, share_folder
-from bertjax.data.pretraining_options import PREPARATION_FIELDS, PretrainingOptions
+from bertjax.data.pretraining_options import PretrainingOptions
 from bertjax.data.shards import PreparedCorpus
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError
@@ -122,12 +122,11 @@ def prepared_ahead(data: PretrainingDataSection, process_index: int, process_cou
                           f"({', '.join(made) or 'no share folders at all'}); prepare it with "
                           f"scripts/prepare_pretraining_data.py processes={process_count}")
     prepared, manifest = open_prepared(share)
-    wanted = data.options().preparation()
-    for field in PREPARATION_FIELDS:
-        if manifest["options"][field] != wanted[field]:
-            raise ConfigError(f"data.{field}={wanted[field]!r}, but {folder} was prepared with "
-                              f"{manifest['options'][field]!r}; set data.{field}={manifest['options'][field]!r} or "
-                              f"prepare the data again with this value")
+    wanted, made = data.options().preparation(), manifest["options"]
+    for field, value in wanted.items():
+        if made.get(field) != value:  # the packing fields are there whenever packing matches
+            raise ConfigError(f"data.{field}={value!r}, but {folder} was prepared with {made.get(field)!r}; set "
+                              f"data.{field}={made.get(field)!r} or prepare the data again with this value")
     return prepared, load_tokenizer(folder / "tokenizer")
 
 
