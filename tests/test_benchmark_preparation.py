@@ -1,0 +1,54 @@
+"""The preparation benchmark: corpora of the size asked for, memory of a process tree, and a smoke run of every
+measurement on a 1 MiB corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bertjax.benchmark.preparation import MIB, _tree_rss, format_table, write_corpus
+from bertjax.data.corpus import read_documents
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_corpus_is_the_size_asked_for_and_whole_documents(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus.txt", 3)
+    assert corpus.stat().st_size == 3 * MIB
+    documents = read_documents(corpus)
+    assert len(documents) > 100 and all(documents)
+
+
+def test_tree_memory_counts_the_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; data = b'x' * (200 << 20); print('ready', flush=True); "
+                              "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        assert 200 * MIB < _tree_rss(child.pid) < 300 * MIB
+        assert _tree_rss(os.getpid()) > _tree_rss(child.pid) + 20 * MIB  # this process and its child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_smoke_run_measures_everything(tmp_path: Path) -> None:
+    output = tmp_path / "preparation.json"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_preparation.py"), "--sizes", "1",
+                           "--restart", "1", "--assembly", "1", "--vocabulary", "1", "--methods", "bertjax,tokenizers",
+                           "--json", str(output)], capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    results = json.loads(output.read_text())
+    assert [(row["method"], row["size_mb"]) for row in results["rows"]] == [("bertjax", 1), ("tokenizers", 1)]
+    assert all(row["seconds"] > 0 and row["peak_rss_mib"] > 50 for row in results["rows"])
+    bertjax, tokenizers = results["rows"]
+    assert bertjax["detail"]["sequences"] > 100 and tokenizers["detail"]["tokens"] > bertjax["detail"]["tokens"] / 2
+    restart = results["restart"]
+    assert restart["unpacked"]["seconds_to_first_batch"] > 0 and restart["packed"]["rows"] < restart["packed"]["sequences"]
+    assert restart["packed_preparation"]["mb_per_second"] > 0
+    assert set(results["assembly"]) == {"mlm+nsp", "packed", "whole-word", "dynamic"}
+    assert results["vocabulary"]["vocab_size"] > 1000 and results["environment"]["cpu_threads"] >= 1
+    assert "of limit" in done.stdout and format_table(results) in done.stdout
