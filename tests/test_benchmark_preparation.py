@@ -23,8 +23,8 @@ def test_corpus_is_the_size_asked_for_and_whole_documents(tmp_path: Path) -> Non
 
 
 def test_tree_memory_counts_the_children() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; data = b'x' * (200 << 20); print('ready', flush=True); "
-                              "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    allocate = "import time; data = b'x' * (200 << 20); print('ready', flush=True); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", allocate], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "ready\n"
         assert 200 * MIB < _tree_rss(child.pid) < 300 * MIB
@@ -47,7 +47,8 @@ def test_smoke_run_measures_everything(tmp_path: Path) -> None:
     bertjax, tokenizers = results["rows"]
     assert bertjax["detail"]["sequences"] > 100 and tokenizers["detail"]["tokens"] > bertjax["detail"]["tokens"] / 2
     restart = results["restart"]
-    assert restart["unpacked"]["seconds_to_first_batch"] > 0 and restart["packed"]["rows"] < restart["packed"]["sequences"]
+    assert restart["unpacked"]["seconds_to_first_batch"] > 0
+    assert restart["packed"]["rows"] < restart["packed"]["sequences"]  # several sequences in some rows
     assert restart["packed_preparation"]["mb_per_second"] > 0
     assert set(results["assembly"]) == {"mlm+nsp", "packed", "whole-word", "dynamic"}
     assert results["vocabulary"]["vocab_size"] > 1000 and results["environment"]["cpu_threads"] >= 1

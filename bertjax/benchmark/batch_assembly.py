@@ -57,11 +57,13 @@ def write_corpus(path: Path, repeats: int) -> Path:
 
 
 def time_batches(dataset: PretrainingDataset, settings: AssemblySettings) -> float:
-    """Seconds per batch: the best of `rounds` rounds of `steps` consecutive batches (after one untimed batch)."""
-    dataset.train_batch(0, settings.batch_size)
+    """Seconds per batch: the best of `rounds` rounds of `steps` consecutive batches, after one untimed round (the
+    first batches of a process also map the corpus's pages in and grow its heap)."""
+    for step in range(settings.steps):
+        dataset.train_batch(step, settings.batch_size)
     best = float("inf")
     for round_index in range(settings.rounds):
-        first = 1 + round_index * settings.steps
+        first = (1 + round_index) * settings.steps
         start = time.perf_counter()
         for step in range(first, first + settings.steps):
             dataset.train_batch(step, settings.batch_size)

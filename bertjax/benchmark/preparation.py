@@ -161,7 +161,8 @@ def _restarts(corpus: Path, tokenizer_file: Path, prepared: Path, size: int, set
             detail, seconds, peak = run_child("bertjax", *common, f"{prepared}-packed", packing)
             restart["packed_preparation"] = {"seconds": seconds, "mb_per_second": size / seconds,
                                              "peak_rss_mib": peak, **detail}
-            say(f"{size:>6} MiB  bertjax packed{seconds:>5.1f} s{size / seconds:>8.2f} MiB/s{peak:>9.0f} MiB peak")
+            say(f"{size:>6} MiB  {'bertjax packed':<11}{seconds:>8.1f} s{size / seconds:>8.2f} MiB/s{peak:>9.0f} MiB "
+                f"peak")
         output = f"{prepared}-packed" if packing else str(prepared)
         detail, seconds, peak = run_child("restart", *common, output, str(settings.batch_size), packing)
         restart[layout] = {"size_mb": size, "seconds_to_first_batch": seconds, "peak_rss_mib": peak, **detail}
