@@ -5,9 +5,9 @@ the seconds a restarted run takes to its first batch, and batch assembly on the 
 
 Each measurement runs in a fresh process (bertjax's with the allocator setting its scripts use); its peak memory
 is the largest sum of the resident sets of that process and its children (worker processes included), sampled
-every 0.1 s. The corpora are the built-in corpus repeated to
-size in a temporary folder, removed afterwards; nothing is downloaded. All methods share one WordPiece vocabulary
-(8,000 pieces, learnt from the built-in corpus) and the machine's cores.
+every 0.1 s. The corpora are the built-in corpus repeated to size in a temporary folder, removed afterwards;
+nothing is downloaded. All methods share one WordPiece vocabulary (8,000 pieces, learnt from the built-in corpus)
+and the machine's cores.
 """
 
 from __future__ import annotations
