@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from bertjax.benchmark.batch_assembly import VARIANTS, AssemblySettings, environment, format_table, measure, write_json
+from bertjax.benchmark.data.batch_assembly import VARIANTS, AssemblySettings, environment, format_table, measure, write_json
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import sys
 
-from bertjax.benchmark.preparation import METHODS, PreparationBenchSettings, run
+from bertjax.benchmark.data.preparation import METHODS, PreparationBenchSettings, run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,9 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bertjax.benchmark.batch_assembly import VARIANTS, write_corpus
+from bertjax.benchmark.data.batch_assembly import VARIANTS, write_corpus
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.corpus import read_documents
+from bertjax.data.pretraining.corpus import read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,8 +18,8 @@ from bertjax.benchmark.bertjax_runner import BertJaxRunner, all_positions_pretra
 from bertjax.benchmark import suite
 from bertjax.benchmark.cli import main, parse_settings
 from bertjax.benchmark.peak import Peak
-from bertjax.benchmark.pipeline_runners import PipelineRunner, token_lengths
-from bertjax.benchmark.pipeline_workload import check_agreement, disagreement, mixed_texts
+from bertjax.benchmark.pipeline.runners import PipelineRunner, token_lengths
+from bertjax.benchmark.pipeline.workload import check_agreement, disagreement, mixed_texts
 from bertjax.benchmark.pretrained import write_pretrained
 from bertjax.benchmark.report import MeasuredGroup, Results, format_table, rows_for
 from bertjax.benchmark.host import host_cpu

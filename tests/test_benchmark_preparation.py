@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bertjax.benchmark.preparation import MIB, _tree_rss, format_table, write_corpus
-from bertjax.data.corpus import read_documents
+from bertjax.benchmark.data.preparation import MIB, _tree_rss, format_table, write_corpus
+from bertjax.data.pretraining.corpus import read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bertjax.data.classification import ClassificationExamples, ClassificationTask, encode_classification, \
+from bertjax.data.finetuning.classification import ClassificationExamples, ClassificationTask, encode_classification, \
     load_classification_examples, load_tfds_classification
-from bertjax.data.glue import GLUE_TASKS, glue_task
+from bertjax.data.finetuning.glue import GLUE_TASKS, glue_task
 from bertjax.errors import ConfigError, DataError
 
 

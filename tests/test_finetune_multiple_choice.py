@@ -13,7 +13,7 @@ import torch
 import transformers
 
 from bertjax.convert import load_pretrained
-from bertjax.data.multiple_choice import MultipleChoiceExamples
+from bertjax.data.finetuning.multiple_choice import MultipleChoiceExamples
 from bertjax.errors import ConfigError, DataError
 from bertjax.model import BertForMultipleChoice
 from bertjax.run_config import load_run_config

@@ -12,8 +12,8 @@ import torch
 import transformers
 
 from bertjax.convert import load_pretrained
-from bertjax.data.question_answering import prepare_qa_features
-from bertjax.data.squad import SquadAnswer, SquadExample
+from bertjax.data.finetuning.question_answering import prepare_qa_features
+from bertjax.data.finetuning.squad import SquadAnswer, SquadExample
 from bertjax.errors import ConfigError, DataError
 from bertjax.model import BertForQuestionAnswering
 from bertjax.run_config import load_run_config

@@ -15,7 +15,7 @@ import torch
 import transformers
 
 from bertjax.convert import load_pretrained
-from bertjax.data.token_classification import TaggedSentences, encode_token_classification
+from bertjax.data.finetuning.token_classification import TaggedSentences, encode_token_classification
 from bertjax.errors import DataError
 from bertjax.model import BertForTokenClassification
 from bertjax.run_config import load_run_config

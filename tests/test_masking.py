@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bertjax.data.masking import (MASK_PROBABILITY, RANDOM_PROBABILITY, MaskingVocabulary, _take_words, mask_rows,
+from bertjax.data.pretraining.masking import (MASK_PROBABILITY, RANDOM_PROBABILITY, MaskingVocabulary, _take_words, mask_rows,
                                   prediction_budget, random_bits, sequence_keys, uniform)
 
 VOCAB_SIZE = 60
@@ -23,7 +23,7 @@ def vocabulary() -> MaskingVocabulary:
 
 def reference_mask(sequence: np.ndarray, key: np.uint64, vocabulary: MaskingVocabulary, whole_word: bool,
                    max_predictions: int) -> tuple[np.ndarray, list[int]]:
-    """Google's create_masked_lm_predictions in a Python loop, with the draws of bertjax.data.masking."""
+    """Google's create_masked_lm_predictions in a Python loop, with the draws of bertjax.data.pretraining.masking."""
     positions = np.arange(len(sequence), dtype=np.uint64)
     keys = np.full(len(sequence), key, np.uint64)
     words: list[list[int]] = []

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bertjax.data.multiple_choice import encode_multiple_choice, load_multiple_choice_examples, \
+from bertjax.data.finetuning.multiple_choice import encode_multiple_choice, load_multiple_choice_examples, \
     multiple_choice_accuracy
 from bertjax.errors import DataError
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from bertjax.convert import load_pretrained
-from bertjax.data.packing import pack_sequences
-from bertjax.data.pretraining import PretrainingDataset
+from bertjax.data.pretraining.packing import pack_sequences
+from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.model import BertConfig, BertForPreTraining, ModelOptions, packed_attention_mask
 from bertjax.tasks.pretraining import pretraining_eval_sums, pretraining_loss

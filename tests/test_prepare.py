@@ -20,17 +20,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bertjax.data.prepare as prepare
-import bertjax.data.shards as shards
-import bertjax.data.text_pieces as text_pieces
-from bertjax.data.corpus import parse_documents, read_documents
-from bertjax.data.corpus_sources import FileSource
-from bertjax.data.masking import prediction_budget
-from bertjax.data.prepare import PreparationSettings, open_prepared, prepare_corpus
-from bertjax.data.pretraining import PretrainingDataset
-from bertjax.data.pretraining_options import PretrainingOptions
-from bertjax.data.shards import ARRAYS
-from bertjax.data.text_pieces import FileIdentity, piece_documents, plan_pieces, spread_sample
+import bertjax.data.pretraining.prepare as prepare
+import bertjax.data.pretraining.shards as shards
+import bertjax.data.pretraining.text_pieces as text_pieces
+from bertjax.data.pretraining.corpus import parse_documents, read_documents
+from bertjax.data.pretraining.sources import FileSource
+from bertjax.data.pretraining.masking import prediction_budget
+from bertjax.data.pretraining.prepare import PreparationSettings, open_prepared, prepare_corpus
+from bertjax.data.pretraining.dataset import PretrainingDataset
+from bertjax.data.pretraining.options import PretrainingOptions
+from bertjax.data.pretraining.shards import ARRAYS
+from bertjax.data.pretraining.text_pieces import FileIdentity, piece_documents, plan_pieces, spread_sample
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError, DataError
 from tests.test_pretraining_data import synthetic_documents
@@ -267,10 +267,10 @@ def test_a_full_disk_keeps_whole_shards_and_a_rerun_makes_the_missing_ones(corpu
 
 PREPARER = """
 import sys, time
-import bertjax.data.prepare as prepare
-from bertjax.data.corpus_sources import FileSource
-from bertjax.data.prepare import PreparationSettings, prepare_corpus
-from bertjax.data.pretraining_options import PretrainingOptions
+import bertjax.data.pretraining.prepare as prepare
+from bertjax.data.pretraining.sources import FileSource
+from bertjax.data.pretraining.prepare import PreparationSettings, prepare_corpus
+from bertjax.data.pretraining.options import PretrainingOptions
 
 build = prepare.build_shard
 prepare.build_shard = lambda *args: time.sleep(float(sys.argv[4])) or build(*args)  # slow enough to be caught
@@ -334,9 +334,9 @@ def test_a_script_without_a_main_guard_is_told_so_instead_of_waiting(corpus: Pat
     tokenizer_file.write_text(_json(tokenizer))
     script = tmp_path / "unguarded.py"  # worker processes import it again as they start
     script.write_text(textwrap.dedent(f"""
-        from bertjax.data.corpus_sources import FileSource
-        from bertjax.data.prepare import PreparationSettings, prepare_corpus
-        from bertjax.data.pretraining_options import PretrainingOptions
+        from bertjax.data.pretraining.sources import FileSource
+        from bertjax.data.pretraining.prepare import PreparationSettings, prepare_corpus
+        from bertjax.data.pretraining.options import PretrainingOptions
         prepare_corpus(FileSource({str(corpus)!r}), open({str(tokenizer_file)!r}).read(), PretrainingOptions(),
                        {str(tmp_path / "share")!r}, PreparationSettings(shard_mb=0.005, workers=2, progress=False))
         """))
@@ -378,7 +378,7 @@ def test_a_run_trains_on_a_folder_prepared_ahead(tmp_path: Path, capsys: pytest.
 
 
 def test_tfds_examples_are_streamed_into_shards(tokenizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bertjax.data.corpus_sources as corpus_sources
+    from bertjax.data.pretraining import sources as corpus_sources
 
     documents = synthetic_documents(60, seed=8)
     records = [{"text": "\n".join(" ".join(document[:half]) for half in (len(document) // 2, len(document))),

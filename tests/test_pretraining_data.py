@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bertjax.data.corpus import read_documents
-from bertjax.data.instances import truncate_seq_pair
-from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
-from bertjax.data.tokenized import sentence_encoder, tokenize_documents
+from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.instances import truncate_seq_pair
+from bertjax.data.pretraining.dataset import PretrainingDataset, PretrainingOptions
+from bertjax.data.pretraining.tokenized import sentence_encoder, tokenize_documents
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError, DataError
 

@@ -16,7 +16,7 @@ import torch
 import transformers
 
 from bertjax.convert import load_pretrained
-from bertjax.data.pretraining import PretrainingDataset
+from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.errors import CheckpointError, ConfigError, DataError
 from bertjax.model import BertForPreTraining
 from bertjax.run_config import load_run_config

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from bertjax.data.qa_postprocess import postprocess_qa_predictions
-from bertjax.data.question_answering import prepare_qa_features
-from bertjax.data.squad import SquadAnswer, SquadExample, gold_answers, read_squad, read_tfds_squad
+from bertjax.data.finetuning.qa_postprocess import postprocess_qa_predictions
+from bertjax.data.finetuning.question_answering import prepare_qa_features
+from bertjax.data.finetuning.squad import SquadAnswer, SquadExample, gold_answers, read_squad, read_tfds_squad
 from bertjax.errors import ConfigError, DataError
 
 FILLER = "river stone house green light music paper water table garden window silver market winter horse".split()

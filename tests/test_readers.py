@@ -102,8 +102,8 @@ def test_missing_file(tmp_path):
 def test_files_that_are_not_utf8_name_the_file_and_line(tmp_path, name, text):
     """Excel's CSV export (cp1252) and its Unicode text (UTF-16): every task reader says which file, where, and
     what to do."""
-    from bertjax.data.squad import read_squad
-    from bertjax.data.token_classification import read_conll
+    from bertjax.data.finetuning.squad import read_squad
+    from bertjax.data.finetuning.token_classification import read_conll
     from bertjax.runs.families.token_classification import read_words
 
     reader = {".conll": read_conll, ".txt": read_words, ".json": read_squad}.get(Path(name).suffix, read_records)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_classification_data import mock_tfds  # one tfds mock for every data test
 
-from bertjax.data.token_classification import TaggedSentences, encode_token_classification, iob1_to_iob2, \
+from bertjax.data.finetuning.token_classification import TaggedSentences, encode_token_classification, iob1_to_iob2, \
     iob2_error, label_list, load_tagged_sentences, load_tfds_tagged_sentences, predictions_to_words
 from bertjax.errors import ConfigError, DataError
 

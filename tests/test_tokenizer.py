@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers import BertTokenizerFast
 
-from bertjax.data.corpus import read_documents
+from bertjax.data.pretraining.corpus import read_documents
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError, DataError
 

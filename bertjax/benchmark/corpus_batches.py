@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.corpus import read_documents
-from bertjax.data.pretraining import PretrainingDataset, PretrainingOptions
+from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.dataset import PretrainingDataset, PretrainingOptions
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError
 from bertjax.model import BertConfig

@@ -15,7 +15,7 @@ from bertjax.benchmark import report
 from bertjax.benchmark.flops import flops_per_sequence
 from bertjax.benchmark.host import cpu_threads, host_cpu
 from bertjax.benchmark.memory_probe import ProbeError, isolated_memory_bytes
-from bertjax.benchmark.pipeline_workload import pipeline_groups
+from bertjax.benchmark.pipeline.workload import pipeline_groups
 from bertjax.benchmark.pretrained import PRETRAINED_WORKLOADS, write_pretrained
 from bertjax.benchmark.peak import best_peak
 from bertjax.benchmark.runners import runners_for, start_frameworks

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics
 
-from bertjax.data.glue import glue_task
+from bertjax.data.finetuning.glue import glue_task
 
 
 def classification_metrics(labels: np.ndarray, predictions: np.ndarray, label_names: Sequence[str] | None = None

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.multiple_choice import MultipleChoiceExamples, encode_multiple_choice
+from bertjax.data.finetuning.multiple_choice import MultipleChoiceExamples, encode_multiple_choice
 from bertjax.errors import ConfigError
 from bertjax.pipelines.common import batch_of, check_pairs, softmax
 from bertjax.pipelines.model import Pipeline, PredictionModel

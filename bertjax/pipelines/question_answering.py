@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.qa_postprocess import QaPredictions, postprocess_qa_predictions
-from bertjax.data.question_answering import CLS_INDEX, QuestionAnsweringFeatures, prepare_qa_features
-from bertjax.data.squad import SquadExample
+from bertjax.data.finetuning.qa_postprocess import QaPredictions, postprocess_qa_predictions
+from bertjax.data.finetuning.question_answering import CLS_INDEX, QuestionAnsweringFeatures, prepare_qa_features
+from bertjax.data.finetuning.squad import SquadExample
 from bertjax.pipelines.common import batch_of, check_pairs, softmax
 from bertjax.pipelines.model import Pipeline, PredictionModel
 from bertjax.tasks.finetuning import prediction

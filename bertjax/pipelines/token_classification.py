@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.token_classification import OUTSIDE
+from bertjax.data.finetuning.token_classification import OUTSIDE
 from bertjax.pipelines.common import batch_of, softmax
 from bertjax.pipelines.model import Pipeline, PredictionModel
 from bertjax.tasks.finetuning import prediction

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from bertjax.atomic import atomic_directory
-from bertjax.data.pretraining import PretrainingDataset
+from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer
 from bertjax.errors import ConfigError
 from bertjax.runs.pretraining import PretrainingConfig

@@ -10,8 +10,8 @@ import numpy as np
 from jax.experimental.multihost_utils import process_allgather, sync_global_devices
 
 from bertjax.convert import save_pretrained
-from bertjax.data.pretraining import PretrainingDataset
-from bertjax.data.shards import PreparedCorpus
+from bertjax.data.pretraining.dataset import PretrainingDataset
+from bertjax.data.pretraining.shards import PreparedCorpus
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError
 from bertjax.model.layout import unstack_layers

@@ -11,10 +11,10 @@ from typing import Any
 
 from bertjax.atomic import atomic_directory
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.corpus_sources import CorpusSource, FileSource, TfdsSource
-from bertjax.data.prepare import PreparationSettings, open_prepared, prepare_corpus, share_folder
-from bertjax.data.pretraining_options import PretrainingOptions
-from bertjax.data.shards import PreparedCorpus
+from bertjax.data.pretraining.sources import CorpusSource, FileSource, TfdsSource
+from bertjax.data.pretraining.prepare import PreparationSettings, open_prepared, prepare_corpus, share_folder
+from bertjax.data.pretraining.options import PretrainingOptions
+from bertjax.data.pretraining.shards import PreparedCorpus
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError
 

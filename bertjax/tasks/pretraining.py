@@ -1,6 +1,6 @@
 """The pretraining objective: masked LM (only at the predicted positions) plus optional next-sentence prediction.
 
-Batches are those of `bertjax.data.pretraining`: one sequence per row, or packed rows (with `sequence_ids`), whose
+Batches are those of `bertjax.data.pretraining.dataset`: one sequence per row, or packed rows (with `sequence_ids`), whose
 attention stays within each sequence and whose NSP is predicted at every sequence's [CLS].
 """
 

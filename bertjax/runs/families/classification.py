@@ -13,9 +13,9 @@ import numpy as np
 from bertjax.atomic import write_text_atomically
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
 from bertjax.data.builtin import builtin_sentiment
-from bertjax.data.classification import (ClassificationExamples, encode_classification, load_classification_examples,
+from bertjax.data.finetuning.classification import (ClassificationExamples, encode_classification, load_classification_examples,
                                          load_tfds_classification)
-from bertjax.data.glue import GlueTask, glue_task
+from bertjax.data.finetuning.glue import GlueTask, glue_task
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.classification import (classification_metrics, classification_report, glue_metrics,
                                             majority_baseline, mean_baseline, regression_metrics)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
-from bertjax.data.multiple_choice import (MultipleChoiceExamples, encode_multiple_choice, load_multiple_choice_examples,
+from bertjax.data.finetuning.multiple_choice import (MultipleChoiceExamples, encode_multiple_choice, load_multiple_choice_examples,
                                           multiple_choice_accuracy)
 from bertjax.errors import ConfigError, DataError
 from bertjax.pipelines import MultipleChoicePipeline, PredictionModel

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
-from bertjax.data.qa_postprocess import QaPredictions, postprocess_qa_predictions
-from bertjax.data.question_answering import QuestionAnsweringFeatures, prepare_qa_features
-from bertjax.data.squad import SquadExample, gold_answers, locate_question, read_squad, read_tfds_squad
+from bertjax.data.finetuning.qa_postprocess import QaPredictions, postprocess_qa_predictions
+from bertjax.data.finetuning.question_answering import QuestionAnsweringFeatures, prepare_qa_features
+from bertjax.data.finetuning.squad import SquadExample, gold_answers, locate_question, read_squad, read_tfds_squad
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.squad import squad_metrics, write_predictions
 from bertjax.pipelines import PredictionModel, QuestionAnsweringPipeline

@@ -12,7 +12,7 @@ import numpy as np
 from bertjax.atomic import write_text_atomically
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
 from bertjax.data.readers import open_text, read_records
-from bertjax.data.token_classification import (OUTSIDE, TaggedSentences, TokenClassificationFeatures,
+from bertjax.data.finetuning.token_classification import (OUTSIDE, TaggedSentences, TokenClassificationFeatures,
                                                encode_token_classification, label_list, load_tagged_sentences,
                                                load_tfds_tagged_sentences, predictions_to_words)
 from bertjax.errors import ConfigError, DataError

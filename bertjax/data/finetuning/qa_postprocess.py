@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.question_answering import CLS_INDEX, Offsets, QuestionAnsweringFeatures
-from bertjax.data.squad import SquadExample
+from bertjax.data.finetuning.question_answering import CLS_INDEX, Offsets, QuestionAnsweringFeatures
+from bertjax.data.finetuning.squad import SquadExample
 from bertjax.errors import DataError
 
 

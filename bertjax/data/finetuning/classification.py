@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bertjax.data.batching import Features
-from bertjax.data.glue import glue_task
+from bertjax.data.finetuning.glue import glue_task
 from bertjax.data.readers import Record, read_records
 from bertjax.data.tfds_source import load_records
 from bertjax.errors import ConfigError, DataError

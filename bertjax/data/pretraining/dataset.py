@@ -14,12 +14,12 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from bertjax.data.batching import _host_rows
-from bertjax.data.instances import Instances
-from bertjax.data.masking import MaskingVocabulary, mask_rows, sequence_keys
-from bertjax.data.packing import Packs, row_layout
-from bertjax.data.pretraining_options import MASK_STREAM, SHUFFLE_STREAM, PretrainingOptions
-from bertjax.data.shards import PreparedCorpus, build_shard
-from bertjax.data.tokenized import sentence_encoder
+from bertjax.data.pretraining.instances import Instances
+from bertjax.data.pretraining.masking import MaskingVocabulary, mask_rows, sequence_keys
+from bertjax.data.pretraining.packing import Packs, row_layout
+from bertjax.data.pretraining.options import MASK_STREAM, SHUFFLE_STREAM, PretrainingOptions
+from bertjax.data.pretraining.shards import PreparedCorpus, build_shard
+from bertjax.data.pretraining.tokenized import sentence_encoder
 from bertjax.errors import ConfigError, DataError
 
 Batch = dict[str, np.ndarray]

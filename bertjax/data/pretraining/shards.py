@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tokenizers import Tokenizer
 
-from bertjax.data.instances import Instances, concatenate_instances, create_instances
-from bertjax.data.masking import prediction_budget
-from bertjax.data.packing import Packs, pack_sequences
-from bertjax.data.pretraining_options import INSTANCE_STREAM, PretrainingOptions, split_documents
-from bertjax.data.tokenized import TokenizedCorpus, tokenize_documents
+from bertjax.data.pretraining.instances import Instances, concatenate_instances, create_instances
+from bertjax.data.pretraining.masking import prediction_budget
+from bertjax.data.pretraining.packing import Packs, pack_sequences
+from bertjax.data.pretraining.options import INSTANCE_STREAM, PretrainingOptions, split_documents
+from bertjax.data.pretraining.tokenized import TokenizedCorpus, tokenize_documents
 
 SPLITS = ("train", "eval")
 SEGMENT_ARRAYS = ("segment_a", "segment_b", "is_random_next")

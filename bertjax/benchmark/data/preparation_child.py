@@ -1,5 +1,5 @@
 """One measurement of the preparation benchmark, in a process of its own: `python -m
-bertjax.benchmark.preparation_child METHOD ARGS...` prints one JSON line of details."""
+bertjax.benchmark.data.preparation_child METHOD ARGS...` prints one JSON line of details."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ OPTIONS = dict(max_seq_length=128, max_predictions_per_seq=20)
 def shared_vocabulary(tokenizer_file: str) -> dict:
     """The shared vocabulary, learnt from the built-in corpus."""
     from bertjax.data.builtin import builtin_corpus
-    from bertjax.data.corpus import read_documents
+    from bertjax.data.pretraining.corpus import read_documents
     from bertjax.data.tokenizer import train_wordpiece
 
     documents = read_documents(builtin_corpus())
@@ -27,9 +27,9 @@ def shared_vocabulary(tokenizer_file: str) -> dict:
 
 
 def _bertjax_prepare(corpus: str, tokenizer_file: str, output: str, **changes):
-    from bertjax.data.corpus_sources import FileSource
-    from bertjax.data.prepare import PreparationSettings, prepare_corpus
-    from bertjax.data.pretraining_options import PretrainingOptions
+    from bertjax.data.pretraining.sources import FileSource
+    from bertjax.data.pretraining.prepare import PreparationSettings, prepare_corpus
+    from bertjax.data.pretraining.options import PretrainingOptions
 
     return prepare_corpus(FileSource(corpus), Path(tokenizer_file).read_text(encoding="utf-8"),
                           PretrainingOptions(**OPTIONS, **changes), output, PreparationSettings(progress=False),
@@ -94,8 +94,8 @@ def restart_run(corpus: str, tokenizer_file: str, output: str, batch_size: str, 
     """A restarted run's data: the prepared folder found and read back, the dataset built, batch 0 assembled."""
     from transformers import BertTokenizerFast
 
-    from bertjax.data.pretraining import PretrainingDataset
-    from bertjax.data.pretraining_options import PretrainingOptions
+    from bertjax.data.pretraining.dataset import PretrainingDataset
+    from bertjax.data.pretraining.options import PretrainingOptions
 
     prepared = _bertjax_prepare(corpus, tokenizer_file, output, packing=bool(packing))
     tokenizer = BertTokenizerFast(tokenizer_file=tokenizer_file)
@@ -108,9 +108,9 @@ def assemble_batches(corpus: str, tokenizer_file: str, output: str, batch_size: 
     """Rows per second of batch assembly on the prepared (memory-mapped) corpus, for four variants."""
     from transformers import BertTokenizerFast
 
-    from bertjax.benchmark.batch_assembly import VARIANTS, AssemblySettings, time_batches
-    from bertjax.data.pretraining import PretrainingDataset
-    from bertjax.data.pretraining_options import PretrainingOptions
+    from bertjax.benchmark.data.batch_assembly import VARIANTS, AssemblySettings, time_batches
+    from bertjax.data.pretraining.dataset import PretrainingDataset
+    from bertjax.data.pretraining.options import PretrainingOptions
 
     tokenizer = BertTokenizerFast(tokenizer_file=tokenizer_file)
     settings = AssemblySettings(batch_size=int(batch_size), seq_len=int(seq_len))
@@ -125,7 +125,7 @@ def assemble_batches(corpus: str, tokenizer_file: str, output: str, batch_size: 
 
 def sampled_vocabulary(corpus: str, sample_mb: str) -> dict:
     """A vocabulary learnt as a run learns it: from `sample_mb` MiB spread over the corpus."""
-    from bertjax.data.corpus_sources import FileSource
+    from bertjax.data.pretraining.sources import FileSource
     from bertjax.data.tokenizer import train_wordpiece
 
     tokenizer = train_wordpiece(FileSource(corpus).vocabulary_sample(int(float(sample_mb) * (1 << 20))), VOCAB_SIZE)

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from bertjax.data.corpus import Documents, detect_format, heading_level, parse_documents, text_lines
+from bertjax.data.pretraining.corpus import Documents, detect_format, heading_level, parse_documents, text_lines
 from bertjax.errors import ConfigError, DataError
 
 SCAN_BLOCK = 1 << 20  # bytes read at a time while looking for a cut

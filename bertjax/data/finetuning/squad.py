@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bertjax.data.classification import load_tfds_split
+from bertjax.data.finetuning.classification import load_tfds_split
 from bertjax.data.readers import read_text
 from bertjax.errors import DataError
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertjax.data.classification import load_tfds_split, tfds_label_names
+from bertjax.data.finetuning.classification import load_tfds_split, tfds_label_names
 from bertjax.data.readers import open_text, read_records
 from bertjax.errors import ConfigError, DataError
 

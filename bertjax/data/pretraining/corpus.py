@@ -1,5 +1,5 @@
 """Reading a text corpus as documents of sentences, from text in two layouts (files are read in pieces by
-text_pieces; tensorflow-datasets examples by corpus_sources).
+text_pieces; tensorflow-datasets examples by sources).
 
 Layouts:
 - `sentences` (Google's BERT format): one sentence a line, a blank line between documents.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertjax.data.squad import SquadExample
+from bertjax.data.finetuning.squad import SquadExample
 from bertjax.errors import ConfigError, DataError
 
 if TYPE_CHECKING:

@@ -35,11 +35,11 @@ import numpy as np
 from tqdm import tqdm
 
 from bertjax.atomic import write_text_atomically
-from bertjax.data.corpus_sources import CorpusSource, ShardTask
-from bertjax.data.pretraining_options import PretrainingOptions
-from bertjax.data.shards import PreparedCorpus, ShardOffsets, array_names, build_shard
-from bertjax.data.tokenized import sentence_encoder
-from bertjax.data.text_pieces import FileIdentity
+from bertjax.data.pretraining.sources import CorpusSource, ShardTask
+from bertjax.data.pretraining.options import PretrainingOptions
+from bertjax.data.pretraining.shards import PreparedCorpus, ShardOffsets, array_names, build_shard
+from bertjax.data.pretraining.tokenized import sentence_encoder
+from bertjax.data.pretraining.text_pieces import FileIdentity
 from bertjax.errors import DataError
 
 PREPARATION_FORMAT = "bertjax-prepared-v2"

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bertjax.data.corpus import Documents, corpus_files, split_sentences, text_lines
+from bertjax.data.pretraining.corpus import Documents, corpus_files, split_sentences, text_lines
 from bertjax.data.tfds_source import load_records
-from bertjax.data.text_pieces import FileIdentity, Piece, piece_documents, plan_pieces, spread_sample
+from bertjax.data.pretraining.text_pieces import FileIdentity, Piece, piece_documents, plan_pieces, spread_sample
 from bertjax.errors import DataError
 
 

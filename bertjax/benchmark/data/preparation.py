@@ -23,12 +23,12 @@ import threading
 import time
 from pathlib import Path
 
-from bertjax.benchmark.batch_assembly import environment
+from bertjax.benchmark.data.batch_assembly import environment
 from bertjax.data.builtin import builtin_corpus
 
 METHODS = ("bertjax", "tokenizers", "datasets")
 MIB = 1 << 20
-CHILD = "bertjax.benchmark.preparation_child"
+CHILD = "bertjax.benchmark.data.preparation_child"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from bertjax.benchmark.flops import forward_flops_per_sequence
-from bertjax.benchmark.pipeline_runners import (
+from bertjax.benchmark.pipeline.runners import (
     FEATURE_EXTRACTION,
     TEXT_CLASSIFICATION,
     PipelineRunner,
@@ -39,7 +39,7 @@ from bertjax.benchmark.timing import Measurement, measure_alternating
 from bertjax.benchmark.workloads import NUM_LABELS, model_config
 from bertjax.convert import load_pretrained, save_pretrained
 from bertjax.data.builtin import builtin_corpus, builtin_sentiment
-from bertjax.data.corpus import read_documents
+from bertjax.data.pretraining.corpus import read_documents
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import DependencyError
 

@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from bertjax.data.tokenized import TokenizedCorpus
+from bertjax.data.pretraining.tokenized import TokenizedCorpus
 
 
 @dataclasses.dataclass(frozen=True)

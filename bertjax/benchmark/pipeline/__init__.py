@@ -1,0 +1,1 @@
+"""The pipeline workload: bertjax.pipeline beside transformers.pipeline and sentence-transformers, on real texts."""
