@@ -87,7 +87,8 @@ def test_unknown_device_has_no_peak() -> None:
     assert peak.flops_per_second is None and "Imaginary" in peak.source
 
 
-def test_measured_matmul_peak_is_plausible() -> None:
-    peak = measure_matmul_peak("float32", sizes=(128,), repeats=2)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_measured_matmul_peak_is_plausible(dtype: str) -> None:
+    peak = measure_matmul_peak(dtype, sizes=(128,), repeats=2)
     assert 1e8 < peak.flops_per_second < 1e15
-    assert "measured float32" in peak.source
+    assert f"measured {dtype}" in peak.source

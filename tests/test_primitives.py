@@ -1,16 +1,20 @@
-"""Dense: flax's Dense in parameters, initialisation, outputs and gradients, computed as one token-major matmul."""
+"""Dense: flax's Dense in parameters, initialisation, outputs and gradients, computed as one token-major matmul;
+products of 16-bit inputs accumulated in float32."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 
 from bertjax.model.activations import gelu
-from bertjax.model.primitives import Dense, token_matmul
+from bertjax.model.primitives import Dense, einsum, token_matmul
 
 INIT = nn.initializers.normal(0.02)
 
@@ -57,3 +61,51 @@ def test_gelu_is_pytorchs(dtype: str) -> None:
     torch_inputs = torch.tensor(values, dtype=torch.float32, requires_grad=True)
     torch.nn.functional.gelu(torch_inputs).sum().backward()
     np.testing.assert_allclose(np.asarray(gradient), torch_inputs.grad.numpy(), rtol=2e-6, atol=2e-6)
+
+
+def _dot_operand_and_result_types(function: Any, *arguments: jax.Array) -> set[tuple[str, str, str]]:
+    """(left, right, result) dtypes of every dot_general in `function`'s jaxpr, nested ones included."""
+    found = set()
+
+    def visit(jaxpr: jax.extend.core.Jaxpr) -> None:
+        for equation in jaxpr.eqns:
+            if equation.primitive.name == "dot_general":
+                found.add(tuple(str(variable.aval.dtype) for variable in (*equation.invars, *equation.outvars)))
+            for sub in jax.extend.core.jaxprs_in_params(equation.params):
+                visit(sub)
+
+    visit(jax.make_jaxpr(function)(*arguments).jaxpr)
+    return found
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_matmuls_and_their_gradients_accumulate_16_bit_inputs_in_float32(dtype: str) -> None:
+    """Forward and backward, every product of 16-bit inputs takes them as they are and accumulates in float32 (the
+    form matrix units run); float32 stays a float32 product."""
+    inputs = jax.random.normal(jax.random.key(0), (2, 3, 8)).astype(dtype)
+    kernel = jax.random.normal(jax.random.key(1), (8, 4)).astype(dtype)
+
+    def loss(inputs: jax.Array, kernel: jax.Array) -> jax.Array:
+        projected = token_matmul(inputs, kernel)  # [2, 3, 4]
+        scores = einsum("bqd,bkd->bqk", projected, projected, jnp.float32)
+        return jnp.sum(jnp.sin(scores)) + jnp.sum(einsum("bqk,bkd->bqd", scores.astype(dtype), projected))
+
+    types = _dot_operand_and_result_types(jax.value_and_grad(loss, argnums=(0, 1)), inputs, kernel)
+    assert types == {(dtype, dtype, "float32")}
+
+
+def test_accumulated_products_match_float32_within_bfloat16_rounding() -> None:
+    """Values and gradients of bfloat16 products against the float32 ones: the inputs are rounded to 8 significant
+    bits (2^-9 relative) and the results once more, so products of 8 terms of O(1) stay within 2% of their scale."""
+    inputs = jax.random.normal(jax.random.key(0), (2, 3, 8))
+    kernel = jax.random.normal(jax.random.key(1), (8, 4))
+
+    def loss(inputs: jax.Array, kernel: jax.Array, dtype: Any) -> jax.Array:
+        return jnp.sum(jnp.sin(token_matmul(inputs.astype(dtype), kernel.astype(dtype)).astype(jnp.float32)))
+
+    for argnum in (0, 1):
+        expected = jax.grad(loss, argnums=argnum)(inputs, kernel, jnp.float32)
+        actual = jax.grad(loss, argnums=argnum)(inputs, kernel, jnp.bfloat16)
+        assert actual.dtype == jnp.float32
+        np.testing.assert_allclose(actual, expected, atol=0.02 * float(jnp.abs(expected).max()))
+    np.testing.assert_allclose(loss(inputs, kernel, jnp.bfloat16), loss(inputs, kernel, jnp.float32), atol=0.1)

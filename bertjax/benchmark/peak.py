@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import jax
-import jax.numpy as jnp
+
+from bertjax.model.primitives import einsum
 
 # Dense (no sparsity) peak TFLOP/s per chip from the vendors' data sheets: (bfloat16, float32). GPU float32 is the
 # TF32 tensor-core rate, which XLA's default matmul precision uses; TPUs compute float32 matmuls in bfloat16 passes
@@ -44,8 +46,9 @@ def table_peak(device_kind: str, dtype: str) -> Peak:
 
 
 def measure_matmul_peak(dtype: str = "float32", sizes: tuple[int, ...] = (1024, 2048), repeats: int = 3) -> Peak:
-    """The best FLOP/s of jitted [size, size] @ [size, size] matmuls on the default device (all its cores)."""
-    matmul = jax.jit(jnp.dot)
+    """The best FLOP/s of jitted [size, size] @ [size, size] matmuls on the default device (all its cores), in the
+    form the model computes them (`bertjax.model.primitives.einsum`: bfloat16 inputs accumulated in float32)."""
+    matmul = jax.jit(functools.partial(einsum, "ij,jk->ik"))
     best_flops, best_size = 0.0, sizes[0]
     for size in sizes:
         key_a, key_b = jax.random.split(jax.random.key(size))

@@ -1,7 +1,8 @@
-"""Dense and LayerNorm layers configured and initialised as BERT's, and the token-major matmul under Dense."""
+"""Dense and LayerNorm layers configured and initialised as BERT's, and the matmuls under them and attention."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -12,15 +13,60 @@ from bertjax.model.config import BertConfig
 from bertjax.model.options import ModelOptions
 
 
+def accumulation_dtype(dtype: Any) -> Any:
+    """The type a matmul of `dtype` inputs accumulates in: float32 for 16-bit inputs, None (their own) otherwise."""
+    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else None
+
+
+def einsum(subscripts: str, left: jax.Array, right: jax.Array, dtype: Any = None) -> jax.Array:
+    """`jnp.einsum` of two operands of one dtype, with the result in `dtype` (default: the operands').
+
+    16-bit operands (bfloat16, float16) are multiplied as they are and accumulated in float32, forward and
+    backward: the form matrix units run (AMX and AVX512-BF16 on CPUs, where XLA hands it to YNNPACK; tensor cores;
+    TPUs). JAX's own gradient of such a product would multiply the float32 cotangent by a float32 copy of the other
+    operand instead. Float32 operands take `jnp.einsum` as it is. Each operand's index letters must all appear in
+    the other operand or in the result (products such as matmuls, not traces).
+    """
+    if accumulation_dtype(left.dtype) is None:
+        return jnp.einsum(subscripts, left, right).astype(dtype or left.dtype)
+    return _accumulated_einsum(subscripts, jnp.dtype(dtype or left.dtype), left, right)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _accumulated_einsum(subscripts: str, dtype: Any, left: jax.Array, right: jax.Array) -> jax.Array:
+    return jnp.einsum(subscripts, left, right, preferred_element_type=jnp.float32).astype(dtype)
+
+
+def _accumulated_einsum_forward(subscripts: str, dtype: Any, left: jax.Array, right: jax.Array
+                                ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    return _accumulated_einsum(subscripts, dtype, left, right), (left, right)
+
+
+def _accumulated_einsum_backward(subscripts: str, dtype: Any, operands: tuple[jax.Array, jax.Array],
+                                 gradient: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each operand's gradient is the product of the result's gradient with the other operand, as a 16-bit
+    product accumulated in float32."""
+    left, right = operands
+    inputs, output = subscripts.replace(" ", "").split("->")
+    left_indices, right_indices = inputs.split(",")
+    gradient = gradient.astype(left.dtype)
+    return (_accumulated_einsum(f"{output},{right_indices}->{left_indices}", left.dtype, gradient, right),
+            _accumulated_einsum(f"{left_indices},{output}->{right_indices}", right.dtype, left, gradient))
+
+
+_accumulated_einsum.defvjp(_accumulated_einsum_forward, _accumulated_einsum_backward)
+
+
 def token_matmul(inputs: jax.Array, kernel: jax.Array) -> jax.Array:
-    """[..., in] @ [in, out] -> [..., out], computed as one 2-D matmul over all tokens.
+    """[..., in] @ [in, out] -> [..., out] in the inputs' dtype, computed as one 2-D matmul over all tokens (16-bit
+    inputs accumulated in float32, as `einsum`).
 
     With the leading axes flattened, the kernel's gradient contracts a single axis, which XLA passes straight to
     its matmul; contracting [batch, seq] instead makes it copy a transposed [in, batch * seq] activation first
     (about 15% of a bert-mini training step on CPU).
     """
     flat = inputs.reshape(-1, inputs.shape[-1])  # [tokens, in]
-    return jnp.dot(flat, kernel).reshape(*inputs.shape[:-1], kernel.shape[-1])
+    return einsum("ti,io->to", flat, kernel).reshape(*inputs.shape[:-1], kernel.shape[-1])
 
 
 class Dense(nn.Module):
