@@ -128,7 +128,8 @@ def test_encode_single_sentences_and_pairs(tokenizer):
     words = "one two three four five six seven eight nine ten".split()
     examples = ClassificationExamples(["hello world", " ".join(words)], ["a pair here", "it is"],
                                       np.asarray([1, 0], np.int32), ClassificationTask())
-    features = encode_classification(examples, tokenizer, max_seq_length=10)
+    features, windows = encode_classification(examples, tokenizer, max_seq_length=10, stride=2)
+    assert list(windows.text_index) == [0, 1]  # pairs are cut, not windowed
     ids = tokenizer.convert_tokens_to_ids
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     # hand-checked: "hello world" is 7592 2088; longest-first truncation cuts the 10-word text to 10 - 3 - 2 = 5
@@ -139,7 +140,23 @@ def test_encode_single_sentences_and_pairs(tokenizer):
                                                                           features["input_ids"]))
     assert features["input_ids"][0].dtype == np.int32 and features["labels"].tolist() == [1, 0]
     unlabelled = ClassificationExamples(["hello world"], None, None, ClassificationTask())
-    assert set(encode_classification(unlabelled, tokenizer, 8)) == {"input_ids", "token_type_ids", "attention_mask"}
+    assert set(encode_classification(unlabelled, tokenizer, 8)[0]) == {"input_ids", "token_type_ids",
+                                                                       "attention_mask"}
+
+
+def test_encode_long_texts_as_windows(tokenizer):
+    words = "one two three four five six seven eight nine ten".split()
+    examples = ClassificationExamples(["hello world", " ".join(words)], None, np.asarray([1, 0], np.int32),
+                                      ClassificationTask())
+    features, windows = encode_classification(examples, tokenizer, max_seq_length=6, stride=1)
+    ids = tokenizer.convert_tokens_to_ids
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    # windows of 4 words starting every 3: one two three four | four five six seven | seven eight nine ten
+    assert [row.tolist() for row in features["input_ids"]] == [
+        [cls, 7592, 2088, sep], *([cls, *ids(words[start:start + 4]), sep] for start in (0, 3, 6))]
+    assert windows.text_index.tolist() == [0, 1, 1, 1] and features["labels"].tolist() == [1, 0, 0, 0]
+    cut, _ = encode_classification(examples, tokenizer, max_seq_length=6)
+    assert [row.tolist() for row in cut["input_ids"]] == [[cls, 7592, 2088, sep], [cls, *ids(words[:4]), sep]]
 
 
 def mock_tfds(rows_by_split: dict[str, list[dict]]):
@@ -196,7 +213,7 @@ def test_real_sst2_rows_parse(shared_data, tokenizer):
     assert examples.task.labels == ("0", "1") and len(examples) > 60_000
     assert examples.texts[0] == "when are bears bears and " and examples.labels[:4].tolist() == [1, 1, 1, 0]
     first = ClassificationExamples(examples.texts[:100], None, examples.labels[:100], examples.task)
-    features = encode_classification(first, tokenizer, max_seq_length=64)
+    features, _ = encode_classification(first, tokenizer, max_seq_length=64)
     assert len(features["input_ids"]) == 100 and max(len(ids) for ids in features["input_ids"]) <= 64
 
 

@@ -4,6 +4,7 @@ MiniLM checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -155,9 +156,10 @@ def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
     def logits_for(tags: list[list[str]]) -> list[np.ndarray]:
         logits = []
         for sentence_tags, word_ids in zip(tags, family._eval_encoded.word_ids):
-            one_hot = np.zeros((len(word_ids) + 3, len(family._labels)), np.float32)  # + 3: bucket padding
+            # [CLS], the sentence's tokens, [SEP] and 3 tokens of bucket padding
+            one_hot = np.zeros((len(word_ids) + 5, len(family._labels)), np.float32)
             for position, word in enumerate(word_ids):
-                one_hot[position, family._labels.index(sentence_tags[word] if word >= 0 else "O")] = 1
+                one_hot[position + 1, family._labels.index(sentence_tags[word])] = 1
             logits.append(one_hot)
         return logits
 
@@ -166,6 +168,29 @@ def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
     wrong = family.evaluate({"logits": logits_for([["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O"]])})
     assert wrong["precision"] == pytest.approx(2 / 3) and wrong["recall"] == pytest.approx(2 / 3)
     assert wrong["LOC_f1"] == 0.0 and wrong["ORG_f1"] == pytest.approx(2 / 3)
+
+
+def test_long_evaluation_sentences_are_tagged_through_windows(tmp_path: Path, tokenizer) -> None:
+    """Sentences longer than task.max_seq_length are evaluated in windows: the gold labels read back through them
+    score F1 1, where cutting the sentences (task.truncation) loses the entities beyond the cut."""
+    long = [pair for sentence in synthetic_sentences(6, seed=3) for pair in sentence]  # one sentence of six
+    sentences = write_conll(tmp_path / "long.txt", [long, *synthetic_sentences(3, seed=4)])
+
+    def gold_logits(section: TaskSection) -> tuple[TokenClassificationFamily, list[np.ndarray]]:
+        family = TokenClassificationFamily(section)
+        data = family.prepare(section, tokenizer, seed=0, fold=None)
+        labels = family._eval_encoded.features["labels"]
+        assert data.evaluation.num_examples == len(labels)
+        return family, [np.eye(len(family._labels))[np.maximum(row, 0)] for row in labels]
+
+    windowed = TaskSection(type="token_classification", train_file=str(sentences), eval_file=str(sentences),
+                           max_seq_length=16, doc_stride=4)
+    family, logits = gold_logits(windowed)
+    assert len(family._eval_encoded.windows.rows_of(0)) >= 4 and family.evaluate({"logits": logits})["f1"] == 1.0
+    family, logits = gold_logits(dataclasses.replace(windowed, truncation=True))
+    assert len(logits) == 4 and family.evaluate({"logits": logits})["recall"] < 0.8
+    assert any("beyond task.max_seq_length were tagged O" in line
+               for line in family.report({"logits": logits}, tmp_path))
 
 
 def test_entity_labels_hold_both_prefixes() -> None:

@@ -4,6 +4,7 @@ cross-validation, clear errors, and the real-data recipe on SST-2 from the MiniL
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -22,7 +23,9 @@ from bertjax.data.batching import BucketedDataset
 from bertjax.errors import BertJaxError, ConfigError, DataError
 from bertjax.model import BertForSequenceClassification
 from bertjax.run_config import load_run_config
+from bertjax.runs.families.classification import ClassificationFamily
 from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
+from bertjax.runs.task_family import TaskSection
 from bertjax.train.metrics_log import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +104,29 @@ def test_predictions_csv_has_labels_and_probabilities(tmp_path: Path) -> None:
     for row in rows:
         assert row["label"] in ("0", "1")
         assert abs(float(row["probability_0"]) + float(row["probability_1"]) - 1) < 1e-5
+
+
+def test_long_evaluation_texts_are_scored_by_the_mean_of_their_windows(tmp_path: Path, tokenizer) -> None:
+    """Evaluation texts longer than task.max_seq_length are read in windows sharing task.doc_stride tokens: each
+    text's prediction is the mean of its windows' probabilities (with task.truncation, its first window's)."""
+    long = " ".join(["good"] * 30)  # 30 tokens: windows of 14 starting every 10 (0, 10, 20)
+    rows = [["text", "label"], [long, "1"], ["bad", "0"], [long + " bad", "0"], ["good", "1"]]
+    train = _write_csv(tmp_path / "train.csv", rows)
+    section = TaskSection(train_file=str(train), eval_file=str(train), max_seq_length=16, doc_stride=4)
+    family = ClassificationFamily(section)
+    data = family.prepare(section, tokenizer, seed=0, fold=None)
+    assert data.evaluation.num_examples == 3 + 1 + 3 + 1 and data.train.num_examples == 4
+    # Window votes: the long text's windows say 1, 1, 0 (mean: 1); its twin's 1, 0, 0 (mean: 0).
+    votes = [1, 1, 0, 0, 1, 0, 0, 1]
+    logits = [np.array([2.0, -2.0]) if vote == 0 else np.array([-2.0, 2.0]) for vote in votes]
+    assert family.evaluate({"logits": logits})["accuracy"] == 1.0
+    cut = TaskSection(train_file=str(train), eval_file=str(train), max_seq_length=16, truncation=True)
+    family = ClassificationFamily(cut)
+    assert family.prepare(cut, tokenizer, seed=0, fold=None).evaluation.num_examples == 4
+    first_windows = [logits[0], logits[3], logits[4], logits[7]]  # the long twin's first window says 1: wrong
+    assert family.evaluate({"logits": first_windows})["accuracy"] == 0.75
+    with pytest.raises(ConfigError, match=r"task.doc_stride: stride \(14\) must be at least 0 and below the 14"):
+        ClassificationFamily(section).prepare(dataclasses.replace(section, doc_stride=14), tokenizer, 0, None)
 
 
 def test_a_missing_predict_file_or_task_type_fails_before_the_run_folder_is_made(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,7 +93,7 @@ def test_token_classification_equals_transformers(models: dict[str, Path]) -> No
 
 
 def test_token_classification_of_words(models: dict[str, Path]) -> None:
-    tagger = pipeline("token-classification", models["tagger"], max_seq_length=8)
+    tagger = pipeline("token-classification", models["tagger"], max_seq_length=8, truncation=True)
     words = ENTITY_TEXTS[0].split()
     tags = tagger.word_tags([words])[0]
     assert len(tags) == len(words) and set(tags[6:]) == {"O"}  # 6 tokens fit between [CLS] and [SEP]
@@ -155,6 +156,110 @@ def test_token_states_and_cls_pooling_equal_transformers(minilm_dir: Path) -> No
             expected = np.asarray(reference(text))[0]  # [tokens, hidden]
             np.testing.assert_allclose(mine, expected, atol=1e-4)
             np.testing.assert_allclose(first, expected[0], atol=1e-4)
+
+
+def test_bfloat16_pipelines_stay_close_to_float32(minilm_dir: Path, models: dict[str, Path]) -> None:
+    """bfloat16 rounds each matmul's inputs to 8 significant bits (products accumulated in float32, softmax and
+    LayerNorm statistics in float32). Over MiniLM's six layers that moves sentence embeddings by a cosine distance
+    of about 3e-5 (measured over 200 corpus sentences), bounded here by 1e-3; and the classifier's probabilities
+    (a head scaled to confident, varied predictions) by a few thousandths, bounded by 0.05, with the same labels
+    except where float32's two best are closer than that."""
+    texts = _sentences(40)
+    full, half = (pipeline("feature-extraction", minilm_dir, dtype=dtype)(texts) for dtype in ("float32", "bfloat16"))
+    assert half.dtype == np.float32
+    cosine = (full * half).sum(-1) / np.linalg.norm(full, axis=-1) / np.linalg.norm(half, axis=-1)
+    assert np.all(cosine > 1 - 1e-3) and np.any(cosine < 1 - 1e-7)  # close, yet computed in bfloat16
+    full, half = (pipeline("text-classification", models["classifier"], dtype=dtype).scores(texts)
+                  for dtype in ("float32", "bfloat16"))
+    np.testing.assert_allclose(half, full, atol=0.05)
+    ranked = np.sort(full, axis=-1)
+    clear = ranked[:, -1] - ranked[:, -2] > 0.05
+    assert clear.sum() > 30 and np.array_equal(half[clear].argmax(-1), full[clear].argmax(-1))
+    with pytest.raises(ConfigError, match="dtype is 'half'; choose one of float32, bfloat16, float16"):
+        pipeline("feature-extraction", minilm_dir, dtype="half")
+
+
+def _torch_windows(directory: Path, model_class: str, text: str | list[str], max_length: int, stride: int,
+                   split: bool = False) -> tuple[Any, np.ndarray]:
+    """transformers' own windows of `text` (its tokenizer's overflowing tokens) and PyTorch's logits on each:
+    (the encoding, [windows, tokens, labels] or [windows, labels] logits)."""
+    tokenizer = load_tokenizer(directory)
+    encoding = tokenizer([text], truncation=True, max_length=max_length, stride=stride, padding=True,
+                         return_overflowing_tokens=True, is_split_into_words=split, return_tensors="pt")
+    model = getattr(transformers, model_class).from_pretrained(directory).eval()
+    with torch.no_grad():
+        logits = model(**{key: encoding[key] for key in ("input_ids", "token_type_ids", "attention_mask")}).logits
+    return encoding, logits.numpy().astype(np.float64)
+
+
+def _long_text(sentences: int) -> str:
+    with open(builtin_corpus(), encoding="utf-8") as file:
+        return " ".join([line.strip() for line in file if line.strip()][:sentences])
+
+
+def test_long_texts_are_classified_by_their_windows_mean(models: dict[str, Path]) -> None:
+    """A text of several windows: the mean of PyTorch's probabilities on transformers' own windows of it; with
+    truncation, transformers.pipeline's result on the text cut to the window."""
+    text, short = _long_text(12), _sentences(1)[0]
+    classify = pipeline("text-classification", models["classifier"], max_seq_length=64, stride=16)
+    encoding, logits = _torch_windows(models["classifier"], "BertForSequenceClassification", text, 64, 16)
+    assert len(logits) >= 4
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    expected = (probabilities / probabilities.sum(-1, keepdims=True)).mean(0)
+    scores = classify.scores([short, text])
+    np.testing.assert_allclose(scores[1], expected, atol=1e-5)
+    np.testing.assert_allclose(scores[0], classify.scores([short])[0], atol=1e-6)  # one window: as before
+    cut = pipeline("text-classification", models["classifier"], max_seq_length=64, truncation=True)(text)
+    with torch.no_grad():
+        reference = _reference("text-classification", models["classifier"], "BertForSequenceClassification")(
+            text, truncation=True, max_length=64)[0]
+    assert cut["label"] == reference["label"] and cut["score"] == pytest.approx(reference["score"], abs=1e-5)
+    with pytest.raises(ConfigError, match=r"stride \(62\) must be at least 0 and below the 62 text tokens"):
+        pipeline("text-classification", models["classifier"], max_seq_length=64, stride=62)
+
+
+def _max_context_window(token: int, sizes: list[int], stride: int) -> tuple[int, int]:
+    """(window, position in it) where text token `token` has the most context, windows of `sizes` text tokens
+    starting every size - stride tokens (the first such window on a tie): BERT's rule, written out."""
+    best, choice, start = -1, (0, 0), 0
+    for window, size in enumerate(sizes):
+        if start <= token < start + size and min(token - start, start + size - 1 - token) > best:
+            best, choice = min(token - start, start + size - 1 - token), (window, token - start)
+        start += size - stride
+    return choice
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_long_texts_are_tagged_token_by_token_from_their_window_of_most_context(models: dict[str, Path],
+                                                                                split: bool) -> None:
+    """Every word of a text several windows long takes the label PyTorch gives its first sub-token in the window (of
+    transformers' own windows) where that token has the most context, with that probability."""
+    text = " ".join(ENTITY_TEXTS[:3] * 4)
+    given = text.split() if split else text
+    tagger = pipeline("token-classification", models["tagger"], max_seq_length=32, stride=8)
+    (words,) = tagger.tagged_words([given], split=split)
+    encoding, logits = _torch_windows(models["tagger"], "BertForTokenClassification", given, 32, 8, split)
+    sizes = [sum(1 for sequence in encoding.sequence_ids(window) if sequence == 0) for window in range(len(logits))]
+    assert len(sizes) >= 5
+    whole = load_tokenizer(models["tagger"])(given, add_special_tokens=False, is_split_into_words=split)
+    first_tokens = {}
+    for token, word in enumerate(whole.word_ids()):
+        first_tokens.setdefault(word, token)
+    assert [word.index for word in words] == list(first_tokens)  # every word tagged, none cut off
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    labels = tagger.model.labels
+    for word in words:
+        window, position = _max_context_window(first_tokens[word.index], sizes, 8)
+        expected = probabilities[window, position + 1]  # after [CLS]
+        assert word.tag == labels[int(expected.argmax())] and word.score == pytest.approx(expected.max(), abs=1e-5)
+    entities = tagger(given, is_split_into_words=split)
+    assert len(entities) > 10
+    for entity in entities:
+        source = " ".join(given) if split else text
+        assert source[entity["start"]:entity["end"]].lower().replace(" ", "") == entity["word"].replace(" ", "")
+    cut = pipeline("token-classification", models["tagger"], max_seq_length=32, truncation=True)
+    assert max(word.index for word in cut.tagged_words([given], split=split)[0]) < len(first_tokens) // 4
 
 
 def test_question_answering(models: dict[str, Path]) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bertjax.pipelines import pipeline
@@ -28,6 +29,31 @@ def test_texts_one_a_line_are_classified(pipeline_models: dict[str, Path], tmp_p
     assert [row["text"] for row in rows] == texts
     assert [row["label"] for row in rows] == [result["label"] for result in expected]
     assert [row["score"] for row in rows] == pytest.approx([result["score"] for result in expected], abs=1e-6)
+
+
+def test_windows_truncation_and_bfloat16_options(pipeline_models: dict[str, Path], tmp_path: Path, capsys) -> None:
+    text = "Angela Merkel visited the United Nations headquarters in Geneva last spring. " * 4  # several windows of 32
+    (tmp_path / "long.txt").write_text(text + "\n", encoding="utf-8")
+    runs = {}
+    for name, options in (("windows", ["--stride", "8"]), ("cut", ["--truncation"]),
+                          ("bfloat16", ["--stride", "8", "--dtype", "bfloat16"])):
+        for model in ("classifier", "tagger"):
+            assert run_predict([str(pipeline_models[model]), str(tmp_path / "long.txt"), "--max-seq-length", "32",
+                                "--top-k", "3", *options]) == 0
+            (runs[name, model],) = _lines(capsys.readouterr().out)
+    windows = dict(max_seq_length=32, stride=8)
+    assert runs["windows", "classifier"]["labels"] == \
+        pipeline("text-classification", pipeline_models["classifier"], **windows)(text, top_k=3)
+    assert runs["cut", "classifier"]["labels"] == pipeline(
+        "text-classification", pipeline_models["classifier"], max_seq_length=32, truncation=True)(text, top_k=3)
+    assert runs["windows", "tagger"]["entities"] == \
+        pipeline("token-classification", pipeline_models["tagger"], **windows)(text)
+    # 30 tokens hold two and a half of the four sentences; windows reach the last.
+    assert max(entity["end"] for entity in runs["cut", "tagger"]["entities"]) < len(text) * 0.6
+    assert max(entity["end"] for entity in runs["windows", "tagger"]["entities"]) > len(text) * 0.8
+    full, half = (np.array([label["score"] for label in runs[name, "classifier"]["labels"]])
+                  for name in ("windows", "bfloat16"))
+    np.testing.assert_allclose(half, full, atol=0.05)  # bfloat16's tolerance in test_pipelines
 
 
 def test_records_of_each_task(pipeline_models: dict[str, Path], mlm_dir: Path, tmp_path: Path, capsys) -> None:

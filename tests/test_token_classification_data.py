@@ -105,7 +105,7 @@ def test_labels_go_on_first_sub_tokens(tokenizer):
     # hand-checked: [CLS] peter z ##wing ##mann visited brussels . [SEP]
     assert encoded.features["input_ids"][0].tolist() == [101, 2848, 1062, 9328, 5804, 4716, 9371, 1012, 102]
     assert encoded.features["labels"][0].tolist() == [-100, 2, 3, -100, -100, 0, 1, 0, -100]
-    assert encoded.word_ids[0].tolist() == [-1, 0, 1, 1, 1, 2, 3, 4, -1]
+    assert encoded.word_ids[0].tolist() == [0, 1, 1, 1, 2, 3, 4]
     assert encoded.features["token_type_ids"][0].tolist() == [0] * 9 and encoded.truncated_words == 0
     predicted = np.asarray([0, 2, 3, 1, 1, 0, 1, 0, 0, 3, 3])  # padded past the sentence; only first sub-tokens count
     assert predictions_to_words([predicted], encoded, labels) == [["B-PER", "I-PER", "O", "B-LOC", "O"]]
@@ -119,6 +119,24 @@ def test_truncated_words_are_counted_and_predicted_outside(tokenizer):
     assert encoded.features["input_ids"][0].tolist() == [101, 2848, 1062, 9328, 102]
     assert encoded.truncated_words == 2 and encoded.num_words == [4]
     assert predictions_to_words([np.asarray([0, 2, 3, 0, 0])], encoded, labels) == [["B-PER", "I-PER", "O", "O"]]
+
+
+def test_long_sentences_in_windows_label_each_word_once(tokenizer):
+    """Windows of 6 tokens, sharing 2: each word's tag sits on its first sub-token in exactly one window, the one
+    its prediction is read from, and predictions read back give every word its tag."""
+    labels = ("O", "B-LOC", "B-PER", "I-PER")
+    words = ["Peter", "Zwingmann", "visited", "Brussels", "and", "Peter", "Zwingmann", "left", "."]
+    tags = ["B-PER", "I-PER", "O", "B-LOC", "O", "B-PER", "I-PER", "O", "O"]
+    encoded = encode_token_classification(TaggedSentences([words], [tags], ["hand-made"]), tokenizer,
+                                          max_seq_length=6, label_names=labels, stride=2)
+    # peter z ##wing ##mann | ##wing ##mann visited brussels | visited brussels and peter | and peter z ##wing | ...
+    assert [row.tolist()[1:-1] for row in encoded.features["input_ids"]][:2] == [[2848, 1062, 9328, 5804],
+                                                                                 [9328, 5804, 4716, 9371]]
+    assert encoded.features["labels"][1].tolist() == [-100, -100, -100, 0, -100, -100]  # "visited" read here
+    placed = sorted(label for row in encoded.features["labels"] for label in row.tolist() if label >= 0)
+    assert placed == sorted(labels.index(tag) for tag in tags) and encoded.truncated_words == 0
+    gold = [np.maximum(row, 0) for row in encoded.features["labels"]]
+    assert predictions_to_words(gold, encoded, labels) == [tags]
 
 
 def test_tag_missing_from_the_label_list(tokenizer):
@@ -151,3 +169,7 @@ def test_real_conll2003_sentences(shared_data, tokenizer):
     # the gold labels, read back through the first sub-tokens, give every word its tag
     gold = [np.maximum(token_labels, 0) for token_labels in encoded.features["labels"]]
     assert predictions_to_words(gold, encoded, labels) == first.tags
+    windowed = encode_token_classification(first, tokenizer, max_seq_length=12, label_names=labels, stride=3)
+    assert len(windowed.windows) > 2 * len(first) and windowed.truncated_words == 0
+    gold = [np.maximum(token_labels, 0) for token_labels in windowed.features["labels"]]
+    assert predictions_to_words(gold, windowed, labels) == first.tags

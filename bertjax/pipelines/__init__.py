@@ -9,6 +9,7 @@ programs, not one per input), runs on every local device and returns plain Pytho
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,14 @@ def task_of_folder(directory: str | Path) -> str:
 
 
 def pipeline(task: str | None, model: str | Path, *, batch_size: int = 32, max_seq_length: int | None = None,
-             options: ModelOptions = ModelOptions(), progress: bool | None = None, **task_options: Any) -> Any:
+             dtype: str | None = None, options: ModelOptions = ModelOptions(), progress: bool | None = None,
+             **task_options: Any) -> Any:
     """The pipeline for `task` (None: the folder's own, `task_of_folder`) on a bertjax or Hugging Face BERT
     folder; nothing is downloaded.
 
     batch_size: rows per batch (fewer for short calls); max_seq_length: longer inputs are truncated (question
     answering windows its contexts), by default the model's (a sentence-transformers folder's own limit);
+    dtype: `float32`, `bfloat16` or `float16` computation (weights stay float32; None: the options' dtype);
     progress: a progress bar (None: for calls of 8 batches or more). task_options go to the task's class, e.g.
     `pooling="cls", normalize=True` for feature-extraction or `handle_impossible_answer=True` for
     question-answering.
@@ -61,6 +64,8 @@ def pipeline(task: str | None, model: str | Path, *, batch_size: int = 32, max_s
     task = task or task_of_folder(model)
     if task not in PIPELINES:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(PIPELINES)}")
+    if dtype is not None:
+        options = dataclasses.replace(options, dtype=ModelOptions.from_names(dtype).dtype)
     cls = PIPELINES[task]
     if task == "feature-extraction":
         settings = sentence_transformers_settings(model)

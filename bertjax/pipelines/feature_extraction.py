@@ -90,7 +90,7 @@ class FeatureExtractionPipeline(Pipeline):
         single, text_list = batch_of(texts)
         if not text_list:
             return [] if self.pooling == "none" else np.zeros((0, self.model.config.hidden_size), np.float32)
-        _, features = self._tokenize(text_list)
+        features = self._tokenize(text_list).features
         embeddings = self._run(features)["embeddings"]
         if self.pooling == "none":
             embeddings = [states[:len(ids)] for states, ids in zip(embeddings, features["input_ids"])]

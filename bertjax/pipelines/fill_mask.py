@@ -50,7 +50,7 @@ class FillMaskPipeline(Pipeline):
             return []
         tokenizer = self.model.tokenizer
         top_k = min(top_k, self.model.config.vocab_size)
-        _, features = self._tokenize(text_list)
+        features = self._tokenize(text_list).features
         mask_counts = [int(np.sum(ids == tokenizer.mask_token_id)) for ids in features["input_ids"]]
         unmasked = next((index for index, count in enumerate(mask_counts) if count == 0), None)
         if unmasked is not None:

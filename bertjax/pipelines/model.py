@@ -15,6 +15,7 @@ from bertjax.convert import HF_CLASS_NAMES, head_module, load_pretrained
 from bertjax.convert.files import read_config
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
 from bertjax.data.tokenizer import load_tokenizer
+from bertjax.data.windows import Windows, tokenize_windows
 from bertjax.errors import ConfigError
 from bertjax.model import BertConfig, ModelOptions
 from bertjax.train.sharding import batch_sharding, make_mesh, replicated
@@ -22,7 +23,6 @@ from bertjax.train.sharding import batch_sharding, make_mesh, replicated
 Params = dict[str, Any]
 Outputs = dict[str, list[np.ndarray]]
 SHOW_PROGRESS_FROM = 8  # batches: shorter calls show no progress bar (progress=None)
-TEXT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,13 +127,11 @@ class Pipeline:
         self.max_seq_length = max_seq_length or model.max_length
         self._runner = BatchRunner(model, function, batch_size, progress, self.task, static)
 
-    def _tokenize(self, texts: Sequence[Any], pairs: Sequence[str] | None = None, **options: Any
-                  ) -> tuple[Any, dict[str, list[np.ndarray]]]:
-        """The tokenizer's encoding of texts (and pairs), truncated to `max_seq_length`, and its features."""
-        encoding = self.model.tokenizer(list(texts), None if pairs is None else list(pairs), truncation=True,
-                                        max_length=self.max_seq_length, return_token_type_ids=True,
-                                        return_attention_mask=True, **options)
-        return encoding, {key: [np.asarray(values, np.int32) for values in encoding[key]] for key in TEXT_KEYS}
+    def _tokenize(self, texts: Sequence[Any], pairs: Sequence[str] | None = None, stride: int | None = None,
+                  **options: Any) -> Windows:
+        """Texts (and pairs) tokenized: each cut to `max_seq_length` (a pair's longer text first), or with a
+        `stride` read in windows of it (`bertjax.data.windows`); `options` go to the tokenizer."""
+        return tokenize_windows(self.model.tokenizer, texts, self.max_seq_length, stride, pairs, **options)
 
     def _run(self, features: Mapping[str, Sequence[np.ndarray]], **static: Any) -> Outputs:
         return self._runner(features, padding_values(self.model.tokenizer.pad_token_id), self.max_seq_length,

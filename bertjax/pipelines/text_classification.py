@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from bertjax.data.windows import check_stride, window_stride
 from bertjax.pipelines.common import batch_of, check_pairs, softmax
 from bertjax.pipelines.model import Pipeline, PredictionModel
 from bertjax.tasks.finetuning import prediction
@@ -16,26 +17,33 @@ HEAD = "sequence_classification"
 
 class TextClassificationPipeline(Pipeline):
     """`classify(texts, text_pair=None, top_k=1)`; scores are softmax probabilities, or the raw value of a
-    regression model (one output), as `transformers.pipeline("text-classification")` gives them."""
+    regression model (one output), as `transformers.pipeline("text-classification")` gives them.
+
+    A text longer than `max_seq_length` is read in overlapping windows, consecutive ones sharing `stride` tokens (by
+    default a quarter of a window), and its scores are the mean of its windows'; with `truncation` it is cut to
+    `max_seq_length` instead, as transformers' pipeline cuts it. Text pairs are cut, the longer text first.
+    """
 
     task = "text-classification"
     head = HEAD
 
     def __init__(self, model: PredictionModel, batch_size: int = 32, max_seq_length: int | None = None,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, stride: int | None = None, truncation: bool = False) -> None:
         super().__init__(model, prediction(model.module()), batch_size, max_seq_length, progress)
         self.labels = model.labels
         self.regression = model.config.num_labels == 1
+        self.stride = window_stride(self.max_seq_length, stride, truncation)
+        check_stride(model.tokenizer, self.max_seq_length, self.stride)
 
     def scores(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
-        """[texts, labels] probabilities, or [texts, 1] values for regression; texts longer than the model are
-        truncated (the longer of a pair first)."""
+        """[texts, labels] probabilities, or [texts, 1] values for regression, each a mean over the text's
+        windows."""
         check_pairs(texts, text_pairs, "texts", "text pairs")
         if not texts:
             return np.zeros((0, len(self.labels)), np.float32)
-        _, features = self._tokenize(texts, text_pairs)
-        logits = np.stack(self._run(features)["logits"]).astype(np.float64)
-        return logits if self.regression else softmax(logits)
+        windows = self._tokenize(texts, text_pairs, stride=None if text_pairs is not None else self.stride)
+        logits = np.stack(self._run(windows.features)["logits"]).astype(np.float64)  # [windows, labels]
+        return windows.mean_over_windows(logits if self.regression else softmax(logits))
 
     def __call__(self, texts: str | Sequence[str], text_pair: str | Sequence[str] | None = None,
                  top_k: int | None = 1) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from bertjax.data.finetuning.token_classification import OUTSIDE
+from bertjax.data.windows import check_stride, window_stride
 from bertjax.pipelines.common import batch_of, softmax
 from bertjax.pipelines.model import Pipeline, PredictionModel
 from bertjax.tasks.finetuning import prediction
@@ -61,16 +62,23 @@ def group_entities(words: Sequence[TaggedWord], tokenizer: Any, ignore: Sequence
 
 
 class TokenClassificationPipeline(Pipeline):
-    """`tag(texts)`: texts as strings, or as lists of words (joined with spaces for the character spans). Words
-    beyond `max_seq_length` tokens are not tagged (no entity; `word_tags` gives them `O`)."""
+    """`tag(texts)`: texts as strings, or as lists of words (joined with spaces for the character spans).
+
+    A text longer than `max_seq_length` is read in overlapping windows, consecutive ones sharing `stride` tokens (by
+    default a quarter of a window), and each token is tagged from the window where it has the most context; with
+    `truncation` it is cut to `max_seq_length` instead, and words beyond are not tagged (no entity; `word_tags`
+    gives them `O`)."""
 
     task = "token-classification"
     head = HEAD
 
     def __init__(self, model: PredictionModel, batch_size: int = 32, max_seq_length: int | None = None,
-                 progress: bool | None = None, ignore_labels: Sequence[str] = (OUTSIDE,)) -> None:
+                 progress: bool | None = None, ignore_labels: Sequence[str] = (OUTSIDE,), stride: int | None = None,
+                 truncation: bool = False) -> None:
         super().__init__(model, prediction(model.module()), batch_size, max_seq_length, progress)
         self.ignore_labels = tuple(ignore_labels)
+        self.stride = window_stride(self.max_seq_length, stride, truncation)
+        check_stride(model.tokenizer, self.max_seq_length, self.stride)
 
     def tagged_words(self, texts: Sequence[str] | Sequence[Sequence[str]], split: bool = False
                      ) -> list[list[TaggedWord]]:
@@ -78,19 +86,23 @@ class TokenClassificationPipeline(Pipeline):
         probable label of its first sub-token."""
         if not texts:
             return []
-        encoding, features = self._tokenize([list(text) for text in texts] if split else texts,
-                                            is_split_into_words=split, return_offsets_mapping=True)
-        logits = self._run(features)["logits"]
+        windows = self._tokenize([list(text) for text in texts] if split else texts, stride=self.stride,
+                                 is_split_into_words=split, return_offsets_mapping=True)
+        logits = self._run(windows.features)["logits"]
+        rows = range(len(windows))
+        per_window = ([softmax(np.asarray(logits[row], np.float64)) for row in rows],
+                      [windows.encoding.word_ids(row) for row in rows], [windows.encoding.tokens(row) for row in rows],
+                      windows.encoding["offset_mapping"])
         labels = self.model.labels
         tagged = []
         for index, text in enumerate(texts):
             word_starts = np.cumsum([0, *(len(word) + 1 for word in text)]) if split else None
-            probabilities = softmax(np.asarray(logits[index], np.float64))
+            # The text's tokens, each from its window of most context: [tokens] of each.
+            probabilities, word_ids, tokens, offsets = (windows.stitch(values, index) for values in per_window)
             positions: dict[int, list[int]] = {}  # word -> its sub-tokens' positions, in order
-            for position, word in enumerate(encoding.word_ids(index)):
+            for position, word in enumerate(word_ids):
                 if word is not None:
                     positions.setdefault(word, []).append(position)
-            tokens, offsets = encoding.tokens(index), encoding["offset_mapping"][index]
             words = []
             for word, pieces in positions.items():
                 shift = int(word_starts[word]) if split else 0
@@ -98,12 +110,12 @@ class TokenClassificationPipeline(Pipeline):
                 best = int(probabilities[first].argmax())
                 words.append(TaggedWord(word, [tokens[piece] for piece in pieces], offsets[first][0] + shift,
                                         offsets[pieces[-1]][1] + shift, labels[best],
-                                        float(probabilities[first, best])))
+                                        float(probabilities[first][best])))
             tagged.append(words)
         return tagged
 
     def word_tags(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        """One tag per word of each sentence (lists of words); words cut off by `max_seq_length` are `O`."""
+        """One tag per word of each sentence (lists of words); words cut off by truncation are `O`."""
         tags = []
         for words, tagged in zip(sentences, self.tagged_words(sentences, split=True)):
             sentence_tags = [OUTSIDE] * len(words)

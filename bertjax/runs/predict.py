@@ -19,6 +19,7 @@ import numpy as np
 from bertjax.atomic import write_text_atomically
 from bertjax.data.readers import FORMATS, Record, read_records, read_text
 from bertjax.errors import DataError
+from bertjax.model.options import DTYPES
 from bertjax.pipelines import PIPELINES, pipeline, task_of_folder
 from bertjax.runs.cli import report_errors
 from bertjax.train.host_allocator import reuse_freed_host_memory
@@ -82,6 +83,15 @@ def _predictions(task: str, predict: Any, records: list[Record], arguments: argp
     return [{"embedding": _json_ready(embedding)} for embedding in predict(texts)]
 
 
+def _window_options(task: str, arguments: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline options of --stride and --truncation for `task`."""
+    if task in ("text-classification", "token-classification"):
+        return {"stride": arguments.stride, "truncation": arguments.truncation}
+    if task == "question-answering" and arguments.stride is not None:
+        return {"doc_stride": arguments.stride}
+    return {}
+
+
 def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", help="a bertjax or Hugging Face BERT folder (e.g. runs/finetune/best)")
@@ -93,6 +103,14 @@ def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     parser.add_argument("--top-k", type=int, help="labels, answers or tokens per input")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, help="default: the model's")
+    parser.add_argument("--stride", type=int, help="texts longer than the model are read in windows sharing this "
+                                                   "many tokens (text- and token-classification; question "
+                                                   "answering's doc_stride); default: a quarter of a window")
+    parser.add_argument("--truncation", action="store_true",
+                        help="text- and token-classification: cut long texts to the model's length instead")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
+                        help="computation type (the weights stay float32); bfloat16 pays on CPUs with AMX or "
+                             "AVX512-BF16, and on GPUs and TPUs")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--text-pair-column", help="text-classification of pairs")
     parser.add_argument("--question-column", default="question")
@@ -113,7 +131,8 @@ def _predict(arguments: argparse.Namespace) -> None:
     records = read_inputs(arguments.input, arguments.format)
     task = arguments.task or task_of_folder(arguments.model_dir)
     predict = pipeline(task, arguments.model_dir, batch_size=arguments.batch_size,
-                       max_seq_length=arguments.max_seq_length)
+                       max_seq_length=arguments.max_seq_length, dtype=arguments.dtype,
+                       **_window_options(task, arguments))
     rows = [dict(record) | result for record, result in zip(records, _predictions(task, predict, records, arguments))]
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if arguments.output:

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from bertjax.data.batching import BucketedDataset
+from bertjax.data.windows import check_stride, window_stride
+from bertjax.errors import ConfigError
 from bertjax.pipelines import PredictionModel
 from bertjax.tasks.finetuning import Objective
 
@@ -41,15 +43,29 @@ class TaskSection:
     tag_column: int = -1  # CoNLL: which whitespace-separated column holds the tag
     tag_scheme: str = "iob2"  # token classification: iob2, or iob1 (converted to IOB2 when read)
     max_seq_length: int = 128
+    # Tokens consecutive windows share: question answering's contexts, and texts longer than max_seq_length that
+    # classification and token classification evaluate and predict on. 32 fits 128 tokens (SQuAD's usual: 384, 128).
+    doc_stride: int = 32
+    truncation: bool = False  # classification, token classification: cut long texts instead of reading windows
     # question answering
     version_2: bool = False
-    doc_stride: int = 32  # context tokens consecutive windows share; fits 128 tokens (SQuAD's usual: 384 and 128)
     max_query_length: int = 64
     n_best_size: int = 20
     max_answer_length: int = 30
     null_score_diff_threshold: float = 0.0
     # multiple choice
     num_choices: int = 4
+
+
+def section_stride(section: TaskSection, tokenizer: Any) -> int | None:
+    """The stride of the windows a classification or token classification run reads long texts in: `doc_stride`,
+    or None (texts cut) with `truncation`."""
+    stride = window_stride(section.max_seq_length, section.doc_stride, section.truncation)
+    try:
+        check_stride(tokenizer, section.max_seq_length, stride)
+    except ConfigError as error:
+        raise ConfigError(f"task.doc_stride: {error}") from None
+    return stride
 
 
 @dataclasses.dataclass

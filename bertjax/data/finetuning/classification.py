@@ -15,6 +15,7 @@ from bertjax.data.batching import Features
 from bertjax.data.finetuning.glue import glue_task
 from bertjax.data.readers import Record, read_records
 from bertjax.data.tfds_source import load_records
+from bertjax.data.windows import Windows, tokenize_windows
 from bertjax.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -188,13 +189,14 @@ def load_tfds_classification(name: str, split: str, text_column: str | None = No
 
 
 def encode_classification(examples: ClassificationExamples, tokenizer: PreTrainedTokenizerBase,
-                          max_seq_length: int) -> Features:
-    """Tokenizes each example (pairs truncated longest-first) into unpadded int32 arrays `input_ids`,
-    `token_type_ids`, `attention_mask` ([tokens] each), plus `labels` ([examples]) when labelled."""
-    encoding = tokenizer(examples.texts, examples.text_pairs, truncation="longest_first", max_length=max_seq_length,
-                         return_token_type_ids=True, return_attention_mask=True)
-    features: dict[str, Any] = {key: [np.asarray(ids, np.int32) for ids in encoding[key]]
-                                for key in ("input_ids", "token_type_ids", "attention_mask")}
+                          max_seq_length: int, stride: int | None = None) -> tuple[Features, Windows]:
+    """Tokenizes each example into unpadded int32 arrays `input_ids`, `token_type_ids`, `attention_mask` ([tokens]
+    each), plus `labels` ([rows]) when labelled: a row per example cut to `max_seq_length` (pairs longest-first),
+    or with a `stride` a row per window of a single text longer than that (`bertjax.data.windows`; pairs are still
+    cut). Returns the features and the windows, which map rows back to examples."""
+    windows = tokenize_windows(tokenizer, examples.texts, max_seq_length,
+                               None if examples.text_pairs is not None else stride, examples.text_pairs)
+    features: dict[str, Any] = dict(windows.features)
     if examples.labels is not None:
-        features["labels"] = examples.labels
-    return features
+        features["labels"] = examples.labels[windows.text_index]
+    return features, windows

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bertjax.data.finetuning.squad import SquadExample
+from bertjax.data.windows import TEXT_KEYS, tokenize_windows
 from bertjax.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -66,16 +67,14 @@ def _answer_tokens(example: SquadExample, offsets: list[Offsets]) -> tuple[int, 
 def _encode_chunk(examples: Sequence[SquadExample], tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
                   doc_stride: int, max_query_length: int, training: bool, into: dict[str, list[Any]]) -> None:
     questions = _truncated_questions([example.question for example in examples], tokenizer, max_query_length)
-    encoding = tokenizer(questions, [example.context for example in examples], truncation="only_second",
-                         max_length=max_seq_length, stride=doc_stride, return_overflowing_tokens=True,
-                         return_offsets_mapping=True, return_token_type_ids=True, return_attention_mask=True)
-    for feature, example_index in enumerate(encoding["overflow_to_sample_mapping"]):
+    windows = tokenize_windows(tokenizer, questions, max_seq_length, doc_stride,
+                               pairs=[example.context for example in examples], return_offsets_mapping=True)
+    for feature, example_index in enumerate(windows.text_index):
         example = examples[example_index]
-        sequence_ids = encoding.sequence_ids(feature)
-        offsets = [tuple(span) if sequence == 1 else None
-                   for span, sequence in zip(encoding["offset_mapping"][feature], sequence_ids)]
-        for key in ("input_ids", "token_type_ids", "attention_mask"):
-            into[key].append(np.asarray(encoding[key][feature], np.int32))
+        offsets = [tuple(span) if sequence == 1 else None for span, sequence in
+                   zip(windows.encoding["offset_mapping"][feature], windows.encoding.sequence_ids(feature))]
+        for key in TEXT_KEYS:
+            into[key].append(windows.features[key][feature])
         into["example_ids"].append(example.id)
         into["offset_mapping"].append(offsets)
         if training:
@@ -107,14 +106,14 @@ def prepare_qa_features(examples: Sequence[SquadExample], tokenizer: PreTrainedT
         if unlabelled is not None:
             raise DataError(f"question {unlabelled.id!r} has no answer and is not marked is_impossible, so it cannot "
                             f"be trained on; train on a labelled file or prepare the features with training=False")
-    keys = ["input_ids", "token_type_ids", "attention_mask", "example_ids", "offset_mapping"]
+    keys = [*TEXT_KEYS, "example_ids", "offset_mapping"]
     if training:
         keys += ["start_positions", "end_positions"]
     columns: dict[str, list[Any]] = {key: [] for key in keys}
     for begin in range(0, len(examples), TOKENIZE_CHUNK):
         _encode_chunk(examples[begin:begin + TOKENIZE_CHUNK], tokenizer, max_seq_length, doc_stride,
                       max_query_length, training, columns)
-    features: dict[str, Any] = {key: columns[key] for key in ("input_ids", "token_type_ids", "attention_mask")}
+    features: dict[str, Any] = {key: columns[key] for key in TEXT_KEYS}
     if training:
         features["start_positions"] = np.asarray(columns["start_positions"], np.int32)
         features["end_positions"] = np.asarray(columns["end_positions"], np.int32)

@@ -12,6 +12,7 @@ import numpy as np
 
 from bertjax.data.finetuning.classification import load_tfds_split, tfds_label_names
 from bertjax.data.readers import open_text, read_records
+from bertjax.data.windows import Windows, tokenize_windows
 from bertjax.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -35,15 +36,18 @@ class TaggedSentences:
 
 @dataclasses.dataclass(frozen=True)
 class TokenClassificationFeatures:
-    """Unpadded sub-token features for `BucketedDataset` and what maps predictions back to words.
+    """Unpadded sub-token features for `BucketedDataset`, a row per sentence or per window of one, and what maps
+    predictions back to words.
 
     features: `input_ids`, `token_type_ids`, `attention_mask`, `labels` ([tokens] int32 each; labels -100 except on
-      a word's first sub-token).
-    word_ids: [tokens] int32 per sentence, the word each token belongs to, -1 for special tokens.
+      a word's first sub-token, in the window its prediction is read from).
+    windows: the rows of each sentence (`bertjax.data.windows`).
+    word_ids: [tokens] int32 per sentence, the word of each of its sub-tokens (special tokens left out).
     truncated_words: words cut off by max_seq_length over all sentences; they are predicted `O`.
     """
 
     features: dict[str, list[np.ndarray]]
+    windows: Windows
     word_ids: list[np.ndarray]
     num_words: list[int]
     truncated_words: int
@@ -193,37 +197,41 @@ def _first_subtokens(word_ids: np.ndarray) -> Iterator[tuple[int, int]]:
 
 
 def encode_token_classification(sentences: TaggedSentences, tokenizer: PreTrainedTokenizerBase,
-                                max_seq_length: int, label_names: Sequence[str]) -> TokenClassificationFeatures:
-    """Tokenizes the words of each sentence; a word's tag id goes on its first sub-token."""
+                                max_seq_length: int, label_names: Sequence[str], stride: int | None = None
+                                ) -> TokenClassificationFeatures:
+    """Tokenizes the words of each sentence, cut to `max_seq_length`, or with a `stride` in windows of it
+    (`bertjax.data.windows`); a word's tag id goes on its first sub-token, in the window where that token has the
+    most context."""
     ids = {label: index for index, label in enumerate(label_names)}
-    encoding = tokenizer(sentences.words, is_split_into_words=True, truncation=True, max_length=max_seq_length,
-                         return_token_type_ids=True, return_attention_mask=True)
-    features: dict[str, Any] = {key: [np.asarray(values, np.int32) for values in encoding[key]]
-                                for key in ("input_ids", "token_type_ids", "attention_mask")}
-    features["labels"], word_ids, truncated = [], [], 0
+    windows = tokenize_windows(tokenizer, sentences.words, max_seq_length, stride, is_split_into_words=True)
+    window_word_ids = [windows.encoding.word_ids(row) for row in range(len(windows))]
+    labels = [np.full(len(row_ids), IGNORED_LABEL, np.int32) for row_ids in windows.features["input_ids"]]
+    word_ids, truncated = [], 0
     for index, (tags, location) in enumerate(zip(sentences.tags, sentences.where)):
         unknown = sorted(set(tags) - set(ids))
         if unknown:
             raise DataError(f"{location}: tag {unknown[0]!r} is not in the label list {list(label_names)} of the "
                             f"training data")
-        sentence_word_ids = np.asarray([-1 if word is None else word for word in encoding.word_ids(index)], np.int32)
-        labels = np.full(len(sentence_word_ids), IGNORED_LABEL, np.int32)
-        for position, word in _first_subtokens(sentence_word_ids):
-            labels[position] = ids[tags[word]]
-        features["labels"].append(labels)
+        sentence_word_ids = np.asarray(windows.stitch(window_word_ids, index), np.int32)  # [tokens]
+        rows, positions = windows.max_context(index)
+        for token, word in _first_subtokens(sentence_word_ids):
+            labels[rows[token]][positions[token]] = ids[tags[word]]
         word_ids.append(sentence_word_ids)
-        truncated += len(tags) - (int(sentence_word_ids.max()) + 1)
-    return TokenClassificationFeatures(features, word_ids, [len(tags) for tags in sentences.tags], truncated)
+        truncated += len(tags) - (int(np.max(sentence_word_ids, initial=-1)) + 1)
+    return TokenClassificationFeatures({**windows.features, "labels": labels}, windows, word_ids,
+                                       [len(tags) for tags in sentences.tags], truncated)
 
 
 def predictions_to_words(predictions: Sequence[np.ndarray], encoded: TokenClassificationFeatures,
                          label_names: Sequence[str]) -> list[list[str]]:
-    """Per-sentence label ids on sub-tokens ([tokens] or longer, padding ignored) -> one tag per word.
+    """Label ids on the sub-tokens of each row ([tokens] or longer, padding ignored) -> one tag per word.
 
-    A word takes its first sub-token's label; words without a token (cut off by truncation) are `O`.
+    A word takes its first sub-token's label, from the window where that token has the most context; words without
+    a token (cut off by truncation) are `O`.
     """
     sentences = []
-    for token_labels, word_ids, num_words in zip(predictions, encoded.word_ids, encoded.num_words):
+    for sentence, (word_ids, num_words) in enumerate(zip(encoded.word_ids, encoded.num_words)):
+        token_labels = encoded.windows.stitch(predictions, sentence)
         tags = [OUTSIDE] * num_words
         for position, word in _first_subtokens(word_ids):
             tags[word] = label_names[int(token_labels[position])]

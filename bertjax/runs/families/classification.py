@@ -19,9 +19,11 @@ from bertjax.data.finetuning.glue import GlueTask, glue_task
 from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.classification import (classification_metrics, classification_report, glue_metrics,
                                             majority_baseline, mean_baseline, regression_metrics)
+from bertjax.data.windows import Windows
 from bertjax.pipelines import PredictionModel, TextClassificationPipeline
+from bertjax.pipelines.common import softmax
 from bertjax.runs.families.splits import evaluation_rows
-from bertjax.runs.task_family import PreparedData, TaskSection
+from bertjax.runs.task_family import PreparedData, TaskSection, section_stride
 from bertjax.tasks.finetuning import OBJECTIVES
 from bertjax.train.plots import plot_confusion_matrix
 
@@ -55,6 +57,7 @@ class ClassificationFamily:
             self.primary_metric = "pearson" if self.regression else "accuracy"
         self._train_labels: np.ndarray | None = None
         self._eval: ClassificationExamples | None = None
+        self._eval_windows: Windows | None = None  # the evaluation rows of each example
 
     def _file_examples(self, section: TaskSection, path: str, labels: tuple[str, ...] | None,
                        labelled: bool = True) -> ClassificationExamples:
@@ -117,19 +120,21 @@ class ClassificationFamily:
             raise DataError(f"regression needs at least 2 evaluation examples for its correlations; {source} gives "
                             f"{len(evaluation)}: give a larger task.eval_file or raise task.eval_fraction")
         self._train_labels, self._eval = train.labels, evaluation
+        stride = section_stride(section, tokenizer)
+        train_features, _ = encode_classification(train, tokenizer, section.max_seq_length)
+        eval_features, self._eval_windows = encode_classification(evaluation, tokenizer, section.max_seq_length,
+                                                                  stride)
         buckets = bucket_lengths(section.max_seq_length)
         padding = padding_values(tokenizer.pad_token_id)
-
-        def dataset(examples: ClassificationExamples) -> BucketedDataset:
-            return BucketedDataset(encode_classification(examples, tokenizer, section.max_seq_length), padding,
-                                   buckets, seed=seed)
-
-        return PreparedData(dataset(train), dataset(evaluation), None if self.regression else train.task.labels,
-                            train.texts)
+        return PreparedData(BucketedDataset(train_features, padding, buckets, seed=seed),
+                            BucketedDataset(eval_features, padding, buckets, seed=seed),
+                            None if self.regression else train.task.labels, train.texts)
 
     def _predictions(self, outputs: dict[str, list[np.ndarray]]) -> np.ndarray:
-        logits = np.stack(outputs["logits"])  # [examples, labels]
-        return logits[:, 0] if self.regression else logits.argmax(-1)
+        """Each evaluation example's prediction: the mean of its windows' values or probabilities."""
+        logits = np.stack(outputs["logits"]).astype(np.float64)  # [rows, labels]
+        scores = self._eval_windows.mean_over_windows(logits if self.regression else softmax(logits))
+        return scores[:, 0] if self.regression else scores.argmax(-1)
 
     def evaluate(self, outputs: dict[str, list[np.ndarray]]) -> dict[str, float]:
         labels, predictions = self._eval.labels, self._predictions(outputs)
@@ -160,7 +165,8 @@ class ClassificationFamily:
         return lines
 
     def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
-        classify = TextClassificationPipeline(model, max_seq_length=section.max_seq_length)
+        classify = TextClassificationPipeline(model, max_seq_length=section.max_seq_length, stride=section.doc_stride,
+                                              truncation=section.truncation)
         examples = self._file_examples(section, section.predict_file, None if self.regression else
                                        tuple(classify.labels), labelled=False)
         scores = classify.scores(examples.texts, examples.text_pairs)  # [texts, labels], or values [texts, 1]

@@ -19,7 +19,7 @@ from bertjax.errors import ConfigError, DataError
 from bertjax.metrics.ner import entity_scores
 from bertjax.pipelines import PredictionModel, TokenClassificationPipeline
 from bertjax.runs.families.splits import evaluation_rows
-from bertjax.runs.task_family import PreparedData, TaskSection
+from bertjax.runs.task_family import PreparedData, TaskSection, section_stride
 from bertjax.tasks.finetuning import OBJECTIVES
 
 JSON_LINES_SUFFIXES = (".jsonl", ".json")
@@ -131,13 +131,15 @@ class TokenClassificationFamily:
         self._labels = entity_labels(train)
         self._eval = evaluation
         train_encoded = encode_token_classification(train, tokenizer, section.max_seq_length, self._labels)
-        self._eval_encoded = encode_token_classification(evaluation, tokenizer, section.max_seq_length, self._labels)
+        self._eval_encoded = encode_token_classification(evaluation, tokenizer, section.max_seq_length, self._labels,
+                                                         section_stride(section, tokenizer))
         return PreparedData(self._dataset(train_encoded, section, tokenizer, seed),
                             self._dataset(self._eval_encoded, section, tokenizer, seed), self._labels,
                             [" ".join(words) for words in train.words])
 
     def _predicted_tags(self, logits: list[np.ndarray], encoded: TokenClassificationFeatures) -> list[list[str]]:
-        """logits: per sentence [tokens (padded), labels] -> per sentence one tag per word."""
+        """logits: per row (a sentence or a window of one) [tokens (padded), labels] -> per sentence one tag per
+        word."""
         return predictions_to_words([np.argmax(sentence, axis=-1) for sentence in logits], encoded, self._labels)
 
     def _entity_types(self) -> list[str]:
@@ -176,6 +178,7 @@ class TokenClassificationFamily:
 
     def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
         sentences = read_words(section.predict_file, section.format)
-        tagger = TokenClassificationPipeline(model, max_seq_length=section.max_seq_length)
+        tagger = TokenClassificationPipeline(model, max_seq_length=section.max_seq_length, stride=section.doc_stride,
+                                             truncation=section.truncation)
         write_tagged(sentences.words, tagger.word_tags(sentences.words), path)
         return len(sentences)
