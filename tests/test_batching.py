@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.batching import BucketedDataset, bucket_lengths, fine_bucket_lengths, padding_values
 from bertjax.errors import ConfigError, DataError
 
 PAD = 7
@@ -38,6 +38,14 @@ def test_bucket_lengths():
     assert bucket_lengths(100) == (16, 32, 64, 100)
     assert bucket_lengths(512, smallest=64) == (64, 128, 256, 512)
     assert bucket_lengths(8) == (8,)
+
+
+def test_fine_bucket_lengths():
+    assert fine_bucket_lengths(128) == (16, 32, 48, 64, 80, 96, 112, 128)
+    assert fine_bucket_lengths(512) == (16, 32, 48, 64, 80, 96, 112, 128, 192, 256, 320, 384, 448, 512)
+    assert fine_bucket_lengths(100) == (16, 32, 48, 64, 80, 96, 100)
+    assert fine_bucket_lengths(130) == (16, 32, 48, 64, 80, 96, 112, 128, 130)
+    assert fine_bucket_lengths(8) == (8,)
 
 
 def test_padding_values():

@@ -1,5 +1,5 @@
-"""The runs' persistent compilation cache: where it goes, when it is off, a clear error for a folder that cannot be
-made, and a second run that loads its steps from it and computes exactly what the first did."""
+"""The runs' and predictions' persistent compilation cache: where it goes, when it is off, a clear error for a folder
+that cannot be made, and a second run that loads its programs from it and computes exactly what the first did."""
 
 from __future__ import annotations
 
@@ -105,3 +105,41 @@ def test_a_second_run_loads_its_steps_from_the_cache_and_matches_the_first(tmp_p
     assert (second_hits, second_misses) == (first_hits + first_misses, 0)  # every program came from the folder
     losses = [[entry["loss"] for entry in metrics] for metrics in (first_metrics, second_metrics)]
     assert len(losses[0]) == 6 and losses[0] == losses[1]
+
+
+PREDICT_DRIVER = """
+import json, sys
+import jax.monitoring
+from bertjax.runs.predict import run_predict
+events = {"/jax/compilation_cache/cache_hits": 0, "/jax/compilation_cache/cache_misses": 0}
+jax.monitoring.register_event_listener(
+    lambda event, **kwargs: events.__setitem__(event, events[event] + 1) if event in events else None)
+status = run_predict(sys.argv[1:])
+print(json.dumps([events["/jax/compilation_cache/cache_hits"], events["/jax/compilation_cache/cache_misses"]]),
+      file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def test_a_second_prediction_process_loads_its_programs_from_the_cache(tmp_path: Path,
+                                                                       pipeline_models: dict[str, Path]) -> None:
+    """predict.py --compilation-cache: texts of three bucket lengths compile three programs the first time, and the
+    next process loads them all and predicts the same."""
+    folder = tmp_path / "xla"
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("JAX_")}
+    environment["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(["fine", "a long and winding review of a film " * 3, "word " * 40]) + "\n")
+
+    def run() -> tuple[int, int, str]:
+        completed = subprocess.run([sys.executable, "-c", PREDICT_DRIVER, str(pipeline_models["classifier"]),
+                                    str(texts), "--batch-size", "1", f"--compilation-cache={folder}"],
+                                   capture_output=True, text=True, cwd=ROOT, env=environment, timeout=600)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        hits, misses = json.loads(completed.stderr.strip().splitlines()[-1])
+        return hits, misses, completed.stdout
+
+    first_hits, first_misses, first_output = run()
+    assert first_misses >= 3
+    second_hits, second_misses, second_output = run()
+    assert (second_hits, second_misses) == (first_hits + first_misses, 0) and second_output == first_output

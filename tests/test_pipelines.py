@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bertjax.data.batching import fine_bucket_lengths
 from bertjax.data.builtin import builtin_corpus, builtin_sentiment
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError, DataError
@@ -291,7 +292,9 @@ def test_question_answering(models: dict[str, Path]) -> None:
 
         assert mine["score"] == pytest.approx(probability(start, best_start) * probability(end, best_end), abs=1e-5)
     top = answer(questions[0], context, top_k=3)
-    assert len(top) == 3 and top[0] == ours[0] and all(entry["answer"] for entry in top)
+    # Alone, the question runs in another batch shape than beside the other: the same answer, to float32 rounding.
+    assert len(top) == 3 and top[0] == {**ours[0], "score": pytest.approx(ours[0]["score"], abs=1e-6)}
+    assert all(entry["answer"] for entry in top)
 
 
 def test_question_answering_long_context_and_no_answer(models: dict[str, Path]) -> None:
@@ -326,12 +329,19 @@ def test_multiple_choice_equals_pytorch(models: dict[str, Path]) -> None:
 
 
 def test_many_inputs_compile_few_programs(models: dict[str, Path]) -> None:
+    """100 texts of 9 to 113 tokens, of 40 distinct lengths, in batches of 8: at most one program per bucket
+    length the batches reach (multiples of 16 up to 128, then of 64), compiled once; a second call compiles
+    nothing."""
     classify = pipeline("text-classification", models["classifier"], batch_size=8)
-    texts = _sentences(100)
-    lengths = [len(load_tokenizer(models["classifier"])(text)["input_ids"]) for text in texts]
+    sentences = _sentences(60)
+    texts = [*sentences, *(" ".join(sentences[start:start + 1 + start % 8]) for start in range(40))]
+    lengths = [len(ids) for ids in load_tokenizer(models["classifier"])(texts)["input_ids"]]
+    buckets = np.asarray(fine_bucket_lengths(classify.max_seq_length))
+    reached = set(buckets[np.searchsorted(buckets, lengths)].tolist())
+    assert len(set(lengths)) >= 40 and len(reached) >= 7
     results = classify(texts)
-    assert len(results) == 100 and classify._runner._function._cache_size() <= 3  # buckets 16, 32 (64)
-    assert max(lengths) > 16 and min(lengths) <= 16
+    assert len(results) == 100 and classify._runner._function._cache_size() <= len(reached)
+    assert classify(texts) == results and classify._runner._function._cache_size() <= len(reached)
     one_by_one = [classify(text) for text in texts[:5]]
     assert [row["label"] for row in one_by_one] == [row["label"] for row in results[:5]]
 

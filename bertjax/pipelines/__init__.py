@@ -24,6 +24,7 @@ from bertjax.pipelines.multiple_choice import MultipleChoicePipeline
 from bertjax.pipelines.question_answering import QuestionAnsweringPipeline
 from bertjax.pipelines.text_classification import TextClassificationPipeline
 from bertjax.pipelines.token_classification import TokenClassificationPipeline
+from bertjax.train.compilation_cache import AUTO, use_compilation_cache
 
 PIPELINES: dict[str, Any] = {pipeline.task: pipeline for pipeline in (
     TextClassificationPipeline, TokenClassificationPipeline, QuestionAnsweringPipeline, MultipleChoicePipeline,
@@ -50,14 +51,16 @@ def task_of_folder(directory: str | Path) -> str:
 
 def pipeline(task: str | None, model: str | Path, *, batch_size: int = 32, max_seq_length: int | None = None,
              dtype: str | None = None, options: ModelOptions = ModelOptions(), progress: bool | None = None,
-             **task_options: Any) -> Any:
+             compilation_cache: str | bool = AUTO, **task_options: Any) -> Any:
     """The pipeline for `task` (None: the folder's own, `task_of_folder`) on a bertjax or Hugging Face BERT
     folder; nothing is downloaded.
 
     batch_size: rows per batch (fewer for short calls); max_seq_length: longer inputs are truncated (question
     answering windows its contexts), by default the model's (a sentence-transformers folder's own limit);
     dtype: `float32`, `bfloat16` or `float16` computation (weights stay float32; None: the options' dtype);
-    progress: a progress bar (None: for calls of 8 batches or more). task_options go to the task's class, e.g.
+    progress: a progress bar (None: for calls of 8 batches or more); compilation_cache: where compiled programs
+    are kept for later processes (`bertjax.train.compilation_cache`: `auto`, `off` or a folder). task_options go to
+    the task's class, e.g.
     `pooling="cls", normalize=True` for feature-extraction or `handle_impossible_answer=True` for
     question-answering.
     """
@@ -66,6 +69,7 @@ def pipeline(task: str | None, model: str | Path, *, batch_size: int = 32, max_s
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(PIPELINES)}")
     if dtype is not None:
         options = dataclasses.replace(options, dtype=ModelOptions.from_names(dtype).dtype)
+    use_compilation_cache(compilation_cache, field="compilation_cache")
     cls = PIPELINES[task]
     if task == "feature-extraction":
         settings = sentence_transformers_settings(model)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from bertjax.convert import HF_CLASS_NAMES, head_module, load_pretrained
 from bertjax.convert.files import read_config
-from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.batching import BucketedDataset, fine_bucket_lengths, padding_values
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.data.windows import Windows, tokenize_windows
 from bertjax.errors import ConfigError
@@ -80,9 +80,10 @@ def _rows_per_batch(examples: int, batch_size: int, devices: int) -> int:
 class BatchRunner:
     """Runs `function(params, batch) -> outputs` over per-example features on every local device.
 
-    Examples are sorted by length and padded to a bucket length (16, 32, 64, ... up to `max_length`), batches to a
-    power of two rows, so jit compiles a handful of programs whatever the inputs; outputs come back per example in
-    input order, with the padding rows dropped.
+    Examples are sorted by length and padded to a bucket length (multiples of 16 up to 128, then of 64, up to
+    `max_length`: `fine_bucket_lengths`), batches to a power of two rows, so jit compiles at most one program per
+    bucket and row count whatever the inputs; outputs come back per example in input order, with the padding rows
+    dropped.
     """
 
     def __init__(self, model: PredictionModel, function: Callable[[Params, dict[str, jax.Array]], Any],
@@ -99,7 +100,7 @@ class BatchRunner:
                  **static: Any) -> Outputs:
         """features: per-example arrays (`input_ids` [seq] or [choices, seq], ...); `static`: hashable
         arguments of the function, one program each."""
-        dataset = BucketedDataset(features, padding, bucket_lengths(max_length), sort_eval_by_length=True)
+        dataset = BucketedDataset(features, padding, fine_bucket_lengths(max_length), sort_eval_by_length=True)
         rows = _rows_per_batch(dataset.num_examples, self.batch_size, self.mesh.devices.size)
         batches = -(-dataset.num_examples // rows)
         show = batches >= SHOW_PROGRESS_FROM if self.progress is None else self.progress

@@ -22,6 +22,7 @@ from bertjax.errors import DataError
 from bertjax.model.options import DTYPES
 from bertjax.pipelines import PIPELINES, pipeline, task_of_folder
 from bertjax.runs.cli import report_errors
+from bertjax.train.compilation_cache import AUTO
 from bertjax.train.host_allocator import reuse_freed_host_memory
 
 Row = dict[str, Any]
@@ -116,6 +117,9 @@ def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     parser.add_argument("--question-column", default="question")
     parser.add_argument("--context-column", default="context")
     parser.add_argument("--choices-column", default="choices", help="multiple-choice: a list of choices")
+    parser.add_argument("--compilation-cache", default=AUTO, metavar="FOLDER",
+                        help="keep compiled programs in FOLDER for later runs; auto (the default): on GPU and TPU, "
+                             "off on CPU (docs/compilation-cache.md); off")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser.parse_args(argv)
 
@@ -132,7 +136,7 @@ def _predict(arguments: argparse.Namespace) -> None:
     task = arguments.task or task_of_folder(arguments.model_dir)
     predict = pipeline(task, arguments.model_dir, batch_size=arguments.batch_size,
                        max_seq_length=arguments.max_seq_length, dtype=arguments.dtype,
-                       **_window_options(task, arguments))
+                       compilation_cache=arguments.compilation_cache, **_window_options(task, arguments))
     rows = [dict(record) | result for record, result in zip(records, _predictions(task, predict, records, arguments))]
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if arguments.output:
