@@ -244,6 +244,7 @@ def test_host_cpu_names_the_processor_and_its_vector_extensions():
                "processor\t: 1\nmodel name\t: Example Xeon\nflags\t\t: fpu sse2 avx avx2 fma avx512f amx_tile\n")
     assert host_cpu(cpuinfo) == "Example Xeon (avx2, avx512f, amx_tile)"
     assert host_cpu("model name\t: Older Core\nflags\t: sse2 avx\n") == "Older Core"
+    assert host_cpu("model name\t: EPYC\nflags\t: avx2 avx512f avx512_bf16\n") == "EPYC (avx2, avx512f, avx512_bf16)"
 
 
 def test_torch_threads_are_told_to_sleep_before_torch_loads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -184,7 +184,7 @@ def test_long_evaluation_sentences_are_tagged_through_windows(tmp_path: Path, to
         return family, [np.eye(len(family._labels))[np.maximum(row, 0)] for row in labels]
 
     windowed = TaskSection(type="token_classification", train_file=str(sentences), eval_file=str(sentences),
-                           max_seq_length=16, doc_stride=4)
+                           max_seq_length=16, stride=4)
     family, logits = gold_logits(windowed)
     assert len(family._eval_encoded.windows.rows_of(0)) >= 4 and family.evaluate({"logits": logits})["f1"] == 1.0
     family, logits = gold_logits(dataclasses.replace(windowed, truncation=True))

@@ -107,12 +107,12 @@ def test_predictions_csv_has_labels_and_probabilities(tmp_path: Path) -> None:
 
 
 def test_long_evaluation_texts_are_scored_by_the_mean_of_their_windows(tmp_path: Path, tokenizer) -> None:
-    """Evaluation texts longer than task.max_seq_length are read in windows sharing task.doc_stride tokens: each
+    """Evaluation texts longer than task.max_seq_length are read in windows sharing task.stride tokens: each
     text's prediction is the mean of its windows' probabilities (with task.truncation, its first window's)."""
     long = " ".join(["good"] * 30)  # 30 tokens: windows of 14 starting every 10 (0, 10, 20)
     rows = [["text", "label"], [long, "1"], ["bad", "0"], [long + " bad", "0"], ["good", "1"]]
     train = _write_csv(tmp_path / "train.csv", rows)
-    section = TaskSection(train_file=str(train), eval_file=str(train), max_seq_length=16, doc_stride=4)
+    section = TaskSection(train_file=str(train), eval_file=str(train), max_seq_length=16, stride=4)
     family = ClassificationFamily(section)
     data = family.prepare(section, tokenizer, seed=0, fold=None)
     assert data.evaluation.num_examples == 3 + 1 + 3 + 1 and data.train.num_examples == 4
@@ -125,8 +125,8 @@ def test_long_evaluation_texts_are_scored_by_the_mean_of_their_windows(tmp_path:
     assert family.prepare(cut, tokenizer, seed=0, fold=None).evaluation.num_examples == 4
     first_windows = [logits[0], logits[3], logits[4], logits[7]]  # the long twin's first window says 1: wrong
     assert family.evaluate({"logits": first_windows})["accuracy"] == 0.75
-    with pytest.raises(ConfigError, match=r"task.doc_stride: stride \(14\) must be at least 0 and below the 14"):
-        ClassificationFamily(section).prepare(dataclasses.replace(section, doc_stride=14), tokenizer, 0, None)
+    with pytest.raises(ConfigError, match=r"task.stride: stride \(14\) must be at least 0 and below the 14"):
+        ClassificationFamily(section).prepare(dataclasses.replace(section, stride=14), tokenizer, 0, None)
 
 
 def test_a_missing_predict_file_or_task_type_fails_before_the_run_folder_is_made(tmp_path: Path) -> None:

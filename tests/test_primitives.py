@@ -79,19 +79,26 @@ def _dot_operand_and_result_types(function: Any, *arguments: jax.Array) -> set[t
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_matmuls_and_their_gradients_accumulate_16_bit_inputs_in_float32(dtype: str) -> None:
-    """Forward and backward, every product of 16-bit inputs takes them as they are and accumulates in float32 (the
-    form matrix units run); float32 stays a float32 product."""
+def test_16_bit_products_accumulate_in_float32(dtype: str) -> None:
+    """Dense layers' matmuls take 16-bit inputs as they are and accumulate in float32, forward and backward (the form
+    matrix units run); attention's products do so forward, and their gradients are float32 products. Float32 stays
+    a float32 product."""
     inputs = jax.random.normal(jax.random.key(0), (2, 3, 8)).astype(dtype)
     kernel = jax.random.normal(jax.random.key(1), (8, 4)).astype(dtype)
+    dense = jax.value_and_grad(lambda inputs, kernel: jnp.sum(jnp.sin(token_matmul(inputs, kernel))), argnums=(0, 1))
+    assert _dot_operand_and_result_types(dense, inputs, kernel) == {(dtype, dtype, "float32")}
 
-    def loss(inputs: jax.Array, kernel: jax.Array) -> jax.Array:
-        projected = token_matmul(inputs, kernel)  # [2, 3, 4]
-        scores = einsum("bqd,bkd->bqk", projected, projected, jnp.float32)
-        return jnp.sum(jnp.sin(scores)) + jnp.sum(einsum("bqk,bkd->bqd", scores.astype(dtype), projected))
+    def attention(query: jax.Array, key: jax.Array) -> jax.Array:
+        scores = einsum("bqd,bkd->bqk", query, key, jnp.float32)  # [2, 3, 3]
+        return einsum("bqk,bkd->bqd", jax.nn.softmax(scores).astype(dtype), key)  # [2, 3, 8]
 
-    types = _dot_operand_and_result_types(jax.value_and_grad(loss, argnums=(0, 1)), inputs, kernel)
-    assert types == {(dtype, dtype, "float32")}
+    assert attention(inputs, inputs).dtype == dtype
+    assert _dot_operand_and_result_types(attention, inputs, inputs) == {(dtype, dtype, "float32")}
+    gradient = jax.grad(lambda query, key: jnp.sum(attention(query, key).astype(jnp.float32)), argnums=(0, 1))
+    types = _dot_operand_and_result_types(gradient, inputs, inputs)  # forward products, then JAX's gradient ones
+    assert {result for _, _, result in types} == {"float32"} and (dtype, dtype, "float32") in types
+    assert all(left == "float32" or right == "float32" for left, right, _ in types - {(dtype, dtype, "float32")})
+    assert len(types) > 1 or dtype == "float32"
 
 
 def test_accumulated_products_match_float32_within_bfloat16_rounding() -> None:

@@ -6,7 +6,7 @@ import os
 import platform
 from pathlib import Path
 
-VECTOR_EXTENSIONS = ("avx2", "avx512f", "amx_tile")  # the ISA levels that decide CPU matmul speed
+VECTOR_EXTENSIONS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")  # the ISA levels that decide CPU matmul speed
 
 
 def cpu_threads() -> int:

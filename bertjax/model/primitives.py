@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import flax.linen as nn
@@ -21,52 +20,47 @@ def accumulation_dtype(dtype: Any) -> Any:
 def einsum(subscripts: str, left: jax.Array, right: jax.Array, dtype: Any = None) -> jax.Array:
     """`jnp.einsum` of two operands of one dtype, with the result in `dtype` (default: the operands').
 
-    16-bit operands (bfloat16, float16) are multiplied as they are and accumulated in float32, forward and
-    backward: the form matrix units run (AMX and AVX512-BF16 on CPUs, where XLA hands it to YNNPACK; tensor cores;
-    TPUs). JAX's own gradient of such a product would multiply the float32 cotangent by a float32 copy of the other
-    operand instead. Float32 operands take `jnp.einsum` as it is. Each operand's index letters must all appear in
-    the other operand or in the result (products such as matmuls, not traces).
+    16-bit operands (bfloat16, float16) are multiplied as they are and accumulated in float32: the form matrix units
+    run (AMX and AVX512-BF16 on CPUs, where XLA hands it to YNNPACK; tensor cores; TPUs). The gradient is JAX's, the
+    float32 cotangent times a float32 copy of the other operand: XLA's CPU backend runs that in every layout, where
+    its fallback matmul lacks bfloat16 x bfloat16 -> float32 for batched products with a transposed operand.
     """
-    if accumulation_dtype(left.dtype) is None:
-        return jnp.einsum(subscripts, left, right).astype(dtype or left.dtype)
-    return _accumulated_einsum(subscripts, jnp.dtype(dtype or left.dtype), left, right)
+    return jnp.einsum(subscripts, left, right, preferred_element_type=accumulation_dtype(left.dtype)).astype(
+        dtype or left.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _accumulated_einsum(subscripts: str, dtype: Any, left: jax.Array, right: jax.Array) -> jax.Array:
-    return jnp.einsum(subscripts, left, right, preferred_element_type=jnp.float32).astype(dtype)
+@jax.custom_vjp
+def _accumulated_matmul(flat: jax.Array, kernel: jax.Array) -> jax.Array:
+    """[tokens, in] @ [in, out] of 16-bit inputs accumulated in float32, and its gradients the same way (JAX's own
+    would multiply the float32 cotangent by float32 copies of the operands)."""
+    return jnp.dot(flat, kernel, preferred_element_type=jnp.float32).astype(flat.dtype)
 
 
-def _accumulated_einsum_forward(subscripts: str, dtype: Any, left: jax.Array, right: jax.Array
-                                ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-    return _accumulated_einsum(subscripts, dtype, left, right), (left, right)
+def _accumulated_matmul_forward(flat: jax.Array, kernel: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    return _accumulated_matmul(flat, kernel), (flat, kernel)
 
 
-def _accumulated_einsum_backward(subscripts: str, dtype: Any, operands: tuple[jax.Array, jax.Array],
-                                 gradient: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Each operand's gradient is the product of the result's gradient with the other operand, as a 16-bit
-    product accumulated in float32."""
-    left, right = operands
-    inputs, output = subscripts.replace(" ", "").split("->")
-    left_indices, right_indices = inputs.split(",")
-    gradient = gradient.astype(left.dtype)
-    return (_accumulated_einsum(f"{output},{right_indices}->{left_indices}", left.dtype, gradient, right),
-            _accumulated_einsum(f"{left_indices},{output}->{right_indices}", right.dtype, left, gradient))
+def _accumulated_matmul_backward(operands: tuple[jax.Array, jax.Array], gradient: jax.Array
+                                 ) -> tuple[jax.Array, jax.Array]:
+    flat, kernel = operands
+    return (jnp.dot(gradient, kernel.T, preferred_element_type=jnp.float32).astype(flat.dtype),  # [tokens, in]
+            jnp.dot(flat.T, gradient, preferred_element_type=jnp.float32).astype(kernel.dtype))  # [in, out]
 
 
-_accumulated_einsum.defvjp(_accumulated_einsum_forward, _accumulated_einsum_backward)
+_accumulated_matmul.defvjp(_accumulated_matmul_forward, _accumulated_matmul_backward)
 
 
 def token_matmul(inputs: jax.Array, kernel: jax.Array) -> jax.Array:
-    """[..., in] @ [in, out] -> [..., out] in the inputs' dtype, computed as one 2-D matmul over all tokens (16-bit
-    inputs accumulated in float32, as `einsum`).
+    """[..., in] @ [in, out] -> [..., out] in the inputs' dtype, computed as one 2-D matmul over all tokens; 16-bit
+    inputs are multiplied as they are and accumulated in float32, forward and backward.
 
     With the leading axes flattened, the kernel's gradient contracts a single axis, which XLA passes straight to
     its matmul; contracting [batch, seq] instead makes it copy a transposed [in, batch * seq] activation first
     (about 15% of a bert-mini training step on CPU).
     """
     flat = inputs.reshape(-1, inputs.shape[-1])  # [tokens, in]
-    return einsum("ti,io->to", flat, kernel).reshape(*inputs.shape[:-1], kernel.shape[-1])
+    product = jnp.dot(flat, kernel) if accumulation_dtype(flat.dtype) is None else _accumulated_matmul(flat, kernel)
+    return product.reshape(*inputs.shape[:-1], kernel.shape[-1])
 
 
 class Dense(nn.Module):

@@ -43,12 +43,13 @@ class TaskSection:
     tag_column: int = -1  # CoNLL: which whitespace-separated column holds the tag
     tag_scheme: str = "iob2"  # token classification: iob2, or iob1 (converted to IOB2 when read)
     max_seq_length: int = 128
-    # Tokens consecutive windows share: question answering's contexts, and texts longer than max_seq_length that
-    # classification and token classification evaluate and predict on. 32 fits 128 tokens (SQuAD's usual: 384, 128).
-    doc_stride: int = 32
-    truncation: bool = False  # classification, token classification: cut long texts instead of reading windows
+    # classification, token classification: texts longer than max_seq_length are evaluated and predicted on in
+    # windows sharing `stride` tokens (None: a quarter of max_seq_length), or cut to it with `truncation`
+    stride: int | None = None
+    truncation: bool = False
     # question answering
     version_2: bool = False
+    doc_stride: int = 32  # context tokens consecutive windows share; fits 128 tokens (SQuAD's usual: 384 and 128)
     max_query_length: int = 64
     n_best_size: int = 20
     max_answer_length: int = 30
@@ -58,13 +59,13 @@ class TaskSection:
 
 
 def section_stride(section: TaskSection, tokenizer: Any) -> int | None:
-    """The stride of the windows a classification or token classification run reads long texts in: `doc_stride`,
-    or None (texts cut) with `truncation`."""
-    stride = window_stride(section.max_seq_length, section.doc_stride, section.truncation)
+    """The stride of the windows a classification or token classification run reads long texts in (`stride`, by
+    default a quarter of max_seq_length), or None (texts cut) with `truncation`."""
+    stride = window_stride(section.max_seq_length, section.stride, section.truncation)
     try:
         check_stride(tokenizer, section.max_seq_length, stride)
     except ConfigError as error:
-        raise ConfigError(f"task.doc_stride: {error}") from None
+        raise ConfigError(f"task.stride: {error}") from None
     return stride
 
 

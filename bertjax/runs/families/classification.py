@@ -165,7 +165,7 @@ class ClassificationFamily:
         return lines
 
     def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
-        classify = TextClassificationPipeline(model, max_seq_length=section.max_seq_length, stride=section.doc_stride,
+        classify = TextClassificationPipeline(model, max_seq_length=section.max_seq_length, stride=section.stride,
                                               truncation=section.truncation)
         examples = self._file_examples(section, section.predict_file, None if self.regression else
                                        tuple(classify.labels), labelled=False)

@@ -178,7 +178,7 @@ class TokenClassificationFamily:
 
     def predict(self, section: TaskSection, model: PredictionModel, path: Path) -> int:
         sentences = read_words(section.predict_file, section.format)
-        tagger = TokenClassificationPipeline(model, max_seq_length=section.max_seq_length, stride=section.doc_stride,
+        tagger = TokenClassificationPipeline(model, max_seq_length=section.max_seq_length, stride=section.stride,
                                              truncation=section.truncation)
         write_tagged(sentences.words, tagger.word_tags(sentences.words), path)
         return len(sentences)
