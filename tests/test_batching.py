@@ -128,7 +128,10 @@ def test_eval_batches_cover_every_example_once_with_padding_rows_masked():
     assert np.all(last["labels"][5:] == -100)
     real_ids = np.concatenate([example_ids(batch)[batch["example_mask"] > 0] for batch in batches])
     np.testing.assert_array_equal(data.in_input_order(list(real_ids)), np.arange(21))
-    assert np.all(np.diff(data.lengths[real_ids]) >= 0)  # sorted by length, so batches need small buckets
+    # Longest first, so batches need small buckets, and the last one's filler rows are as short as its five
+    # shortest examples' bucket.
+    assert np.all(np.diff(data.lengths[real_ids]) <= 0)
+    assert last["input_ids"].shape[1] == data.buckets[np.searchsorted(data.buckets, np.sort(data.lengths)[4])]
 
 
 def test_eval_in_file_order_and_split_over_hosts():

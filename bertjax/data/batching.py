@@ -58,7 +58,7 @@ class BucketedDataset:
     epoch's examples are shuffled, cut into chunks of `chunk_batches` batches, sorted by bucket within a chunk (so a
     batch's examples share a bucket, but for at most one batch per bucket boundary), batched, and the batch order
     shuffled. The last partial batch of an epoch is dropped (which examples is random).
-    Evaluation: `eval_batches` gives every example once, sorted by length when `sort_eval_by_length` (then
+    Evaluation: `eval_batches` gives every example once, longest first when `sort_eval_by_length` (then
     `in_input_order` puts the outputs back in file order), the last batch padded with rows whose `example_mask` is 0.
     Multi-host: process h of H gets the contiguous rows [h*B/H, (h+1)*B/H) of each global batch of B.
     """
@@ -79,7 +79,9 @@ class BucketedDataset:
         self.num_examples = len(features[sequence_keys[0]])
         self.lengths = self._sequence_lengths(sequence_keys)  # [examples]
         self.bucket_of_example = np.searchsorted(self.buckets, self.lengths)  # [examples] index into buckets
-        self.eval_order = np.argsort(self.lengths, kind="stable") if sort_eval_by_length else \
+        # Longest first: the last batch, whose filler rows are padded as long as its longest example, then holds
+        # the shortest examples.
+        self.eval_order = np.argsort(-self.lengths, kind="stable") if sort_eval_by_length else \
             np.arange(self.num_examples)
         self._epoch_cache: tuple[int, int, list[np.ndarray]] | None = None
 
