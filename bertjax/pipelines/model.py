@@ -18,7 +18,7 @@ from bertjax.data.tokenizer import load_tokenizer
 from bertjax.data.windows import Windows, tokenize_windows
 from bertjax.errors import ConfigError
 from bertjax.model import BertConfig, ModelOptions
-from bertjax.train.sharding import batch_sharding, make_mesh, replicated
+from bertjax.train.sharding import batch_sharding, compiler_options, make_mesh, replicated
 
 Params = dict[str, Any]
 Outputs = dict[str, list[np.ndarray]]
@@ -94,7 +94,8 @@ class BatchRunner:
         self.mesh = make_mesh(jax.local_devices())
         self.params = jax.device_put(model.params, replicated(self.mesh))
         self.batch_size, self.progress, self.description = batch_size, progress, description
-        self._function = jax.jit(function, static_argnames=tuple(static), out_shardings=replicated(self.mesh))
+        self._function = jax.jit(function, static_argnames=tuple(static), out_shardings=replicated(self.mesh),
+                                 compiler_options=compiler_options(self.mesh))
 
     def __call__(self, features: Mapping[str, Sequence[np.ndarray]], padding: Mapping[str, int], max_length: int,
                  **static: Any) -> Outputs:

@@ -129,12 +129,13 @@ CPU_SCHEDULERS = {False: "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED", True: "CPU_SCHED
 
 
 def compiler_options(mesh: Mesh, concurrent: bool = False) -> dict[str, str] | None:
-    """XLA options for the programs run on `mesh`: on CPU, XLA's memory-optimised scheduler, or with `concurrent`
-    its concurrency-optimised one.
+    """XLA options for the programs run on `mesh` (training steps, evaluation, pipelines): the one place they are
+    chosen. On CPU, XLA's memory-optimised scheduler, or with `concurrent` its concurrency-optimised one.
 
     The memory-optimised one needs about 80 MiB less scratch memory per bert-base training step (647 instead of
     727 MiB at 4 x 128) in the same time. The concurrency-optimised one lets independent work (the slices of a
-    chunked attention) run on different cores at once.
+    chunked attention) run on different cores at once. XLA's other CPU choices (YNNPACK's fusion types, Eigen
+    instead of YNNPACK, oneDNN) measured no faster and stay at their defaults (docs/optimisations.md).
     """
     if mesh.devices.flat[0].platform != "cpu":
         return None
