@@ -80,10 +80,10 @@ def _rows_per_batch(examples: int, batch_size: int, devices: int) -> int:
 class BatchRunner:
     """Runs `function(params, batch) -> outputs` over per-example features on every local device.
 
-    Examples are sorted by length and padded to a bucket length (multiples of 16 up to 128, then of 64, up to
-    `max_length`: `fine_bucket_lengths`), batches to a power of two rows, so jit compiles at most one program per
-    bucket and row count whatever the inputs; outputs come back per example in input order, with the padding rows
-    dropped.
+    Examples are sorted by length, longest first, and padded to a bucket length (multiples of 16 up to 128, then of
+    64, up to `max_length`: `fine_bucket_lengths`), batches to a power of two rows, so jit compiles at most one
+    program per bucket and row count whatever the inputs; outputs come back per example in input order, with the
+    padding rows dropped.
     """
 
     def __init__(self, model: PredictionModel, function: Callable[[Params, dict[str, jax.Array]], Any],
