@@ -44,6 +44,12 @@ class PretrainingDataset:
     def __init__(self, prepared: PreparedCorpus, tokenizer: PreTrainedTokenizerBase,
                  options: PretrainingOptions) -> None:
         self.options = options
+        missing = [name for name in ("cls_token", "sep_token", "pad_token", "mask_token")
+                   if getattr(tokenizer, f"{name}_id") is None]
+        if missing:
+            raise ConfigError(f"the tokenizer has no {', '.join(missing)}; pretraining needs BERT's special tokens "
+                              f"([CLS], [SEP], [PAD], [MASK]): give a tokenizer that names them in its "
+                              f"tokenizer_config.json, or let the run train a vocabulary")
         self.cls_token_id, self.sep_token_id = tokenizer.cls_token_id, tokenizer.sep_token_id
         self.pad_token_id = tokenizer.pad_token_id
         self.vocabulary = MaskingVocabulary.from_tokenizer(tokenizer)

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from bertjax.data.pretraining.words import JiebaSegmenter, WordMarks, load_segmenter, segmented_starts
 
@@ -86,12 +86,17 @@ class SentenceEncoder:
         ids = [encoding.ids for encoding in encodings]
         lengths = np.fromiter(map(len, ids), np.int64, count=len(ids))
         tokens = np.fromiter(itertools.chain.from_iterable(ids), np.int32, count=int(lengths.sum()))
+        return tokens, lengths, self.word_starts(sentences, tokens, lengths, encodings)
+
+    def word_starts(self, sentences: Sequence[str], tokens: np.ndarray, lengths: np.ndarray,
+                    encodings: Sequence[Encoding]) -> np.ndarray:
+        """bool [tokens]: where words start among `tokens` int [tokens], the ids of `sentences` one after another
+        (`lengths` int [sentences] of them each), from their `encodings` (with offsets when there is a segmenter)."""
         if self.segmenter is not None:
-            return tokens, lengths, segmented_starts(sentences, [encoding.offsets for encoding in encodings],
-                                                     self.segmenter)
+            return segmented_starts(sentences, [encoding.offsets for encoding in encodings], self.segmenter)
         first = np.zeros(len(tokens), bool)
         first[(np.cumsum(lengths) - lengths)[lengths > 0]] = True
-        return tokens, lengths, self.marks.starts(tokens, first)
+        return self.marks.starts(tokens, first)
 
 
 def sentence_encoder(tokenizer_json: str, word_segmenter: str | None = None) -> SentenceEncoder:

@@ -6,9 +6,10 @@ From the tokenizer (`WordMarks`, read off its vocabulary, so the fastest batch e
 serves):
 - a continuing-subword prefix (WordPiece's `##`): a token starts a word unless it carries the prefix, as in
   Google's BERT (punctuation is a word of its own there, since the pre-tokenizer splits it off);
-- whitespace kept inside the tokens (byte-level BPE's `Ġ`, SentencePiece's `▁`): a word is a run of text between
-  whitespace; a token starts one when it begins with whitespace or follows a token that ends with it (as fairseq's
-  RoBERTa and transformers' DataCollatorForLanguageModeling see words);
+- whitespace kept inside the tokens (byte-level BPE's `Ġ`, SentencePiece's `▁`): a word is a run of text after
+  whitespace; a token starts one when it begins with whitespace or follows a token that ends a word (in a newline,
+  a tab, or as a token split off before pre-tokenizing, such as ModernBERT's runs of spaces), as fairseq's RoBERTa
+  and transformers' DataCollatorForLanguageModeling see words;
 - an end-of-word suffix (BPE's `</w>`): a token starts a word when the token before it ends one;
 - none of these (e.g. a word-level vocabulary): every token is a word.
 From a segmenter (`jieba`, for Chinese): a token starts a word when the segmenter's word holding its first character
@@ -68,8 +69,10 @@ class WordMarks:
             space = kinds.get("Metaspace", {}).get("replacement", "▁")
             for piece, index in pieces.items():
                 text = byte_level.decode([piece]) if "ByteLevel" in kinds else piece.replace(space, " ")
-                opens[index], closes[index] = text[:1].isspace(), text[-1:].isspace()
-            for added in spec.get("added_tokens") or []:  # their text is as written, not in the pieces' alphabet
+                # A last plain space belongs to the next piece's word: the pre-tokenizer glues one space to the
+                # word after it (" x"), so a piece ending in it is followed by that word's other pieces.
+                opens[index], closes[index] = text[:1].isspace(), text[-1:].isspace() and text[-1] != " "
+            for added in spec.get("added_tokens") or []:  # split off before pre-tokenizing, their text as written
                 content = added["content"]
                 opens[added["id"]], closes[added["id"]] = content[:1].isspace(), content[-1:].isspace()
         elif suffix:
@@ -101,9 +104,9 @@ class JiebaSegmenter:
         self._jieba = jieba.Tokenizer()
         self.identity = f"jieba {jieba.__version__}"
 
-    def word_starts(self, sentence: str) -> list[int]:
-        """The character positions where the words of `sentence` start."""
-        return [start for _, start, _ in self._jieba.tokenize(sentence)]
+    def word_lengths(self, sentence: str) -> list[int]:
+        """The characters of each word of `sentence`, in order."""
+        return [len(word) for word in self._jieba.lcut(sentence)]
 
 
 def load_segmenter(name: str | None) -> JiebaSegmenter | None:
@@ -124,7 +127,7 @@ def segmented_starts(sentences: Sequence[str], offsets: Sequence[Sequence[tuple[
     boundaries = np.zeros(int(bases[-1]) + 1, np.int64)
     boundaries[bases[:-1]] = 1  # sentences never share a word
     for sentence, base in zip(sentences, bases.tolist()):
-        boundaries[np.asarray(segmenter.word_starts(sentence), np.int64) + base] = 1
+        boundaries[np.cumsum([base, *segmenter.word_lengths(sentence)[:-1]])] = 1
     word_of_character = np.cumsum(boundaries)
     counts = np.fromiter(map(len, offsets), np.int64, count=len(offsets))
     token_starts = np.fromiter((start for spans in offsets for start, _ in spans), np.int64, count=int(counts.sum()))
