@@ -410,7 +410,6 @@ CHINESE = ["我们在北京大学学习自然语言处理。", "这家酒店的�
 def test_a_word_segmenters_words_are_prepared_on_workers_and_keyed(tmp_path: Path) -> None:
     """Word starts from jieba are made on worker processes as in one process, the segmenter and its version are
     part of the key, and a folder prepared by another format version is refused by name."""
-    pytest.importorskip("jieba")
     rng = np.random.default_rng(0)
     documents = [list(rng.choice(CHINESE, rng.integers(3, 7))) for _ in range(60)]
     path = write_sentences(tmp_path / "zh.txt", documents)

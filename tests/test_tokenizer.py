@@ -133,7 +133,7 @@ def bpe(wikitext_sentences) -> PreTrainedTokenizerFast:
 def test_bpe_vocabulary(wikitext_sentences, bpe, tmp_path):
     assert len(bpe) == 2000 and not isinstance(bpe, BertTokenizerFast)
     assert bpe.convert_ids_to_tokens(list(range(5))) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    assert (bpe.pad_token_id, bpe.unk_token_id, bpe.cls_token_id, bpe.sep_token_id, bpe.mask_token_id) == (0, 1, 2, 3, 4)
+    assert [bpe.pad_token_id, bpe.unk_token_id, bpe.cls_token_id, bpe.sep_token_id, bpe.mask_token_id] == [*range(5)]
     for _ in range(2):
         assert train_bpe(wikitext_sentences, vocab_size=2000).backend_tokenizer.to_str() == \
             bpe.backend_tokenizer.to_str()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 
+import jieba
 import numpy as np
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -115,9 +116,6 @@ def test_segmented_words_are_jiebas(chinese):
     """With `jieba`, the tokens of each word (mostly a Chinese character each, with a vocabulary of BERT's) spell
     out exactly the words jieba finds, mixed Latin letters and digits included; where one token holds the end of a
     word and the start of the next (full-width digits `３０` make one token), the two are one word."""
-    pytest.importorskip("jieba")
-    import jieba
-
     tokenizer = train_wordpiece(chinese, 3000)
     several = straddled = 0
     for sentence, starts in zip(chinese, word_starts(tokenizer.backend_tokenizer, chinese, "jieba")):

@@ -5,9 +5,10 @@ the seconds a restarted run takes to its first batch, and batch assembly on the 
 
 Each measurement runs in a fresh process (bertjax's with the allocator setting its scripts use); its peak memory
 is the largest sum of the resident sets of that process and its children (worker processes included), sampled
-every 0.1 s. The corpora are the built-in corpus repeated to size in a temporary folder, removed afterwards;
-nothing is downloaded. All methods share one WordPiece vocabulary (8,000 pieces, learnt from the built-in corpus)
-and the machine's cores.
+every 0.1 s. The corpora are the built-in corpus (or a text file given) repeated to size in a temporary folder,
+removed afterwards; nothing is downloaded. All methods share one vocabulary (8,000 WordPiece or byte-level BPE
+tokens, learnt from that text) and the machine's cores; bertjax's preparation can also find words with a word
+segmenter (`jieba`), as `data.word_segmenter` does.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class PreparationBenchSettings:
     vocabulary_sample_mb: float = 100.0
     batch_size: int = 256
     seq_len: int = 128
+    text: str | None = None  # a text file (a format bertjax reads) repeated to size; None: the built-in corpus
+    tokenizer_type: str = "wordpiece"  # the shared vocabulary: wordpiece | bpe
+    word_segmenter: str | None = None  # bertjax's preparation finds words with this segmenter (jieba)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +59,10 @@ class Measurement:
     detail: dict
 
 
-def write_corpus(path: Path, size_mb: int) -> Path:
-    """The built-in corpus repeated to about `size_mb` MiB (documents kept apart by blank lines)."""
-    text = (builtin_corpus().read_text(encoding="utf-8").strip("\n") + "\n\n").encode()
+def write_corpus(path: Path, size_mb: int, source: Path | None = None) -> Path:
+    """The text of `source` (the built-in corpus when None) repeated to about `size_mb` MiB (documents kept apart
+    by blank lines)."""
+    text = ((source or builtin_corpus()).read_text(encoding="utf-8").strip("\n") + "\n\n").encode()
     block = text * max(1, (16 * MIB) // len(text))
     with path.open("wb") as file:
         while file.tell() < size_mb * MIB:
@@ -117,18 +122,20 @@ def run_child(*arguments: str) -> tuple[dict, float, float]:
 def measure(settings: PreparationBenchSettings, scratch: Path, say=print) -> dict:
     """Every measurement of `settings`, in `scratch`."""
     tokenizer_file = scratch / "tokenizer.json"
-    run_child("vocabulary", str(tokenizer_file))
+    source = Path(settings.text) if settings.text else None
+    run_child("vocabulary", str(tokenizer_file), str(source or builtin_corpus()), settings.tokenizer_type)
     vocabulary: dict = {}
     rows: list[Measurement] = []
     restart: dict = {}
     assembly: dict = {}
     for size in settings.sizes_mb:
-        corpus = write_corpus(scratch / f"corpus-{size}mb.txt", size)
+        corpus = write_corpus(scratch / f"corpus-{size}mb.txt", size, source)
         for method in settings.methods:
             if size > {"bertjax": size, "datasets": settings.datasets_max_mb}.get(method, settings.reference_max_mb):
                 continue
             output = scratch / f"{method}-{size}"
-            detail, seconds, peak = run_child(method, str(corpus), str(tokenizer_file), str(output))
+            segmenter = ("", settings.word_segmenter or "") if method == "bertjax" else ()  # (packing, segmenter)
+            detail, seconds, peak = run_child(method, str(corpus), str(tokenizer_file), str(output), *segmenter)
             rows.append(Measurement(size, method, seconds, size / seconds, peak, detail))
             say(f"{size:>6} MiB  {method:<11}{seconds:>8.1f} s{size / seconds:>8.2f} MiB/s{peak:>9.0f} MiB peak")
         if size == settings.restart_mb and "bertjax" in settings.methods:

@@ -3,8 +3,8 @@
 A share folder (`<folder>/share-<i>-of-<n>`, one per process) holds:
 - `manifest.json`, written last: the preparation's key and what it was made from (files with sizes and
   modification times, the tokenizer's digest, the options), the shards' text digests and counts;
-- `corpus-<key>/`: the arrays of shards.ARRAYS (word starts among them) (and PACK_ARRAYS when packed) as .npy files, read back
-  memory-mapped;
+- `corpus-<key>/`: the arrays of shards.ARRAYS, word starts among them (and PACK_ARRAYS when packed), as .npy
+  files, read back memory-mapped;
 - while preparing, `shards-<key>/<index>/`: each shard's arrays, each folder renamed into place once complete, so
   a preparation killed part-way or stopped by a full disk leaves only whole shards, and a rerun makes the missing
   ones alone. It is removed once the shards are merged.

@@ -3,8 +3,8 @@
 A shard is a bounded share of the corpus (a few MiB of text) prepared on its own, as Google's
 create_pretraining_data prepares each of its input files: its documents are tokenized (with where words start, see
 words), some are held out for evaluation, and each split is cut into sequences (`dupe_factor` times), next-sentence
-partners drawn from the shard's own documents. Its tokens hold its training documents first, then its held-out ones, so that a sequence
-that runs on into the next document stays within its split. Merged (see prepare), the shards' arrays are concatenated
+partners drawn from the shard's own documents. Its tokens hold its training documents first, then its held-out ones,
+so that a sequence that runs on into the next document stays within its split. Merged (see prepare), the shards' arrays are concatenated
 and their token, sentence, document and sequence positions shifted.
 With packing, each split's sequences are also packed into rows within the shard (see packing), so that a prepared
 corpus is never packed again when it is read back.

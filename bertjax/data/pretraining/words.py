@@ -20,6 +20,7 @@ with LTP's words (Hugging Face's run_mlm_wwm.py reads them from a reference file
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 from collections.abc import Sequence
@@ -124,10 +125,11 @@ def segmented_starts(sentences: Sequence[str], offsets: Sequence[Sequence[tuple[
     `offsets`: each sentence's tokens' character spans."""
     lengths = np.fromiter(map(len, sentences), np.int64, count=len(sentences))
     bases = np.concatenate([[0], np.cumsum(lengths)])
-    boundaries = np.zeros(int(bases[-1]) + 1, np.int64)
-    boundaries[bases[:-1]] = 1  # sentences never share a word
+    word_firsts: list[int] = []  # every word's first character, sentences one after another; sentences share none
     for sentence, base in zip(sentences, bases.tolist()):
-        boundaries[np.cumsum([base, *segmenter.word_lengths(sentence)[:-1]])] = 1
+        word_firsts.extend(itertools.accumulate(segmenter.word_lengths(sentence)[:-1], initial=base))
+    boundaries = np.zeros(int(bases[-1]) + 1, np.int64)
+    boundaries[word_firsts] = 1
     word_of_character = np.cumsum(boundaries)
     counts = np.fromiter(map(len, offsets), np.int64, count=len(offsets))
     token_starts = np.fromiter((start for spans in offsets for start, _ in spans), np.int64, count=int(counts.sum()))
