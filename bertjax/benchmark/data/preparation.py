@@ -60,13 +60,17 @@ class Measurement:
 
 
 def write_corpus(path: Path, size_mb: int, source: Path | None = None) -> Path:
-    """The text of `source` (the built-in corpus when None) repeated to about `size_mb` MiB (documents kept apart
-    by blank lines)."""
+    """The text of `source` (the built-in corpus when None) repeated to `size_mb` MiB (documents kept apart by
+    blank lines; the last copy cut after a whole character and padded with newlines)."""
     text = ((source or builtin_corpus()).read_text(encoding="utf-8").strip("\n") + "\n\n").encode()
     block = text * max(1, (16 * MIB) // len(text))
     with path.open("wb") as file:
         while file.tell() < size_mb * MIB:
-            file.write(block[:size_mb * MIB - file.tell()] if file.tell() + len(block) > size_mb * MIB else block)
+            left = size_mb * MIB - file.tell()
+            if left < len(block):
+                block = block[:left].decode("utf-8", "ignore").encode()
+                block += b"\n" * (left - len(block))
+            file.write(block)
     return path
 
 
