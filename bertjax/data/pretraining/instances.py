@@ -103,11 +103,10 @@ class Instances:
         segment, entry = in_b[inside].astype(np.intp), which[inside]
         offset = positions[inside] - np.where(segment, b_first[inside], 1)
         sources[inside] = self._segment_sources(starts[segment, entry], offset, crossing_segments[segment, entry])
-        from_corpus = sources >= 0
-        input_ids = np.where(positions == 0, cls_token_id, sep_token_id).astype(np.int32)
-        input_ids[from_corpus] = self.corpus.tokens[sources[from_corpus]]
-        word_starts = np.zeros(len(positions), bool)
-        word_starts[from_corpus] = self.corpus.word_starts[sources[from_corpus]]
+        from_corpus, gathered = sources >= 0, np.maximum(sources, 0)
+        input_ids = np.where(from_corpus, self.corpus.tokens[gathered],
+                             np.where(positions == 0, cls_token_id, sep_token_id)).astype(np.int32)
+        word_starts = from_corpus & self.corpus.word_starts[gathered]
         return input_ids, (positions >= b_first).astype(np.int32), word_starts
 
     def sequence(self, index: int, cls_token_id: int, sep_token_id: int) -> tuple[np.ndarray, np.ndarray]:
