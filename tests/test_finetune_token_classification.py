@@ -19,8 +19,8 @@ from bertjax.data.finetuning.token_classification import TaggedSentences, encode
 from bertjax.errors import DataError
 from bertjax.model import BertForTokenClassification
 from bertjax.run_config import load_run_config
-from bertjax.runs.families.token_classification import TokenClassificationFamily, entity_labels, read_words, \
-    write_tagged
+from bertjax.runs.families.token_classification import TokenClassificationFamily, entity_labels, read_conll_words, \
+    write_conll_tags
 from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
 from bertjax.runs.task_family import TaskSection
 
@@ -134,12 +134,9 @@ def test_predictions_follow_the_input_format(tmp_path: Path) -> None:
     assert family.prediction_suffix(TaskSection(predict_file="new.jsonl")) == ".jsonl"
     assert family.prediction_suffix(TaskSection(predict_file="new.data", format="jsonl")) == ".jsonl"
     words, tags = [["Peter", "flew"], ["Oslo"]], [["B-PER", "O"], ["B-LOC"]]
-    write_tagged(words, tags, tmp_path / "predictions.txt")
+    write_conll_tags(words, tags, tmp_path / "predictions.txt")
     assert (tmp_path / "predictions.txt").read_text() == "Peter B-PER\nflew O\n\nOslo B-LOC\n\n"
-    write_tagged(words, tags, tmp_path / "predictions.jsonl")
-    rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
-    assert rows == [{"tokens": ["Peter", "flew"], "tags": ["B-PER", "O"]}, {"tokens": ["Oslo"], "tags": ["B-LOC"]}]
-    assert read_words(tmp_path / "predictions.jsonl").words == words  # JSON lines in, JSON lines out
+    assert read_conll_words(tmp_path / "predictions.txt") == words
 
 
 def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
@@ -148,7 +145,7 @@ def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
     sentences = TaggedSentences([["Anna", "Weberhausen", "visited", "Oslo"], ["Fiat", "rose"]],
                                 [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]], ["a line 1", "a line 6"])
     family = TokenClassificationFamily(TaskSection(type="token_classification"))
-    family._labels = entity_labels(sentences)
+    family._labels = entity_labels(sentences, "iob2")
     family._eval = sentences
     family._eval_encoded = encode_token_classification(sentences, tokenizer, 32, family._labels)
 
@@ -168,31 +165,30 @@ def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
     assert wrong["LOC_f1"] == 0.0 and wrong["ORG_f1"] == pytest.approx(2 / 3)
 
 
-def test_entity_labels_hold_both_prefixes() -> None:
+def test_entity_labels_hold_every_prefix_of_the_scheme() -> None:
     sentences = TaggedSentences([["a", "b"]], [["B-LOC", "B-PER"]], ["x"])
-    assert entity_labels(sentences) == ("O", "B-LOC", "B-PER", "I-LOC", "I-PER")
+    assert entity_labels(sentences, "iob2") == ("O", "B-LOC", "B-PER", "I-LOC", "I-PER")
+    assert entity_labels(TaggedSentences([["a"]], [["S-RACE"]], ["x"]), "bios") == ("O", "B-RACE", "I-RACE", "S-RACE")
 
 
-def test_read_words_ignores_tags_and_docstart(tmp_path: Path) -> None:
+def test_read_conll_words_ignores_tags_and_docstart(tmp_path: Path) -> None:
     path = tmp_path / "new.txt"
     path.write_text("-DOCSTART- O\n\nEU B-ORG\nrejects\n\n\nPeter\n", encoding="utf-8")
-    sentences = read_words(path)
-    assert sentences.words == [["EU", "rejects"], ["Peter"]]
-    assert sentences.where == [f"{path} line 3", f"{path} line 7"]
-    assert sentences.tags == [["O", "O"], ["O"]]
+    assert read_conll_words(path) == [["EU", "rejects"], ["Peter"]]
 
 
-def test_tags_not_in_iob2_name_file_and_line(tmp_path: Path) -> None:
+def test_tags_of_no_scheme_name_file_and_line(tmp_path: Path) -> None:
     sentences = synthetic_sentences(20, seed=5)
     sentences[1][0] = (sentences[1][0][0], "PERSON")
     train = write_conll(tmp_path / "train.txt", sentences)
     line = 2 + len(sentences[0]) + 1 + 1  # -DOCSTART-, blank, first sentence, blank, then sentence 2's first word
-    with pytest.raises(DataError, match=f"{train} line {line}: tag 'PERSON' is not IOB2"):
+    with pytest.raises(DataError, match=f"{train} line {line}: tag 'PERSON' is not O or a prefix B-, I-, S-, E- or "
+                                        f"M- followed by a type"):
         run_finetuning(_config(tmp_path / "run", f"task.train_file={train}"))
-    sentences[1][0] = (sentences[1][0][0], "I-PER")
+    sentences[1][0] = (sentences[1][0][0], "S-PER")
     write_conll(train, sentences)
-    with pytest.raises(DataError, match=f"{train} line {line}: tag 'I-PER' follows 'O'"):
-        run_finetuning(_config(tmp_path / "run", f"task.train_file={train}"))
+    with pytest.raises(DataError, match=rf"{train} line {line}: tag 'S-PER' is not IOB2 \(O, B-TYPE, I-TYPE\)"):
+        run_finetuning(_config(tmp_path / "run", f"task.train_file={train}", "task.tag_scheme=iob2"))
 
 
 def test_token_line_without_tag_is_one_line_error_from_the_script(tmp_path: Path) -> None:
@@ -241,8 +237,8 @@ def test_tfds_conll2003_trains_on_train_and_evaluates_on_dev() -> None:
             "dev": [{"tokens": ["EU", "rejects"], "ner": [3, 0]}]}
     section = TaskSection(type="token_classification", tfds="conll2003")
     with mock_tfds(rows):
-        train, evaluation = TokenClassificationFamily(section)._splits(section, seed=0)
-    assert train.tags == [["B-PER", "I-PER"]] and evaluation.words == [["EU", "rejects"]]
+        train, evaluation, scheme = TokenClassificationFamily(section)._splits(section, seed=0)
+    assert train.tags == [["B-PER", "I-PER"]] and evaluation.words == [["EU", "rejects"]] and scheme == "iob2"
 
 
 def test_shipped_config() -> None:
