@@ -245,3 +245,48 @@ def test_shipped_config() -> None:
     config = load_run_config(FinetuningConfig, ROOT / "configs" / "finetune-conll2003.yaml")
     assert config.task.type == "token_classification" and config.model.init_from
     assert config.task.train_file.endswith("train.txt") and config.task.eval_file.endswith("valid.txt")
+
+
+@pytest.mark.slow
+def test_resume_ner_as_published_from_a_chinese_checkpoint(tmp_path: Path, chinese_bert_dir: Path,
+                                                           shared_data: Path) -> None:
+    """Resume NER's files as published (JSON lines text/label, BIOS tags) from a checkpoint in bert-base-chinese's
+    format, 40 steps (entity F1 0.25 on dev.json when written): BIOS labels, entity scores as seqeval's strict mode
+    counts them, predictions with each record's tags and its entities as character spans of its text, and
+    predict.py giving the same entities."""
+    from bertjax.data.finetuning.tag_schemes import entity_spans, scheme_labels
+    from bertjax.runs.predict import run_predict
+
+    resume = shared_data / "chinese" / "ner-resume"
+    to_tag = tmp_path / "test.json"  # the first 40 records of test.json, unchanged
+    to_tag.write_text("".join((resume / "test.json").read_text(encoding="utf-8").splitlines(True)[:40]),
+                      encoding="utf-8")
+    run_dir = tmp_path / "run"
+    summary = run_finetuning(load_run_config(FinetuningConfig, None, [
+        "task.type=token_classification", f"task.train_file={resume / 'train.json'}",
+        f"task.eval_file={resume / 'dev.json'}", f"task.predict_file={to_tag}", "task.max_seq_length=32",
+        f"model.init_from={chinese_bert_dir}", "train.steps=40", "train.eval_every=40", "train.batch_size=32",
+        "train.eval_batch_size=128", "train.log_every=10", "optimizer.learning_rate=0.01",
+        f"train.output_dir={run_dir}"]))
+    types = ("CONT", "EDU", "LOC", "NAME", "ORG", "PRO", "RACE", "TITLE")
+    id2label = json.loads((run_dir / "best" / "config.json").read_text())["id2label"]
+    labels = tuple(id2label[str(index)] for index in range(len(id2label)))
+    assert labels == scheme_labels(types, "bios") and len(labels) == 25
+    assert {"f1", "precision", "recall", *(f"{name}_f1" for name in types)} <= set(summary["best"])
+    dev = [json.loads(line)["label"] for line in (resume / "dev.json").read_text(encoding="utf-8").splitlines()]
+    report = json.loads((run_dir / "entity_report.json").read_text())
+    assert report["overall"]["support"] == sum(len(entity_spans(tags, "bios")) for tags in dev)
+
+    rows = [json.loads(line) for line in Path(summary["predictions"]).read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 40 and sum(len(row["entities"]) for row in rows) > 10
+    for row in rows:
+        text = "".join(row["text"])
+        assert len(row["label"]) == len(row["text"]) and set(row["label"]) <= set(labels)
+        assert [(entity["entity_group"], entity["start"], entity["end"]) for entity in row["entities"]] == \
+            [(entity_type, first, last + 1) for entity_type, first, last in entity_spans(row["label"], "bios")]
+        assert all(entity["word"] == text[entity["start"]:entity["end"]] for entity in row["entities"])
+    output = tmp_path / "predict.py.jsonl"
+    assert run_predict([str(run_dir / "best"), str(to_tag), "--output", str(output), "--max-seq-length", "32"]) == 0
+    again = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [[(entity["word"], entity["start"]) for entity in row["entities"]] for row in again] == \
+        [[(entity["word"], entity["start"]) for entity in row["entities"]] for row in rows]
