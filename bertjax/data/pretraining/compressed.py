@@ -22,7 +22,8 @@ from bertjax.data.pretraining.corpus import Documents
 from bertjax.data.pretraining.text_pieces import LINE_LAYOUTS, FileIdentity, decode, layout_documents
 from bertjax.errors import DataError
 
-READ_BYTES = 1 << 20  # decompressed bytes read at a time
+READ_BYTES = 1 << 20  # decompressed bytes read at a time (at most)
+_ZSTD_READ = 1 << 14  # compressed bytes zstandard reads at a time: how finely the sample's windows are placed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,7 @@ class CompressedFile:
         """The file's text in pieces of at least `piece_bytes` (the last may hold less), cut at line ends."""
         data: list[bytes] = []
         start, size, first_line, lines = 0, 0, 1, 0
-        for _, block in self._blocks():
+        for _, block in self._blocks(min(READ_BYTES, piece_bytes)):
             data.append(block)
             size += len(block)
             lines += block.count(b"\n")
@@ -99,7 +100,7 @@ class CompressedFile:
         index = 0
         taken: list[bytes] | None = None
         start = first_line = decompressed = lines = 0
-        for position, block in self._blocks():
+        for position, block in self._blocks(min(READ_BYTES, window_bytes)):
             if taken is None and index < len(offsets) and position > offsets[index]:
                 taken, start, first_line = [], decompressed, lines + 1
             if taken is not None:
@@ -117,8 +118,8 @@ class CompressedFile:
     def _piece(self, start: int, first_line: int, data: list[bytes]) -> StreamedPiece:
         return StreamedPiece(self.file, start, first_line, b"".join(data), self.layout, self.text_field)
 
-    def _blocks(self) -> Iterator[tuple[int, bytes]]:
-        """Whole lines of the decompressed text, about READ_BYTES at a time, each with how far the compressed file
+    def _blocks(self, read_bytes: int) -> Iterator[tuple[int, bytes]]:
+        """Whole lines of the decompressed text, about `read_bytes` at a time, each with how far the compressed file
         had been read by then."""
         if FileIdentity.of(self.file.path) != self.file:
             raise DataError(f"{self.file.path}: the file changed while the corpus was being prepared (its size or "
@@ -126,7 +127,7 @@ class CompressedFile:
         rest = b""
         with self._open() as (raw, stream):
             while True:
-                block = self._read(stream)
+                block = self._read(stream, read_bytes)
                 if not block:
                     break
                 block = rest + block
@@ -144,13 +145,14 @@ class CompressedFile:
             if self.compression == "gzip":
                 stream = gzip.GzipFile(fileobj=raw, mode="rb")
             else:
-                stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
+                stream = zstandard.ZstdDecompressor().stream_reader(raw, read_size=_ZSTD_READ, read_across_frames=True,
+                                                                    closefd=False)
             with stream:
                 yield raw, stream
 
-    def _read(self, stream: BinaryIO) -> bytes:
+    def _read(self, stream: BinaryIO, read_bytes: int) -> bytes:
         try:
-            return stream.read(READ_BYTES)
+            return stream.read(read_bytes)
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as error:
             raise DataError(f"{self.file.path}: the file cannot be decompressed as {self.compression} ({error}); "
                             f"check that it is whole and that its extension names its compression") from None

@@ -135,7 +135,7 @@ def json_documents(text: str, text_field: str, where: Callable[[int], str]) -> D
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise DataError(f"{where(index)}: not JSON ({error.msg} at column {error.colno}); a JSON-lines corpus "
+            raise DataError(f"{where(index)}: not JSON ({error.msg}: column {error.colno}); a JSON-lines corpus "
                             f"holds one JSON object a line") from None
         if not isinstance(record, dict):
             raise DataError(f"{where(index)}: a JSON {type(record).__name__} where a JSON object (a record) is "

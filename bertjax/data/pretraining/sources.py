@@ -18,7 +18,8 @@ from bertjax.data.pretraining.compressed import CompressedFile, StreamedPiece
 from bertjax.data.pretraining.corpus import (Documents, check_format, compression_of, corpus_files, file_format,
                                              text_sentences)
 from bertjax.data.pretraining.parquet_pieces import RowGroups, RowPiece, plan_row_pieces
-from bertjax.data.pretraining.text_pieces import FileIdentity, Piece, SampledPiece, plan_pieces, spread_sample
+from bertjax.data.pretraining.text_pieces import (SCAN_BLOCK, FileIdentity, Piece, SampledPiece, plan_pieces,
+                                                  spread_sample)
 from bertjax.data.tfds_source import load_records
 from bertjax.errors import DataError
 
@@ -140,12 +141,12 @@ class FileSource:
                 total += FileIdentity.of(path).size
         return total
 
-    def vocabulary_sample(self, sample_bytes: int) -> Iterator[str]:
-        """Sentences of about `sample_bytes` of text spread over the whole share (see text_pieces.spread_sample; a
-        compressed file weighs as much as its compressed size)."""
+    def vocabulary_sample(self, sample_bytes: int, window_bytes: int = SCAN_BLOCK) -> Iterator[str]:
+        """Sentences of about `sample_bytes` of text spread over the whole share in windows of `window_bytes` (see
+        text_pieces.spread_sample; a compressed file weighs as much as its compressed size)."""
         pieces = [piece for path in self.files()
                   for piece in self._file_pieces(path, max(sample_bytes, 1), sampled=True)]
-        return spread_sample(pieces, sample_bytes)
+        return spread_sample(pieces, sample_bytes, window_bytes)
 
 
 @dataclasses.dataclass(frozen=True)
