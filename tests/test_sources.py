@@ -45,7 +45,7 @@ def json_lines(documents: list[list[str]], field: str = "text") -> bytes:
 
 def write_corpus(folder: Path, documents: list[list[str]], kind: str) -> Path:
     """`documents` written as a corpus file of `kind`: jsonl, jsonl.gz, jsonl.zst, parquet (row groups of
-    ROW_GROUP_ROWS rows), or txt / txt.gz (one document a line)."""
+    ROW_GROUP_ROWS rows), tsv (text and label columns), or txt / txt.gz (one document a line)."""
     path = folder / f"corpus.{kind}"
     lines = "".join(" ".join(document) + "\n" for document in documents).encode()
     data = {"jsonl": lambda: json_lines(documents), "txt": lambda: lines,
@@ -54,12 +54,14 @@ def write_corpus(folder: Path, documents: list[list[str]], kind: str) -> Path:
     if kind == "parquet":
         table = pa.table({"id": list(range(len(documents))), "text": [document_text(doc) for doc in documents]})
         pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS)
+    elif kind == "tsv":
+        path.write_text("text\tlabel\n" + "".join(f"{' '.join(doc)}\t{len(doc)}\n" for doc in documents), "utf-8")
     else:
         path.write_bytes(data[kind]())
     return path
 
 
-KINDS = ["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "txt", "txt.gz"]
+KINDS = ["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "tsv", "txt", "txt.gz"]
 FORMAT = {"txt": "documents", "txt.gz": "documents"}  # the others are recognised by their extension
 
 
@@ -175,21 +177,23 @@ def test_spread_sample_reads_a_compressed_file_once(tmp_path: Path, monkeypatch:
 
 
 def test_format_by_extension_and_folders_by_format(tmp_path: Path) -> None:
-    names = ["a.txt", "b.jsonl", "c.JSON.gz", "d.jsonl.zst", "e.parquet", "f.md", "g.txt.gz", "h.csv"]
+    names = ["a.txt", "b.jsonl", "c.JSON.gz", "d.jsonl.zst", "e.parquet", "f.md", "g.txt.gz", "h.csv", "i.json",
+             "j.tsv"]
     for name in names:
         (tmp_path / name).write_text("x")
     assert [file_format(name, "auto") for name in names] == ["auto", "jsonl", "jsonl", "jsonl", "parquet", "auto",
-                                                            "auto", "auto"]
+                                                            "auto", "auto", "jsonl", "tsv"]
     assert file_format("e.parquet", "documents") == "documents"
     listed = {format: [path.name for path in corpus_files(tmp_path, format)]
-              for format in ("auto", "sentences", "documents", "jsonl", "parquet")}
+              for format in ("auto", "sentences", "documents", "jsonl", "parquet", "tsv")}
     assert listed == {"auto": names[:5], "sentences": ["a.txt"], "documents": ["a.txt", "g.txt.gz"],
-                      "jsonl": ["b.jsonl", "c.JSON.gz", "d.jsonl.zst"], "parquet": ["e.parquet"]}
+                      "jsonl": ["b.jsonl", "c.JSON.gz", "d.jsonl.zst", "i.json"], "parquet": ["e.parquet"],
+                      "tsv": ["j.tsv"]}  # a folder under auto: not plain .json nor .tsv, often metadata
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no \\*.parquet files \\(those format=parquet reads\\)"):
         corpus_files(tmp_path / "empty", "parquet")
     with pytest.raises(ConfigError, match="format='csv' is not one of auto, sentences, paragraphs, documents, "
-                                          "jsonl, parquet"):
+                                          "jsonl, parquet, tsv"):
         FileSource(str(tmp_path), "csv")
 
 
@@ -229,6 +233,17 @@ def test_bad_files_are_named(tmp_path: Path, documents, tokenizer) -> None:
     pq.write_table(pa.table({"text": pa.array([], pa.string())}), empty)
     with pytest.raises(DataError, match=f"{empty}: the parquet file has no rows"):
         prepare(empty)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("sentence\tlabel\nOne.\t0\n")
+    with pytest.raises(DataError, match=f"{labels} line 1: the header has no column 'text' \\(its columns: "
+                                        f"'sentence', 'label'\\); set data.text_field"):
+        prepare(labels)
+    tabs = write_corpus(tmp_path, documents, "tsv")
+    rows = tabs.read_text(encoding="utf-8").splitlines(keepends=True)
+    tabs.write_text("".join(rows[:70]) + "A text\twith a tab.\t3\n" + "".join(rows[70:]), encoding="utf-8")
+    with pytest.raises(DataError, match=f"{tabs} line 71: 3 fields where the header has 2 \\(text, label\\); a text "
+                                        f"containing a tab\\?"):
+        prepare(tabs)
     fake = tmp_path / "fake.parquet"
     fake.write_text("{\"text\": \"JSON, not parquet.\"}\n")
     with pytest.raises(DataError, match=f"{fake}: not a parquet file"):
@@ -261,3 +276,16 @@ def test_one_document_a_line_read_as_text_points_to_the_documents_format(tmp_pat
     records.write_bytes(json_lines(documents[:3]))
     with pytest.raises(DataError, match="Give a corpus with more documents \\(one a record\\)$"):
         prepare_corpus(FileSource(str(records)), _json(tokenizer), OPTIONS, tmp_path / "c", ONE_SHARD)
+
+
+def test_the_chinese_reviews_and_titles_as_published(shared_data: Path, tmp_path: Path) -> None:
+    """ChnSentiCorp's reviews and TNEWS's titles, their TSV files as they are: one document a row, from the `text`
+    column, reviews split into sentences at 。！？ without spaces."""
+    source = FileSource(str(shared_data / "chinese"), "tsv")
+    assert [path.parent.name for path in source.files()] == ["chnsenticorp", "tnews"]
+    tokenizer = train_wordpiece(source.vocabulary_sample(1 << 20), 3000)
+    prepared = prepare_corpus(source, _json(tokenizer), OPTIONS, tmp_path / "share", ONE_SHARD)
+    assert prepared.corpus.num_documents == 9_600 + 53_360
+    review = tokenizer.decode(prepared.corpus.tokens[:prepared.corpus.sentence_offsets[5]]).replace(" ", "")
+    assert review.endswith("还算丰富。服务吗，一般") and prepared.corpus.document_offsets[1] == 5  # the first review
+    assert np.diff(prepared.corpus.document_offsets[:9_600]).mean() > 3  # most reviews hold several sentences

@@ -28,9 +28,9 @@ class PretrainingDataSection:
 
     corpus: str = "builtin"  # a corpus file, folder or glob; `builtin` is the small corpus shipped with bertjax
     # sentences (one a line, blank line between documents) | paragraphs | documents (one a line) | jsonl | parquet |
-    # auto (JSON lines and parquet by extension, text by its look)
+    # tsv | auto (JSON lines, parquet and TSV by extension, text by its look)
     format: str = "auto"
-    text_field: str = "text"  # the field of JSON-lines records, or the parquet column, that holds the text
+    text_field: str = "text"  # the field of JSON-lines records, or the parquet or TSV column, that holds the text
     tfds: str | None = None  # a tensorflow-datasets text data set instead of files, e.g. wikipedia/20230601.en
     tfds_split: str = "train"
     tfds_text_feature: str = "text"

@@ -19,7 +19,7 @@ from typing import BinaryIO
 import zstandard
 
 from bertjax.data.pretraining.corpus import Documents
-from bertjax.data.pretraining.text_pieces import LINE_LAYOUTS, FileIdentity, decode, layout_documents
+from bertjax.data.pretraining.text_pieces import FileIdentity, decode, layout_documents
 from bertjax.errors import DataError
 
 READ_BYTES = 1 << 20  # decompressed bytes read at a time (at most)
@@ -59,7 +59,7 @@ class CompressedFile:
     text_field: str = "text"
 
     def __post_init__(self) -> None:
-        if self.layout not in LINE_LAYOUTS:
+        if self.layout not in ("documents", "jsonl"):
             raise DataError(f"{self.file.path}: a compressed corpus file is read as JSON lines or as one document a "
                             f"line; name it *.jsonl{_SUFFIX[self.compression]}, set data.format=documents, or "
                             f"decompress it")

@@ -9,9 +9,11 @@ Formats (`data.format`):
 - `documents`: one document a line (a review, an article, a post).
 - `jsonl`: JSON lines, one document a record, its text in a field (`text` unless `text_field` says another).
 - `parquet`: one document a row, its text in a column (`text` unless `text_field` says another); read by row group.
-- `auto` decides per file: `.jsonl` and `.json` files are JSON lines, `.parquet` files parquet; any other file is
-  text in `paragraphs` if it has a title line or if more than a quarter of its non-blank lines hold more than one
-  sentence, else in `sentences`.
+- `tsv`: tab-separated values under a header row, without quoting (as GLUE's and CLUE's files), one document a
+  row, its text in a column (`text` unless `text_field` says another).
+- `auto` decides per file: `.jsonl` and `.json` files are JSON lines, `.parquet` files parquet, `.tsv` files TSV;
+  any other file is text in `paragraphs` if it has a title line or if more than a quarter of its non-blank lines
+  hold more than one sentence, else in `sentences`.
 JSON lines and `documents` files may be compressed (`.gz`, `.zst`): they are decompressed as they are read.
 Every line of a document's text (a paragraph, a record's or a row's text) is split into sentences by
 `split_sentences`.
@@ -30,7 +32,7 @@ from bertjax.data.readers import read_text
 from bertjax.errors import ConfigError, DataError
 
 Documents = list[list[str]]
-FORMATS = ("auto", "sentences", "paragraphs", "documents", "jsonl", "parquet")
+FORMATS = ("auto", "sentences", "paragraphs", "documents", "jsonl", "parquet", "tsv")
 TEXT_FORMATS = ("auto", "sentences", "paragraphs", "documents")  # `auto` here: a text file's layout, detected
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
 _JSON_LINES = (".jsonl", ".json")
@@ -38,9 +40,10 @@ _JSON_LINES = (".jsonl", ".json")
 FOLDER_FILES = {
     "sentences": (".txt",), "paragraphs": (".txt",), "documents": (".txt", ".txt.gz", ".txt.zst"),
     "jsonl": tuple(name + compression for name in _JSON_LINES for compression in ("", *COMPRESSIONS)),
-    "parquet": (".parquet",),
+    "parquet": (".parquet",), "tsv": (".tsv",),
 }
-FOLDER_FILES["auto"] = (".txt", *FOLDER_FILES["jsonl"], ".parquet")
+# Not plain `.json` nor `.tsv`: folders of data often hold such files of metadata or labels (a glob may name them).
+FOLDER_FILES["auto"] = (".txt", *(name for name in FOLDER_FILES["jsonl"] if name != ".json"), ".parquet")
 _HEADING = re.compile(r"(=(?: =)*) (?!= )(.+) \1")  # `= Title =` is level 1, `= = Section = =` level 2
 
 
@@ -63,8 +66,8 @@ def file_format(path: str | Path, format: str) -> str:
     name = Path(path).name.lower()
     if compression_of(name):
         name = name.rsplit(".", 1)[0]
-    if name.endswith(".parquet"):
-        return "parquet"
+    if name.endswith((".parquet", ".tsv")):
+        return name.rsplit(".", 1)[1]
     return "jsonl" if name.endswith(_JSON_LINES) else "auto"
 
 
@@ -149,6 +152,32 @@ def json_documents(text: str, text_field: str, where: Callable[[int], str]) -> D
             raise DataError(f"{where(index)}: field {text_field!r} holds a JSON {type(value).__name__}, not text; set "
                             f"data.text_field to the field that holds the text")
         if value and (sentences := text_sentences(value)):
+            documents.append(sentences)
+    return documents
+
+
+def tsv_column(header: list[str], text_field: str, path: str) -> int:
+    """Where the column `text_field` is in a TSV file's header; DataError naming the file when it has none."""
+    if text_field not in header:
+        raise DataError(f"{path} line 1: the header has no column {text_field!r} (its columns: "
+                        f"{', '.join(map(repr, header))}); set data.text_field to the one that holds the text")
+    return header.index(text_field)
+
+
+def tsv_documents(text: str, header: list[str], column: int, where: Callable[[int], str], skip_first: bool
+                  ) -> Documents:
+    """One document per row of tab-separated values (its field `column`, split into sentences) under the file's
+    `header`; skip_first: the text starts with the header row. where(i): `file line N` of the text's i-th line, for
+    a row whose fields do not match the header."""
+    documents = []
+    for index, line in enumerate(text.split("\n")):
+        if (skip_first and index == 0) or not line.strip():
+            continue
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) != len(header):
+            raise DataError(f"{where(index)}: {len(fields)} fields where the header has {len(header)} "
+                            f"({', '.join(header)}); a text containing a tab?")
+        if sentences := split_sentences(fields[column]):
             documents.append(sentences)
     return documents
 

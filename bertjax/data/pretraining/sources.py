@@ -27,7 +27,7 @@ CorpusPiece = Piece | RowPiece | StreamedPiece
 # How each layout separates documents, for the error of a corpus with too few.
 _SEPARATED = {"sentences": "separated by blank lines", "paragraphs": "separated by blank lines",
               "titled": "each under a ` = Title = ` line", "documents": "one a line", "jsonl": "one a record",
-              "parquet": "one a row"}
+              "parquet": "one a row", "tsv": "one a row"}
 # Text separated by blank lines whose documents hold this many lines (or sentences) each on average, yet too few
 # documents, looks like one document a line.
 _LINES_PER_DOCUMENT_HINT = 10

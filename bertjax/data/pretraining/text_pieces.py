@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from bertjax.data.pretraining.corpus import (Documents, detect_format, heading_level, json_documents,
-                                             parse_documents, text_lines)
+                                             parse_documents, text_lines, tsv_column, tsv_documents)
 from bertjax.errors import ConfigError, DataError
 
 SCAN_BLOCK = 1 << 20  # bytes read at a time while looking for a cut
-LINE_LAYOUTS = ("documents", "jsonl")  # one document a line: any line start is a document boundary
+LINE_LAYOUTS = ("documents", "jsonl", "tsv")  # one document a line: any line start is a document boundary
 _LINE_END = re.compile(rb"\n")
 _BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*(?=\n)")  # the \n ending the line before a blank line
 _TITLE_LINE = re.compile(rb"\n[ \t]*= (?!= )[^\n]* =[ \t\r]*(?=\n|\Z)")  # the \n before a candidate title line
@@ -55,7 +55,7 @@ class FileIdentity:
 @dataclasses.dataclass(frozen=True)
 class Piece:
     """The documents of `file` that start in bytes [start, end), in `layout` (sentences, paragraphs, titled,
-    documents or jsonl, whose records hold their text in `text_field`)."""
+    documents, jsonl or tsv; the records of the last two hold their text in `text_field`)."""
 
     file: FileIdentity
     start: int
@@ -70,9 +70,16 @@ class Piece:
     def documents(self) -> tuple[Documents, str]:
         """The documents of `read_piece`, parsed in the piece's layout, and the digest."""
         text, digest, start = read_piece(self)
-        documents = layout_documents(
-            text, self.layout, self.text_field,
-            lambda index: f"{self.file.path} line {_lines_before(self.file, start) + index + 1}")
+
+        def where(index: int) -> str:
+            return f"{self.file.path} line {_lines_before(self.file, start) + index + 1}"
+
+        if self.layout == "tsv":
+            header = tsv_header(self.file)
+            column = tsv_column(header, self.text_field, self.file.path)
+            documents = tsv_documents(text, header, column, where, skip_first=start == 0)
+        else:
+            documents = layout_documents(text, self.layout, self.text_field, where)
         if not documents and self.start == 0 and self.end == self.file.size:
             raise DataError(f"{self.file.path}: the file holds no text (only blank lines or empty texts); remove it "
                             f"from the corpus or give it some text")
@@ -105,8 +112,8 @@ def layout_documents(text: str, layout: str, text_field: str, where: Callable[[i
 
 
 def file_layout(identity: FileIdentity, format: str, piece_bytes: int) -> str:
-    """sentences, paragraphs, titled, documents or jsonl: `format` (for `auto`, detected), from the file's first
-    `piece_bytes` bytes (cut at a line end)."""
+    """sentences, paragraphs, titled, or a layout of one document a line (LINE_LAYOUTS): `format` (for `auto`,
+    detected from the file's first `piece_bytes` bytes, cut at a line end)."""
     if format in ("sentences", *LINE_LAYOUTS):
         return format
     with open(identity.path, "rb") as file:
@@ -124,8 +131,17 @@ def plan_pieces(identity: FileIdentity, format: str, piece_bytes: int, text_fiel
     if identity.size == 0:
         raise DataError(f"{identity.path}: the file is empty; remove it from the corpus or give it some text")
     layout = file_layout(identity, format, piece_bytes)
+    if layout == "tsv":
+        tsv_column(tsv_header(identity), text_field, identity.path)  # a missing column is named before any work
     starts = range(0, identity.size, piece_bytes)
     return [Piece(identity, start, min(start + piece_bytes, identity.size), layout, text_field) for start in starts]
+
+
+def tsv_header(identity: FileIdentity) -> list[str]:
+    """The column names in the first line of a TSV file."""
+    with open(identity.path, "rb") as file:
+        line = file.readline()
+    return decode(line, identity.path, 0, lambda: 1).rstrip("\r\n").split("\t")
 
 
 def document_cut(file: BinaryIO, position: int, size: int, layout: str) -> int:
