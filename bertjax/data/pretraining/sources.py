@@ -67,7 +67,7 @@ class ShardTask:
             return "documents"
         (layout,) = layouts
         lines = sum(map(len, documents))
-        if _SEPARATED[layout] == _SEPARATED["sentences"] and lines >= _LINES_PER_DOCUMENT_HINT * max(len(documents), 1):
+        if layout in ("sentences", "paragraphs") and lines >= _LINES_PER_DOCUMENT_HINT * max(len(documents), 1):
             return (f"documents ({_SEPARATED[layout]}; this text looks like one document a line: set "
                     f"data.format=documents)")
         return f"documents ({_SEPARATED[layout]})"
@@ -76,7 +76,7 @@ class ShardTask:
 @dataclasses.dataclass(frozen=True)
 class FileSource:
     """Corpus files (a file, a folder or a glob; see corpus.corpus_files) in `format`, their records' or rows' text
-    in `text_field` (JSON lines, parquet); this process's share."""
+    in `text_field` (JSON lines, parquet, TSV); this process's share."""
 
     source: str
     format: str = "auto"

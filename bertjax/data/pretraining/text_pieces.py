@@ -2,7 +2,7 @@
 is read a few MiB at a time and every document lies whole in exactly one piece.
 
 A cut at byte `position` moves forward to the next line that starts a document: any line for one document a line
-(the `documents` and `jsonl` layouts), a blank line for the `sentences` layout and for paragraphs without title
+(the `documents`, `jsonl` and `tsv` layouts; a TSV file's header line is read again by each piece), a blank line for the `sentences` layout and for paragraphs without title
 lines (blank lines end documents there), a ` = Title = ` line for paragraphs with them (the `titled` layout). The
 layout of `auto` is decided from a file's first piece (for a file of one piece, from the whole file, as
 `corpus.detect_format` does); so is whether paragraphs have titles.
