@@ -38,14 +38,14 @@ def split_sentences(text: str) -> list[str]:
     any opening quotes or brackets, and then a digit or a letter that is not lower-case (upper-case in any script,
     or of a script without case); a period after an abbreviation (`Mr.`, `e.g.`, `U.S.`) or an initial (`J.`) does
     not split. Decimals (`3.14`) never split since no whitespace follows the period."""
-    # (where a sentence ends, where the next one starts); ASCII text holds no CJK ender
-    ends = [] if text.isascii() else [(match.start(1), match.end()) for match in _WIDE_END.finditer(text)]
-    for match in _SENTENCE_END.finditer(text):
-        if _starts_sentence(text, match.end()) and not _is_abbreviation(text, match.start()):
-            ends.append((match.start(1), match.end()))
+    # (where a sentence ends, where the next one starts)
+    ends = [(match.start(1), match.end()) for match in _SENTENCE_END.finditer(text)
+            if _starts_sentence(text, match.end()) and not _is_abbreviation(text, match.start())]
+    if not text.isascii():  # ASCII text holds no CJK ender
+        ends = sorted(ends + [(match.start(1), match.end()) for match in _WIDE_END.finditer(text)])
     sentences = []
     start = 0
-    for end, next_start in sorted(ends):
+    for end, next_start in ends:
         if end >= start:  # else the same end, found by both patterns
             sentences.append(text[start:end].strip())
             start = next_start
