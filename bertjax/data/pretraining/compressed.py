@@ -28,7 +28,8 @@ _ZSTD_READ = 1 << 14  # compressed bytes zstandard reads at a time: how finely t
 
 @dataclasses.dataclass(frozen=True)
 class StreamedPiece:
-    """Decompressed bytes [start, end) of `file`, whole lines from line `first_line` on, read ahead into `data`."""
+    """Whole lines of `file`'s decompressed text from its byte `start` and line `first_line` on, read ahead into
+    `data`."""
 
     file: FileIdentity
     start: int
