@@ -1,6 +1,7 @@
 """Token classification (NER) fine-tuning end to end: CoNLL and JSON-lines data, entity scores beside the all-O
-model, the exported model against transformers, tagged predictions, clear errors, and real CoNLL-2003 data from the
-MiniLM checkpoint."""
+model, the exported model against transformers, tagged predictions, clear errors, real CoNLL-2003 data from the
+MiniLM checkpoint, and the Chinese NER sets as published (BIOS tags) from a checkpoint in bert-base-chinese's
+format and from scratch."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bertjax.errors import DataError
 from bertjax.model import BertForTokenClassification
 from bertjax.run_config import load_run_config
 from bertjax.runs.families.token_classification import TokenClassificationFamily, entity_labels, read_conll_words, \
-    write_conll_tags
+    read_texts_to_tag, tag_records, write_conll_tags
 from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
 from bertjax.runs.task_family import TaskSection
 
@@ -137,6 +138,32 @@ def test_predictions_follow_the_input_format(tmp_path: Path) -> None:
     write_conll_tags(words, tags, tmp_path / "predictions.txt")
     assert (tmp_path / "predictions.txt").read_text() == "Peter B-PER\nflew O\n\nOslo B-LOC\n\n"
     assert read_conll_words(tmp_path / "predictions.txt") == words
+
+
+def test_json_lines_to_tag_come_back_with_tags_and_entities(tmp_path: Path, pipeline_models: dict[str, Path]) -> None:
+    """Each record keeps its fields; a list of words gets its tags under the tag field that goes with it and the
+    entities of the words joined by spaces; a text (CLUENER's test records) gets the entities of the string."""
+    from bertjax.pipelines import pipeline
+
+    tagger = pipeline("token-classification", pipeline_models["tagger"])
+    words = [["George", "Washington", "went", "to", "Washington"], ["Angela", "Merkel", "visited", "Geneva"]]
+    listed = tmp_path / "words.jsonl"
+    listed.write_text("".join(json.dumps({"id": index, "words": sentence}) + "\n"
+                              for index, sentence in enumerate(words)), encoding="utf-8")
+    rows = tag_records(tagger, *read_texts_to_tag(listed))
+    assert [row["id"] for row in rows] == [0, 1] and [row["words"] for row in rows] == words
+    assert [row["labels"] for row in rows] == tagger.word_tags(words)
+    assert [row["entities"] for row in rows] == tagger(words, is_split_into_words=True)
+    assert sum(map(len, (row["entities"] for row in rows))) > 1
+    texts = [" ".join(sentence) for sentence in words]
+    strings = tmp_path / "texts.jsonl"
+    strings.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts), encoding="utf-8")
+    rows = tag_records(tagger, *read_texts_to_tag(strings))
+    assert rows == [{"text": text, "entities": entities} for text, entities in zip(texts, tagger(texts))]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a"}\n{"text": 3}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=f"{bad} line 2: 'text' must be a text or a list of words, got 3"):
+        read_texts_to_tag(bad)
 
 
 def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
