@@ -260,8 +260,8 @@ def test_chinese_classification_files_as_published(tmp_path: Path, shared_data: 
     vocabulary trained on the reviews or titles, a few steps, the labels of the file, a held-out 5% scored."""
     run_dir = tmp_path / "run"
     run_finetune_script(monkeypatch, *TINY, "train.log_every=2", "train.steps=4", "train.eval_every=4",
-                        "task.eval_fraction=0.05",
-                        f"task.train_file={shared_data / 'chinese' / data / 'train.tsv'}", f"train.output_dir={run_dir}")
+                        "task.eval_fraction=0.05", f"task.train_file={shared_data / 'chinese' / data / 'train.tsv'}",
+                        f"train.output_dir={run_dir}")
     id2label = json.loads((run_dir / "best" / "config.json").read_text())["id2label"]
     assert len(id2label) == labels and ("positive" in id2label.values() or "news_sports" in id2label.values())
     vocabulary = (run_dir / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").split()

@@ -102,8 +102,8 @@ def test_the_bios_reference_agrees_with_seqeval_on_valid_sequences(shared_data: 
 
     expected = seqeval_entities(sentences, "bios")
     assert len(expected) > 1000
-    assert expected == seqeval_entities(sentences, "iob2") == seqeval_entities([bios_as_bioes(tags) for tags in sentences],
-                                                                             "bioes")
+    assert expected == seqeval_entities(sentences, "iob2")
+    assert expected == seqeval_entities([bios_as_bioes(tags) for tags in sentences], "bioes")
 
 
 def test_tag_errors_name_the_scheme() -> None:

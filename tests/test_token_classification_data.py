@@ -95,7 +95,8 @@ def test_cluener_spans(tmp_path):
                                                             r"there \('叶老桂博'\); CLUENER's offsets are the first"),
                            ({"name": {"叶老桂": [[9, 11]]}, "person": {"老桂": [[10, 11]]}},
                             r"the person entity '老桂' at \[10, 11\] overlaps another entity"),
-                           ({"name": {"叶老桂": [9, 11]}}, r"the name entity '叶老桂' needs a list of \[first, last\] character offsets"),
+                           ({"name": {"叶老桂": [9, 11]}},
+                            r"the name entity '叶老桂' needs a list of \[first, last\] character offsets"),
                            ({"name": [[9, 11]]}, r"the name entities must be \{entity text: ")]:
         bad = write(tmp_path, "bad.json", json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
         with pytest.raises(DataError, match=f"{bad} line 1: {message}"):

@@ -109,8 +109,8 @@ def tag_records(tagger: TokenClassificationPipeline, records: list[Record], fiel
 
 def _tags_outside_entities(tags: list[str], scheme: str) -> bool:
     """Whether some tag other than `O` is in no entity of the sentence (an `I-X` after `O` in BIOS)."""
-    return sum(last - first + 1 for _, first, last in entity_spans(tags, scheme)) < sum(tag != OUTSIDE
-                                                                                        for tag in tags)
+    in_entities = sum(last - first + 1 for _, first, last in entity_spans(tags, scheme))
+    return in_entities < sum(tag != OUTSIDE for tag in tags)
 
 
 class TokenClassificationFamily:
@@ -142,7 +142,8 @@ class TokenClassificationFamily:
             train = load_tagged_sentences(section.train_file, section.format, section.tag_column, section.tag_scheme)
             evaluation = load_tagged_sentences(section.eval_file, section.format, section.tag_column,
                                                section.tag_scheme) if section.eval_file else None
-        scheme, (train, *given) = with_scheme(section.tag_scheme, *(part for part in (train, evaluation) if part))
+        parts = [part for part in (train, evaluation) if part is not None]
+        scheme, (train, *given) = with_scheme(section.tag_scheme, *parts)
         rows = evaluation_rows(len(train), bool(given), section.eval_fraction, seed, fold)
         if rows is None:
             return train, given[0], scheme
@@ -204,8 +205,8 @@ class TokenClassificationFamily:
                          f"{row['f1']:>6.3f}")
         if self._eval_encoded.truncated_words:
             lines.append(f"{self._eval_encoded.truncated_words} words beyond task.max_seq_length were tagged O")
-        stray = [where for tags, where in zip(self._eval.tags, self._eval.where) if _tags_outside_entities(
-            tags, self._scheme)]
+        stray = [where for tags, where in zip(self._eval.tags, self._eval.where)
+                 if _tags_outside_entities(tags, self._scheme)]
         if stray:
             lines.append(f"{len(stray)} evaluation sentences have tags in no entity that {self._scheme.upper()} "
                          f"allows (the first: {stray[0]}); as in seqeval's strict mode, they are no entity")
