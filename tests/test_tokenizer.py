@@ -200,3 +200,26 @@ def test_any_fast_tokenizer_folder_loads_as_transformers_loads_it(wikitext_sente
     assert loaded.model_max_length == 8192
     save_tokenizer(loaded, tmp_path / "saved")
     assert encodings(AutoTokenizer.from_pretrained(tmp_path / "saved")) == encodings(reference)
+
+
+CHINESE_TEXTS = ["高勇：男，中国国籍，1966年出生，MBA学位，PMI会员。", "苹果发布了MacBook Pro和iPhone 15，售价9999元！",
+                 "他说：“CEO的GPU不够用。”（2019年）", "Ｆｕｌｌ－ｗｉｄｔｈ　ＡＢＣ１２３，繁體中文與简体中文"]
+
+
+def test_chinese_checkpoint_tokenizes_as_transformers(chinese_bert_dir, tmp_path):
+    """bert-base-chinese's folder (vocab.txt and tokenizer_config.json, no tokenizer.json): every CJK character its
+    own token, English lower-cased into word pieces, digits as pieces; the same ids as transformers' fast and
+    Python tokenizers, also after bertjax saves it (with a tokenizer.json) as a fine-tuning run does."""
+    from transformers import BertTokenizer
+
+    ours = load_tokenizer(chinese_bert_dir)
+    assert len(ours) == 21_128
+    assert ours.tokenize(CHINESE_TEXTS[0]) == ["高", "勇", "：", "男", "，", "中", "国", "国", "籍", "，", "1", "##9", "##66",
+                                               "年", "出", "生", "，", "mba", "学", "位", "，", "pm", "##i", "会", "员",
+                                               "。"]
+    assert ours.tokenize("MacBook Pro") == ["mac", "##book", "pro"]
+    expected = encodings(BertTokenizerFast.from_pretrained(chinese_bert_dir, local_files_only=True), CHINESE_TEXTS)
+    assert encodings(ours, CHINESE_TEXTS) == expected
+    assert encodings(BertTokenizer.from_pretrained(chinese_bert_dir, local_files_only=True), CHINESE_TEXTS) == expected
+    assert encodings(load_tokenizer(chinese_bert_dir / "vocab.txt"), CHINESE_TEXTS) == expected
+    assert encodings(load_tokenizer(save_tokenizer(ours, tmp_path / "saved")), CHINESE_TEXTS) == expected

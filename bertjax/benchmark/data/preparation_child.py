@@ -25,7 +25,7 @@ def shared_vocabulary(tokenizer_file: str, text: str, tokenizer_type: str) -> di
     return {"vocab_size": len(tokenizer)}
 
 
-def _bertjax_prepare(corpus: str, tokenizer_file: str, output: str, **changes):  # changes: PretrainingOptions
+def _bertjax_prepare(corpus: str, tokenizer_file: str, output: str, **changes):
     from bertjax.data.pretraining.sources import FileSource
     from bertjax.data.pretraining.prepare import PreparationSettings, prepare_corpus
     from bertjax.data.pretraining.options import PretrainingOptions

@@ -211,7 +211,7 @@ def prepare_shard(task: ShardTask, tokenizer_json: str, options: PretrainingOpti
         _worker_encoder[encoder_key] = sentence_encoder(*encoder_key)
     encoder = _worker_encoder[encoder_key]
     documents, digest = task.read()
-    shard = build_shard(documents, encoder, options, task.index, lenient)
+    shard = build_shard(documents, encoder, options, task.index, lenient, task.wanted_documents(documents))
     arrays = shard.arrays()
     small = encoder.backend.get_vocab_size() <= 1 << 16
     arrays["tokens"] = arrays["tokens"].astype(np.uint16 if small else np.int32)
