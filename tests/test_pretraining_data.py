@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from transformers import PreTrainedTokenizerFast
 
 from bertjax.data.builtin import builtin_corpus
 from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.sentences import split_sentences
 from bertjax.data.pretraining.instances import truncate_seq_pair
 from bertjax.data.pretraining.dataset import PretrainingDataset, PretrainingOptions
 from bertjax.data.pretraining.tokenized import sentence_encoder, tokenize_documents
@@ -409,10 +409,9 @@ def test_whole_word_masks_of_wordpiece_runs_are_unchanged(layout):
 
 @pytest.fixture(scope="module")
 def reviews(shared_data) -> list[list[str]]:
-    """ChnSentiCorp reviews as documents of sentences (cut after 。！？)."""
+    """ChnSentiCorp reviews as documents of sentences."""
     lines = (shared_data / "chinese" / "chnsenticorp" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    documents = [[sentence for sentence in re.split(r"(?<=[。！？])", line.split("\t")[0]) if sentence.strip()]
-                 for line in lines[:1500]]
+    documents = [split_sentences(line.split("\t")[0]) for line in lines[:1500]]
     return [document for document in documents if document]
 
 

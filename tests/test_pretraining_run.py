@@ -212,17 +212,15 @@ def test_byte_level_bpe_pretraining_with_whole_word_masking(tmp_path: Path, caps
 
 def test_chinese_pretraining_with_jieba_words(tmp_path: Path, shared_data: Path,
                                               capsys: pytest.CaptureFixture) -> None:
-    """ChnSentiCorp reviews with whole-word masking of jieba's words; the run ends with fill-mask examples of
-    held-out sentences, each masking one of jieba's words."""
+    """ChnSentiCorp reviews, one a line, with whole-word masking of jieba's words; the run ends with fill-mask
+    examples of held-out sentences, each masking one of jieba's words."""
     lines = (shared_data / "chinese" / "chnsenticorp" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    documents = ["\n".join(sentence for sentence in re.split(r"(?<=[。！？])", line.split("\t")[0])
-                           if sentence.strip()) for line in lines[:600]]
     corpus = tmp_path / "reviews.txt"
-    corpus.write_text("\n\n".join(document for document in documents if document) + "\n", encoding="utf-8")
+    corpus.write_text("".join(line.split("\t")[0] + "\n" for line in lines[:600]), encoding="utf-8")
     run_dir = tmp_path / "run"
-    run_pretraining(_config(run_dir, f"data.corpus={corpus}", "data.vocab_size=1500", "data.word_segmenter=jieba",
-                            "data.whole_word_masking=true", "train.steps=4", "train.eval_every=4",
-                            "train.eval_batches=2"))
+    run_pretraining(_config(run_dir, f"data.corpus={corpus}", "data.format=documents", "data.vocab_size=1500",
+                            "data.word_segmenter=jieba", "data.whole_word_masking=true", "train.steps=4",
+                            "train.eval_every=4", "train.eval_batches=2"))
     shown = capsys.readouterr().out.split("what the model predicts for a masked word of held-out sentences:\n")[1]
     examples = re.findall(r"^  (.*)\n    -> .* \(the word: (.*)\)$", shown, re.MULTILINE)
     assert len(examples) == 3

@@ -3,7 +3,6 @@ transformers' whole-word masking and against the text; a segmenter's against jie
 
 from __future__ import annotations
 
-import re
 import sys
 
 import jieba
@@ -14,6 +13,7 @@ from transformers import DataCollatorForLanguageModeling
 
 from bertjax.data.builtin import builtin_corpus
 from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.sentences import split_sentences
 from bertjax.data.pretraining.tokenized import sentence_encoder
 from bertjax.data.pretraining.words import JiebaSegmenter
 from bertjax.data.tokenizer import train_bpe, train_wordpiece
@@ -104,12 +104,12 @@ def test_sentencepiece_words_start_at_whitespace(sentences):
 
 @pytest.fixture(scope="module")
 def chinese(shared_data) -> list[str]:
-    """Sentences of ChnSentiCorp reviews and TNEWS titles (cut after 。！？)."""
+    """Sentences of ChnSentiCorp reviews and TNEWS titles."""
     texts = []
     for name in ("chnsenticorp", "tnews"):
         lines = (shared_data / "chinese" / name / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
         texts += [line.split("\t")[0] for line in lines[:400]]
-    return [sentence for text in texts for sentence in re.split(r"(?<=[。！？])", text) if sentence.strip()]
+    return [sentence for text in texts for sentence in split_sentences(text)]
 
 
 def test_segmented_words_are_jiebas(chinese):
