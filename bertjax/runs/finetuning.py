@@ -24,7 +24,7 @@ from bertjax.pipelines import PredictionModel
 from bertjax.run_config import save_run_config
 from bertjax.runs.families import FAMILIES
 from bertjax.runs.model_setup import ModelSection, build_model
-from bertjax.runs.run_dir import RunContext, RunSection, check_at_least, start_run
+from bertjax.runs.run_dir import RunContext, RunSection, check_at_least, run_folder, start_run
 from bertjax.runs.task_family import TaskFamily, TaskSection
 from bertjax.tasks.finetuning import finetuning_loss, prediction
 from bertjax.train.evaluation import gather_predictions, jit_eval
@@ -95,7 +95,13 @@ class _Predictor:
 
 
 def run_finetuning(config: FinetuningConfig) -> dict[str, Any]:
-    """Fine-tunes once, or K times for cross-validation; returns the evaluation summary."""
+    """Fine-tunes once, or K times for cross-validation (in folders inside the run folder); returns the evaluation
+    summary. The run folder is locked meanwhile (`run_folder`)."""
+    with run_folder(config.train):
+        return _finetune(config)
+
+
+def _finetune(config: FinetuningConfig) -> dict[str, Any]:
     folds = config.train.cross_validate
     if folds == 0:
         return _run_once(config, fold=None)
