@@ -1,4 +1,5 @@
-"""Checkpointer: exact round trips (optax state, typed PRNG keys), retention, layout checks, atomic saves, shardings."""
+"""Checkpointer: exact round trips (optax state, typed PRNG keys), retention, layout checks, atomic saves, shardings,
+and restoring past a step whose files were damaged (the checksums find changed bits)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import orbax.checkpoint as ocp
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from checkpoint_damage import DAMAGES, array_file, flip_a_bit, truncate
 from bertjax.errors import CheckpointError
 from bertjax.train.checkpoint import Checkpointer, UnreadableCheckpointError
 
@@ -176,32 +178,6 @@ def test_a_file_is_not_a_checkpoint_folder(tmp_path: Path) -> None:
 HIDDEN = 512  # arrays larger than orbax keeps inline in its index: each has data in an array file
 
 
-def _array_file(step_dir: Path) -> Path:
-    """The largest file of a step's array data."""
-    return max((step_dir / "state" / "ocdbt.process_0" / "d").iterdir(), key=lambda path: path.stat().st_size)
-
-
-def _truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
-
-
-def _flip_a_bit(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x10
-    path.write_bytes(bytes(data))
-
-
-DAMAGES = {
-    "truncated array file": lambda step_dir: _truncate(_array_file(step_dir)),
-    "removed state metadata": lambda step_dir: (step_dir / "state" / "_METADATA").unlink(),
-    "garbage manifest": lambda step_dir: (step_dir / "state" / "manifest.ocdbt").write_bytes(b"\x00garbage"),
-    "removed array folder": lambda step_dir: shutil.rmtree(step_dir / "state" / "ocdbt.process_0"),
-    "removed metadata file": lambda step_dir: (step_dir / "metadata" / "metadata").unlink(),
-    "removed checksums file": lambda step_dir: (step_dir / "checksums" / "metadata").unlink(),
-    "changed bits": lambda step_dir: _flip_a_bit(_array_file(step_dir)),
-}
-
-
 def _save_steps(directory: Path, steps: tuple[int, ...], hidden: int = HIDDEN) -> None:
     with Checkpointer(directory) as checkpointer:
         for step in steps:
@@ -234,7 +210,7 @@ def test_an_unreadable_newest_step_is_set_aside_and_the_one_before_restored(tmp_
 def test_the_checksums_find_changed_bits_that_orbax_reads_without_complaint(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     _save_steps(tmp_path, (2,), hidden=4096)  # incompressible arrays: zstd stores them raw, without a check
-    _flip_a_bit(_array_file(tmp_path / "2"))
+    flip_a_bit(array_file(tmp_path / "2"))
     target = abstract(make_state(seed=2, hidden=4096))
     with Checkpointer(tmp_path) as checkpointer:
         with monkeypatch.context() as patch:
@@ -259,7 +235,7 @@ def _names(tree: Any) -> list[str]:
 
 def test_an_unreadable_step_asked_for_is_one_line_and_stays(tmp_path: Path) -> None:
     _save_steps(tmp_path, (3, 6))
-    _truncate(_array_file(tmp_path / "6"))
+    truncate(array_file(tmp_path / "6"))
     with Checkpointer(tmp_path) as checkpointer:
         with pytest.raises(UnreadableCheckpointError) as raised:
             checkpointer.restore(abstract(make_state(hidden=HIDDEN)), 6)
@@ -275,7 +251,7 @@ def test_without_a_readable_step_nothing_is_moved_and_the_error_says_what_to_do(
     directory = tmp_path / "checkpoints"
     _save_steps(directory, (3, 6))
     DAMAGES["truncated array file"](directory / "6")
-    DAMAGES["removed state metadata"](directory / "3")
+    DAMAGES["removed metadata file"](directory / "3")
     with Checkpointer(directory) as checkpointer:
         with pytest.raises(CheckpointError) as raised:
             checkpointer.restore_newest(abstract(make_state(hidden=HIDDEN)))
@@ -288,7 +264,7 @@ def test_without_a_readable_step_nothing_is_moved_and_the_error_says_what_to_do(
 
 def test_a_reader_skips_an_unreadable_step_without_moving_it(tmp_path: Path) -> None:
     _save_steps(tmp_path, (3, 6))
-    _truncate(_array_file(tmp_path / "6"))
+    truncate(array_file(tmp_path / "6"))
     said = []
     with Checkpointer(tmp_path, say=said.append, set_aside=False) as checkpointer:
         step, _, _ = checkpointer.restore_newest(abstract(make_state(hidden=HIDDEN)))

@@ -15,6 +15,7 @@ import pytest
 import torch
 import transformers
 
+from checkpoint_damage import array_file, truncate
 from bertjax.convert import load_pretrained
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.errors import CheckpointError, ConfigError, DataError
@@ -86,30 +87,65 @@ def test_packed_pretraining_learns(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "packed into" in capsys.readouterr().out
 
 
-def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    steps = ["train.steps=12", "train.checkpoint_every=5", "train.eval_every=0", "train.eval_batches=2"]
-    run_pretraining(_config(tmp_path / "straight", *steps))
+RESUMED_RUN = ["train.steps=12", "train.checkpoint_every=5", "train.eval_every=0", "train.eval_batches=2"]
 
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("straight")
+    run_pretraining(_config(run_dir, *RESUMED_RUN))
+    return run_dir
+
+
+def _stopped_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, signal_at_batch: int) -> int:
+    """Runs RESUMED_RUN in `run_dir` until SIGTERM (sent as batch `signal_at_batch` is made) stops it; returns the
+    step it stopped at (a few before: batches are made ahead)."""
     original = PretrainingDataset.train_batch
 
     def interrupting(self: PretrainingDataset, step: int, *args: object, **kwargs: object) -> dict:
-        if step == 7:
+        if step == signal_at_batch:
             os.kill(os.getpid(), signal.SIGTERM)
         return original(self, step, *args, **kwargs)
 
-    monkeypatch.setattr(PretrainingDataset, "train_batch", interrupting)
-    interrupted_dir = tmp_path / "interrupted"
-    assert run_pretraining(_config(interrupted_dir, *steps)) == {}
-    stopped_at = read_jsonl(interrupted_dir / "metrics" / "train.jsonl")[-1]["step"]
-    assert stopped_at < 12 and not (interrupted_dir / "hf").exists()
-    monkeypatch.setattr(PretrainingDataset, "train_batch", original)
-    run_pretraining(_config(interrupted_dir, *steps))
+    with monkeypatch.context() as patch:
+        patch.setattr(PretrainingDataset, "train_batch", interrupting)
+        assert run_pretraining(_config(run_dir, *RESUMED_RUN)) == {}
+    assert not (run_dir / "hf").exists()
+    return read_jsonl(run_dir / "metrics" / "train.jsonl")[-1]["step"]
 
-    straight = read_jsonl(tmp_path / "straight" / "metrics" / "train.jsonl")
-    resumed = read_jsonl(interrupted_dir / "metrics" / "train.jsonl")
+
+def _assert_same_run(run_dir: Path, straight: Path) -> None:
+    resumed, straight_losses = (read_jsonl(path / "metrics" / "train.jsonl") for path in (run_dir, straight))
     assert [entry["step"] for entry in resumed] == list(range(1, 13))
-    np.testing.assert_array_equal([entry["loss"] for entry in resumed], [entry["loss"] for entry in straight])
-    jax.tree.map(np.testing.assert_array_equal, _params_of(interrupted_dir), _params_of(tmp_path / "straight"))
+    np.testing.assert_array_equal([entry["loss"] for entry in resumed], [entry["loss"] for entry in straight_losses])
+    assert read_jsonl(run_dir / "metrics" / "eval.jsonl") == read_jsonl(straight / "metrics" / "eval.jsonl")
+    jax.tree.map(np.testing.assert_array_equal, _params_of(run_dir), _params_of(straight))
+
+
+def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           straight_run: Path) -> None:
+    assert _stopped_run(tmp_path / "run", monkeypatch, signal_at_batch=7) < 12
+    run_pretraining(_config(tmp_path / "run", *RESUMED_RUN))
+    _assert_same_run(tmp_path / "run", straight_run)
+
+
+def test_a_truncated_array_file_in_the_newest_checkpoint_costs_the_steps_since_the_one_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, straight_run: Path) -> None:
+    """The run resumes from step 5, as a run stopped there would, and ends as the straight run does; the damaged
+    step is moved aside, whole."""
+    run_dir = tmp_path / "run"
+    stopped_at = _stopped_run(run_dir, monkeypatch, signal_at_batch=10)
+    assert 5 < stopped_at < 12
+    truncate(array_file(run_dir / "checkpoints" / str(stopped_at)))
+    capsys.readouterr()
+    run_pretraining(_config(run_dir, *RESUMED_RUN))
+    notice = next(line for line in capsys.readouterr().out.splitlines() if "cannot be read" in line)
+    assert notice.startswith(f"checkpoint {(run_dir / 'checkpoints' / str(stopped_at)).absolute()} cannot be read "
+                             f"(OUT_OF_RANGE: ")
+    assert notice.endswith(f"; moved it to checkpoints-unreadable/{stopped_at} and resuming from step 5")
+    assert len(notice) < 300
+    _assert_same_run(run_dir, straight_run)
+    assert (run_dir / "checkpoints-unreadable" / str(stopped_at) / "state").is_dir()
 
 
 def test_a_checkpoint_of_another_model_shape_is_refused_and_kept(tmp_path: Path) -> None:
