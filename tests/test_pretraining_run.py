@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,7 @@ from bertjax.model import BertForPreTraining
 from bertjax.run_config import load_run_config
 from bertjax.runs.pretraining import PretrainingConfig, PretrainingDataSection, run_pretraining
 from bertjax.runs.pretraining_data import given_tokenizer
+from bertjax.train.checkpoint import Checkpointer
 from bertjax.train.metrics_log import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,6 +149,41 @@ def test_a_truncated_array_file_in_the_newest_checkpoint_costs_the_steps_since_t
     assert len(notice) < 300
     _assert_same_run(run_dir, straight_run)
     assert (run_dir / "checkpoints-unreadable" / str(stopped_at) / "state").is_dir()
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under `folder`, with its size and modification time."""
+    return {str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns) for path in folder.rglob("*")}
+
+
+def test_a_second_launch_on_a_running_folder_stops_at_once_and_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, straight_run: Path) -> None:
+    """The same command started again while the run trains (here: once it saved step 5) exits with one line naming
+    the folder and the process that holds it, having changed nothing there; the run goes on and ends as a run
+    without a second launch does."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "scripts" / "pretrain.py"), *TINY, f"train.output_dir={run_dir}",
+               *RESUMED_RUN]
+    original, seen = Checkpointer.save, {}
+
+    def saving_then_launching_again(self: Checkpointer, step: int, *args: object, **kwargs: object) -> bool:
+        saved = original(self, step, *args, **kwargs)
+        if step == 5:  # the run waits here meanwhile (its batches made ahead are in memory only)
+            before = _listing(run_dir)
+            seen["second"] = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+            seen["changes"] = set(before.items()) ^ set(_listing(run_dir).items())
+        return saved
+
+    monkeypatch.setattr(Checkpointer, "save", saving_then_launching_again)
+    run_pretraining(_config(run_dir, *RESUMED_RUN))
+    second = seen["second"]
+    assert second.returncode == 1 and second.stdout == ""
+    assert re.fullmatch(rf"error: run folder {run_dir} is in use by process {os.getpid()} on host "
+                        rf"{re.escape(socket.gethostname())} \(since [0-9T:-]+\); wait for that run to end, or choose "
+                        r"another train.output_dir\n", second.stderr), second.stderr
+    assert seen["changes"] == set()
+    _assert_same_run(run_dir, straight_run)
 
 
 def test_a_checkpoint_of_another_model_shape_is_refused_and_kept(tmp_path: Path) -> None:
