@@ -258,7 +258,7 @@ def test_without_a_readable_step_nothing_is_moved_and_the_error_says_what_to_do(
         assert checkpointer.all_steps() == [3, 6]
     message = str(raised.value)
     assert message.startswith(f"no checkpoint in {directory} can be read (step 6: OUT_OF_RANGE: ")
-    assert message.endswith("; nor can the 1 older): move that folder away to start afresh")
+    assert message.endswith("; nor the 1 older): move that folder away to start afresh")
     assert len(message) < 300 and not (tmp_path / "checkpoints-unreadable").exists()
 
 

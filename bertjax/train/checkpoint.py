@@ -206,7 +206,7 @@ class Checkpointer:
         if not unreadable:
             return None
         newest, error = unreadable[0]
-        older = f"; nor can the {len(unreadable) - 1} older" if len(unreadable) > 1 else ""
+        older = f"; nor the {len(unreadable) - 1} older" if len(unreadable) > 1 else ""
         raise CheckpointError(f"no checkpoint in {self.directory} can be read (step {newest}: {error.cause}{older}): "
                               "move that folder away to start afresh")
 
@@ -244,7 +244,7 @@ class Checkpointer:
         paths inside the step folder written from there."""
         cause = error if isinstance(error, str) else first_line(root_cause(error), limit=1000)
         unreadable = UnreadableCheckpointError(self.step_directory(step),
-                                               first_line(cause.replace(f"{self.step_directory(step)}/", "")))
+                                               first_line(cause.replace(f"{self.step_directory(step)}/", ""), limit=100))
         if not isinstance(error, str):  # kept as text: the error itself holds on to the failed read
             unreadable.add_note("".join(traceback.format_exception(error)).rstrip())
         return unreadable
