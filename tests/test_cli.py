@@ -112,8 +112,9 @@ def _unexpected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def _gpt2_folder(tmp_path: Path) -> Path:
-    _write(tmp_path / "config.json", '{"model_type": "gpt2", "n_layer": 2}')
-    return _write(tmp_path / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nfine\n").parent
+    (tmp_path / "gpt").mkdir()
+    _write(tmp_path / "gpt" / "config.json", '{"model_type": "gpt2", "n_layer": 2}')
+    return _write(tmp_path / "gpt" / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nfine\n").parent
 
 
 def _csv(tmp_path: Path, text: str) -> str:
