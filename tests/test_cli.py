@@ -122,6 +122,10 @@ def _csv(tmp_path: Path, text: str) -> str:
 
 
 BAD_INPUTS = {
+    "bad YAML file": lambda tmp, patch: run_script(PretrainingConfig, run_pretraining, "pretrain", argv=[
+        "--config", str(_write(tmp / "run.yaml", "train:\n  steps: 3\n bad: [\n"))]),
+    "bad YAML value": lambda tmp, patch: _pretrain(tmp / "run", "train.steps=["),
+    "unknown tfds data set": lambda tmp, patch: _pretrain(tmp / "run", "data.tfds=no_such_data_set"),
     "no such corpus": lambda tmp, patch: _pretrain(tmp / "run", "data.corpus=/no/such/corpus"),
     "empty corpus": lambda tmp, patch: _pretrain(tmp / "run", "data.corpus=" + str(_write(tmp / "e.txt", " \n\n"))),
     "binary corpus": lambda tmp, patch: _pretrain(

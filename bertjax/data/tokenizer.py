@@ -12,7 +12,7 @@ from typing import Any
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertTokenizerFast
 
-from bertjax.errors import ConfigError, DataError
+from bertjax.errors import ConfigError, DataError, first_line
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -47,8 +47,8 @@ def _tokenizer_from(path: Path, make: Any, *args: Any, **kwargs: Any) -> BertTok
     try:
         return make(*args, **kwargs)
     except Exception as error:
-        raise DataError(f"{path}: cannot load the tokenizer ({type(error).__name__}: {error}); check that its "
-                        f"tokenizer.json, vocab.txt and tokenizer_config.json are intact") from None
+        raise DataError(f"{path}: cannot load the tokenizer ({type(error).__name__}: {first_line(error)}); check that "
+                        f"its tokenizer.json, vocab.txt and tokenizer_config.json are intact") from None
 
 
 def _from_tokenizer_json(path: Path, lowercase: bool | None) -> BertTokenizerFast:
