@@ -64,13 +64,13 @@ def _prepared_data(data: PretrainingDataSection, context: RunContext) -> tuple[P
 def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
     """Pretrains, evaluates on held-out documents, exports a Hugging Face checkpoint; returns the final eval. The
     run folder is locked meanwhile (`run_folder`)."""
+    if config.train.steps < 1:
+        raise ConfigError(f"train.steps must be at least 1, got {config.train.steps}")
     with run_folder(config.train):
         return _pretrain(config)
 
 
 def _pretrain(config: PretrainingConfig) -> dict[str, float]:
-    if config.train.steps < 1:
-        raise ConfigError(f"train.steps must be at least 1, got {config.train.steps}")
     context: RunContext = start_run(config.train, config)
     data, train = config.data, config.train
     prepared, tokenizer = _prepared_data(data, context)

@@ -243,8 +243,8 @@ class Checkpointer:
         """The error for a step that cannot be read: its folder and the first line of the innermost cause, with the
         paths inside the step folder written from there."""
         cause = error if isinstance(error, str) else first_line(root_cause(error), limit=1000)
-        unreadable = UnreadableCheckpointError(self.step_directory(step),
-                                               first_line(cause.replace(f"{self.step_directory(step)}/", ""), limit=100))
+        cause = first_line(cause.replace(f"{self.step_directory(step)}/", ""), limit=100)
+        unreadable = UnreadableCheckpointError(self.step_directory(step), cause)
         if not isinstance(error, str):  # kept as text: the error itself holds on to the failed read
             unreadable.add_note("".join(traceback.format_exception(error)).rstrip())
         return unreadable
