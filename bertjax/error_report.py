@@ -25,12 +25,12 @@ def report_errors(action: Callable[[], Any], debug: bool) -> int:
 
 
 def error_line(error: Exception) -> str:
-    """The one line an error is reported with (without its `error: ` prefix). A project error's message is all of
-    it, unless it quotes another error: the line then names the log with the full traceback, where there is one."""
+    """The one line an error is reported with (without its `error: ` prefix): a project error's message (the run
+    folder's error.log, where there is one, holds its traceback), else the error's type and first line and where
+    its traceback is."""
+    if isinstance(error, BertJaxError):  # one line by design; should one quote a library's lines, they are joined
+        return " ".join(part.strip() for part in str(error).splitlines() if part.strip())
     logged = next((note[len(LOGGED_NOTE):] for note in getattr(error, "__notes__", ())
                    if note.startswith(LOGGED_NOTE)), None)
-    if isinstance(error, BertJaxError):  # one line by design; should one quote a library's lines, they are joined
-        line = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
-        return f"{line} (traceback in {logged})" if logged and error.__cause__ is not None else line
     where = f"the traceback is in {logged}" if logged else "run again with --debug to see the traceback"
     return f"{type(error).__name__}: {first_line(error)} (unexpected: {where})"

@@ -23,6 +23,13 @@ from checkpoint_damage import DAMAGES, array_file, flip_a_bit, truncate
 from bertjax.errors import CheckpointError
 from bertjax.train.checkpoint import Checkpointer, UnreadableCheckpointError
 
+# A read that fails (the damaged-step tests) abandons reads whose coroutines and tensorstore callbacks complain later,
+# from another thread and in whichever test runs then. The checkpointer drops these complaints, but pytest puts its
+# own hook in place for each test; the report is harmless and only that one is silenced.
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:Exception ignored in[\s\S]*(Event loop is closed|reading array index):"
+    r"pytest.PytestUnraisableExceptionWarning")
+
 
 @flax.struct.dataclass
 class State:
@@ -243,7 +250,7 @@ def test_an_unreadable_step_asked_for_is_one_line_and_stays(tmp_path: Path) -> N
     message = str(raised.value)
     # The first line of the innermost cause, paths inside the step folder written from there; no TensorStore spec.
     assert message.startswith(f"checkpoint {tmp_path / '6'} cannot be read (OUT_OF_RANGE: Error reading ")
-    assert '"state/"' in message and "\n" not in message and "tensorstore_spec" not in message
+    assert message.count(str(tmp_path)) == 1 and "\n" not in message and "tensorstore_spec" not in message
     assert len(message) < 250
 
 
@@ -305,7 +312,7 @@ SHARDED_ROUND_TRIP = """
 import sys
 import jax, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from bertjax.train.checkpoint import Checkpointer, UnreadableCheckpointError
+from bertjax.train.checkpoint import Checkpointer
 mesh = Mesh(np.array(jax.devices()), ("data",))
 sharded, replicated = NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
 values = np.arange(24, dtype=np.float32).reshape(4, 6)

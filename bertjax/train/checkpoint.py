@@ -94,18 +94,39 @@ class UnreadableCheckpointError(CheckpointError):
 
 
 @contextmanager
-def _quiet_failed_reads() -> Iterator[None]:
-    """While a step is read: orbax's own warnings about what this module reports in one line are held back, and so
-    are the reads a failed read abandons, which complain when they are collected (one traceback each)."""
-    logger, hook = logging.getLogger("absl"), sys.unraisablehook
+def _quiet_orbax() -> Iterator[None]:
+    """orbax's own warnings about what this module reports in one line are held back while a step is read."""
+    logger = logging.getLogger("absl")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    sys.unraisablehook = lambda unraisable: None
     try:
         yield
     finally:
         logger.setLevel(level)
-        sys.unraisablehook = hook
+
+
+def _is_abandoned_read(unraisable: Any) -> bool:
+    """Whether an exception Python could not raise comes from the reads that a failed read of orbax abandons: its
+    coroutines complain when they are collected, and their callbacks when they reach orbax's closed event loop."""
+    code = getattr(unraisable.object, "cr_code", None)
+    if code is not None and "orbax" in code.co_filename:
+        return True
+    return isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"
+
+
+def _drop_abandoned_reads() -> None:
+    """From the first failed read on, the abandoned reads' complaints (a traceback each, at any later moment) are
+    dropped; every other exception Python could not raise still goes to the hook that was there."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_abandoned_reads", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        if not _is_abandoned_read(unraisable):
+            previous(unraisable)
+
+    hook.drops_abandoned_reads = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 class Checkpointer:
@@ -207,8 +228,11 @@ class Checkpointer:
             return None
         newest, error = unreadable[0]
         older = f"; nor the {len(unreadable) - 1} older" if len(unreadable) > 1 else ""
-        raise CheckpointError(f"no checkpoint in {self.directory} can be read (step {newest}: {error.cause}{older}): "
-                              "move that folder away to start afresh")
+        failure = CheckpointError(f"no checkpoint in {self.directory} can be read (step {newest}: {error.cause}"
+                                  f"{older}): move that folder away to start afresh")
+        for _, older_error in unreadable[1:]:
+            failure.add_note(str(older_error))
+        raise failure from error
 
     def restore_metadata(self, step: int | None = None) -> dict[str, Any]:
         """The metadata dict of `step` (default: the latest), without reading the arrays."""
@@ -240,23 +264,24 @@ class Checkpointer:
         return step
 
     def _unreadable(self, step: int, error: BaseException | str) -> UnreadableCheckpointError:
-        """The error for a step that cannot be read: its folder and the first line of the innermost cause, with the
-        paths inside the step folder written from there."""
-        cause = error if isinstance(error, str) else first_line(root_cause(error), limit=1000)
-        cause = first_line(cause.replace(f"{self.step_directory(step)}/", ""), limit=100)
-        unreadable = UnreadableCheckpointError(self.step_directory(step), cause)
-        if not isinstance(error, str):  # kept as text: the error itself holds on to the failed read
-            unreadable.add_note("".join(traceback.format_exception(error)).rstrip())
+        """The error for a step that cannot be read: its folder and why, or the first line of the innermost cause of
+        `error` with the paths inside the step folder written from there (its traceback is kept as a note)."""
+        if isinstance(error, str):
+            return UnreadableCheckpointError(self.step_directory(step), error)
+        cause = first_line(root_cause(error), limit=1000).replace(f"{self.step_directory(step)}/", "")
+        unreadable = UnreadableCheckpointError(self.step_directory(step), first_line(cause, limit=100))
+        unreadable.add_note("".join(traceback.format_exception(error)).rstrip())  # text: the error holds the read
         return unreadable
 
     def _attempt(self, step: int, read: Callable[[], Any]) -> Any:
         """read(), a failure of which is raised as the UnreadableCheckpointError of `step`."""
-        with _quiet_failed_reads():
+        with _quiet_orbax():
             try:
                 return read()
             except Exception as error:
                 unreadable = self._unreadable(step, error)
-            gc.collect()  # past the except clause: the failed read and those it abandoned, while they are held back
+        _drop_abandoned_reads()
+        gc.collect()  # past the except clause: the failed read and the reads it abandoned, now
         raise unreadable
 
     def _read(self, step: int, args: ocp.args.Composite) -> Any:
