@@ -9,8 +9,8 @@ from bertjax.benchmark.report import format_table, write_json
 from bertjax.benchmark.settings import PIPELINE_MODEL, PIPELINE_WORKLOAD, BenchmarkSettings
 from bertjax.benchmark.suite import run_benchmark
 from bertjax.benchmark.torch_reference import idle_threads_sleep
-from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
 from bertjax.error_report import report_errors
+from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
 from bertjax.train.host_allocator import reuse_freed_host_memory
 
 

@@ -4,7 +4,6 @@ errors printed for people (one line, exit status 1) instead of tracebacks."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 

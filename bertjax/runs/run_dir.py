@@ -114,7 +114,7 @@ def _make_run_folder(section: RunSection) -> Path:
     return run_dir
 
 
-def log_error(run_dir: Path, error: BaseException, process_index: int) -> Path:
+def _log_error(run_dir: Path, error: BaseException, process_index: int) -> Path:
     """Appends `error`'s full traceback to the run folder's error log; returns the log's path."""
     path = run_dir / ERROR_LOG
     heading = (f"=== {datetime.datetime.now().isoformat(timespec='seconds')}: process {process_index} (pid "
@@ -145,7 +145,7 @@ def run_folder(section: RunSection) -> Iterator[Path]:
         try:
             yield run_dir
         except Exception as error:
-            error.add_note(f"{LOGGED_NOTE}{log_error(run_dir, error, index)}")
+            error.add_note(f"{LOGGED_NOTE}{_log_error(run_dir, error, index)}")
             raise
 
 
