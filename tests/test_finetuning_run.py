@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -190,7 +191,7 @@ def test_cross_validation_reports_mean_and_std_and_resumes_as_a_whole(tmp_path: 
     monkeypatch.setattr(BucketedDataset, "train_batch", interrupting)
     assert run_finetuning(_config(tmp_path / "cv", "train.steps=4", "train.cross_validate=2")) == {}
     monkeypatch.setattr(BucketedDataset, "train_batch", original)
-    assert sorted(path.name for path in (tmp_path / "cv").iterdir()) == ["config.yaml", "fold_0", "fold_1"]
+    assert sorted(path.name for path in (tmp_path / "cv").iterdir()) == [".lock", "config.yaml", "fold_0", "fold_1"]
     assert not (tmp_path / "cv" / "fold_1" / "config.yaml").exists()
     summary = run_finetuning(load_run_config(FinetuningConfig, tmp_path / "cv" / "config.yaml"))
     assert len(summary["folds"]) == 2
@@ -267,3 +268,29 @@ def test_minilm_on_sst2_reaches_80_percent(tmp_path: Path, minilm_dir: Path, sha
         "optimizer.weight_decay=0.01", f"train.output_dir={tmp_path / 'run'}", "train.log_every=25"]))
     print(f"SST-2 accuracy from MiniLM: {summary['best']['accuracy']:.4f}")
     assert summary["best"]["accuracy"] >= 0.80
+
+
+def run_finetune_script(monkeypatch: pytest.MonkeyPatch, *arguments: str) -> None:
+    """scripts/finetune.py with these arguments, in this process (its exit status must be 0)."""
+    monkeypatch.setattr(sys, "argv", ["finetune.py", *arguments])
+    with pytest.raises(SystemExit) as exit_status:
+        runpy.run_path(str(ROOT / "scripts" / "finetune.py"), run_name="__main__")
+    assert exit_status.value.code == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data, labels", [("chnsenticorp", 2), ("tnews", 15)])
+def test_chinese_classification_files_as_published(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   data: str, labels: int) -> None:
+    """ChnSentiCorp and TNEWS (TSV, header text/label, labels as words) through scripts/finetune.py unchanged: a
+    vocabulary trained on the reviews or titles, a few steps, the labels of the file, a held-out 5% scored."""
+    run_dir = tmp_path / "run"
+    run_finetune_script(monkeypatch, *TINY, "train.log_every=2", "train.steps=4", "train.eval_every=4",
+                        "task.eval_fraction=0.05", f"task.train_file={shared_data / 'chinese' / data / 'train.tsv'}",
+                        f"train.output_dir={run_dir}")
+    id2label = json.loads((run_dir / "best" / "config.json").read_text())["id2label"]
+    assert len(id2label) == labels and ("positive" in id2label.values() or "news_sports" in id2label.values())
+    vocabulary = (run_dir / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").split()
+    assert sum(len(token) == 1 and "\u4e00" <= token <= "\u9fff" for token in vocabulary) > 500  # CJK characters
+    best = json.loads((run_dir / "results.json").read_text())["best"]
+    assert 0 <= best["accuracy"] <= 1 and "baseline_accuracy" in best

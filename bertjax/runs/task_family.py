@@ -41,7 +41,7 @@ class TaskSection:
     text_pair_column: str | None = None
     label_column: str = "label"
     tag_column: int = -1  # CoNLL: which whitespace-separated column holds the tag
-    tag_scheme: str = "iob2"  # token classification: iob2, or iob1 (converted to IOB2 when read)
+    tag_scheme: str = "auto"  # token classification: auto (from the tags), iob1, iob2, bios, bioes or bmes
     max_seq_length: int = 128
     # classification, token classification: texts longer than max_seq_length are evaluated and predicted on in
     # windows sharing `stride` tokens (None: a quarter of max_seq_length), or cut to it with `truncation`

@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from bertjax.data.pretraining.words import SEGMENTERS
 from bertjax.errors import ConfigError, DataError
 
 # Independent random streams: the second entry of every Generator seed.
 HOLDOUT_STREAM, INSTANCE_STREAM, SHUFFLE_STREAM, MASK_STREAM = range(4)
 # The options that decide which sequences a corpus gives (the others decide how they are masked and laid out).
 PREPARATION_FIELDS = ("max_seq_length", "short_seq_prob", "next_sentence", "dupe_factor", "packing", "eval_fraction",
-                      "eval_documents", "seed")
+                      "eval_documents", "seed", "word_segmenter")
 # With packing, also those that decide how sequences are packed into rows (a row's predictions must fit).
 PACKING_FIELDS = ("masked_lm_prob", "max_predictions_per_seq", "max_sequences_per_pack")
 
@@ -29,6 +30,8 @@ class PretrainingOptions:
     packing: several sequences per row with attention kept within each (see packing); without NSP, sequences then
     stop at document ends instead of running on into the next document.
     max_sequences_per_pack: the most sequences in one packed row.
+    word_segmenter: where words start comes from this segmenter (one of words.SEGMENTERS) run on the text instead of
+    the tokenizer's pieces (see words); whole_word_masking masks the words either gives.
     """
 
     max_seq_length: int = 128
@@ -44,6 +47,7 @@ class PretrainingOptions:
     eval_fraction: float = 0.05
     eval_documents: int | None = None
     seed: int = 12345
+    word_segmenter: str | None = None
 
     def __post_init__(self) -> None:
         minimum_length = 5 if self.next_sentence else 4  # room for specials and two tokens to cut
@@ -57,6 +61,7 @@ class PretrainingOptions:
             ("eval_fraction", 0 <= self.eval_fraction < 1, "in [0, 1)"),
             ("eval_documents", self.eval_documents is None or self.eval_documents >= 0, "None or at least 0"),
             ("seed", self.seed >= 0, "at least 0"),
+            ("word_segmenter", self.word_segmenter in (None, *SEGMENTERS), f"None or one of {', '.join(SEGMENTERS)}"),
         ]
         for field, valid, requirement in checks:
             if not valid:
@@ -68,12 +73,13 @@ class PretrainingOptions:
         return {field: getattr(self, field) for field in fields}
 
 
-def split_documents(num_documents: int, options: PretrainingOptions, shard: int = 0, lenient: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def split_documents(num_documents: int, options: PretrainingOptions, shard: int = 0, lenient: bool = False,
+                    wanted: str = "documents (separated by blank lines)") -> tuple[np.ndarray, np.ndarray]:
     """Sorted indices of the training and the held-out documents of shard `shard`, a seeded random choice.
 
     lenient: a shard too small to hold documents out (one of many) holds none out instead of raising (and one
     too small to train on gives no sequences; see shards.build_shard).
+    wanted: what the error of too few documents asks for more of (documents as the corpus's format separates them).
     """
     per_split = 2 if options.next_sentence else 1  # NSP draws random next segments from another document
     held_out = options.eval_documents
@@ -85,7 +91,7 @@ def split_documents(num_documents: int, options: PretrainingOptions, shard: int 
         raise DataError(f"the corpus has {num_documents} documents; holding out {held_out} for evaluation leaves "
                         f"{num_documents - held_out} to train on, and each split needs at least {per_split}"
                         f"{' for next-sentence prediction' if options.next_sentence else ''}. Give a corpus with more "
-                        f"documents (separated by blank lines)" + (
+                        f"{wanted}" + (
                             " or hold out fewer (a lower eval_fraction)" if num_documents >= 2 * per_split else ""))
     order = np.random.default_rng([options.seed, HOLDOUT_STREAM, shard]).permutation(num_documents)
     return np.sort(order[held_out:]), np.sort(order[:held_out])
