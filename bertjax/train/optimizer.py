@@ -1,4 +1,4 @@
-"""AdamW as BERT trains it: warmup then decay, global-norm clipping, no decay on biases and LayerNorm,
+"""AdamW as BERT trains it: warmup then decay, global-norm clipping, no decay on biases and norms,
 optional layer-wise learning-rate decay and frozen lower layers."""
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ def _path_names(path: tuple[Any, ...]) -> list[str]:
 
 
 def weight_decay_mask(params: Any) -> Any:
-    """True where weight decay applies: every parameter except biases and LayerNorm parameters."""
+    """True where weight decay applies: every parameter except biases and norm parameters (a norm's scale is the
+    only parameter named `scale`, whatever the family calls the norm: BERT's LayerNorm, ModernBERT's norms)."""
     def decays(path: tuple[Any, ...], _: Any) -> bool:
-        names = _path_names(path)
-        return names[-1] != "bias" and "LayerNorm" not in names
+        return _path_names(path)[-1] not in ("bias", "scale")
 
     return jax.tree_util.tree_map_with_path(decays, params)
 
@@ -81,7 +81,6 @@ def update_scales(params: Any, config: OptimizerConfig, num_layers: int) -> Any:
     Scanned (stacked) layers get a vector with one factor per layer, broadcast over the leading axis.
     """
     decay = config.layerwise_lr_decay
-    depths = jnp.arange(1, num_layers + 1)
 
     def scale(path: tuple[Any, ...], leaf: jax.Array) -> jax.Array:
         names = _path_names(path)
@@ -90,9 +89,11 @@ def update_scales(params: Any, config: OptimizerConfig, num_layers: int) -> Any:
             return jnp.asarray(factor, jnp.float32)
         if "encoder" in names:
             layer = next((m for m in map(_LAYER_KEY.match, names) if m), None)
-            if layer is None:  # stacked layers: one factor per layer along the leading axis
+            if layer is None:  # stacked layers (the last ones): one factor per layer along the leading axis
+                stacked = leaf.shape[0]
+                depths = jnp.arange(num_layers - stacked + 1, num_layers + 1)
                 factors = jnp.where(depths <= config.freeze_layers, 0.0, decay ** (num_layers + 1 - depths))
-                return factors.reshape((num_layers,) + (1,) * (leaf.ndim - 1)).astype(jnp.float32)
+                return factors.reshape((stacked,) + (1,) * (leaf.ndim - 1)).astype(jnp.float32)
             depth = int(layer.group(1)) + 1
             factor = 0.0 if depth <= config.freeze_layers else decay ** (num_layers + 1 - depth)
             return jnp.asarray(factor, jnp.float32)
