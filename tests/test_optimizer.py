@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,3 +135,74 @@ def test_bad_settings_are_named() -> None:
         OptimizerConfig(schedule="exponential")
     with pytest.raises(ConfigError, match="layerwise_lr_decay"):
         OptimizerConfig(layerwise_lr_decay=1.5)
+
+
+def test_warmup_stable_decay_holds_the_peak_then_decays() -> None:
+    config = OptimizerConfig(learning_rate=1.0, schedule="warmup_stable_decay", warmup_steps=10, decay_fraction=0.2,
+                             end_learning_rate_fraction=0.1)
+    linear = learning_rate_schedule(config, total_steps=110)
+    np.testing.assert_allclose([float(linear(step)) for step in (5, 10, 60, 88, 99, 110)],
+                               [0.5, 1.0, 1.0, 1.0, 0.55, 0.1], rtol=1e-6)
+    one_minus_sqrt = learning_rate_schedule(dataclasses.replace(config, decay_shape="1-sqrt"), total_steps=110)
+    np.testing.assert_allclose([float(one_minus_sqrt(step)) for step in (88, 93.5, 110)],
+                               [1.0, 0.1 + 0.9 * (1 - np.sqrt(0.25)), 0.1], rtol=1e-6)
+
+
+def test_decoupled_weight_decay_is_relative_to_the_peak() -> None:
+    """With zero gradients only the decay moves a parameter: by weight_decay x lr / peak, not weight_decay x lr."""
+    params = {"dense": {"kernel": np.full((2, 2), 3.0, np.float32)}}
+    config = OptimizerConfig(learning_rate=0.5, schedule="constant", warmup_steps=0, max_grad_norm=None,
+                             weight_decay=1e-3, decoupled_weight_decay=True)
+    optimizer, _ = make_optimizer(config, params, total_steps=10, num_layers=0)
+    updates, _ = optimizer.update(jax.tree.map(np.zeros_like, params), optimizer.init(params), params)
+    np.testing.assert_allclose(np.asarray(updates["dense"]["kernel"]), -3.0 * 1e-3, rtol=1e-6)
+
+
+def _optimi_stable_adamw(params: dict, grads_per_step: list[dict], decays: dict, lr: float, betas: tuple,
+                         eps: float, weight_decay: float) -> dict:
+    """optimi's StableAdamW (ModernBERT's optimizer) step by step as its foreach code does it: debiased betas,
+    RMS-stabilised learning rate per tensor, fully decoupled weight decay (decouple_lr with max_lr = lr)."""
+    def debias(beta: float, step: int) -> float:
+        return (beta ** step - beta) / (beta ** step - 1)
+
+    params = {name: value.astype(np.float64) for name, value in params.items()}
+    first = {name: np.zeros_like(value) for name, value in params.items()}
+    second = {name: np.zeros_like(value) for name, value in params.items()}
+    for step, grads in enumerate(grads_per_step, start=1):
+        beta1_comp, beta2_hat = 1 - debias(betas[0], step), debias(betas[1], step)
+        for name, grad in grads.items():
+            first[name] += beta1_comp * (grad - first[name])
+            second[name] = second[name] * beta2_hat + (1 - beta2_hat) * grad * grad
+            rms = np.sqrt(np.mean(grad ** 2 / np.maximum(second[name], eps ** 2)))
+            neg_lr = -lr / max(1.0, rms)
+            if decays[name]:
+                params[name] *= 1 + (neg_lr / lr) * weight_decay
+            params[name] += neg_lr * first[name] / (np.sqrt(second[name]) + eps)
+    return params
+
+
+def test_update_clipping_matches_optimi_stable_adamw() -> None:
+    rng = np.random.default_rng(0)
+    params = {"kernel": rng.normal(size=(4, 3)).astype(np.float32), "bias": rng.normal(size=3).astype(np.float32)}
+    grads_per_step = [{name: rng.normal(scale=0.1, size=value.shape).astype(np.float32)
+                       for name, value in params.items()} for _ in range(4)]
+    grads_per_step[2] = {name: grad * 50.0 for name, grad in grads_per_step[2].items()}  # a spike: RMS far above 1
+    config = OptimizerConfig(learning_rate=0.01, schedule="constant", warmup_steps=0, max_grad_norm=None,
+                             adam_beta1=0.9, adam_beta2=0.98, weight_decay=1e-2, decoupled_weight_decay=True,
+                             update_clipping=True)
+    optimizer, _ = make_optimizer(config, params, total_steps=10, num_layers=0)
+    state, ours = optimizer.init(params), params
+    for grads in grads_per_step:
+        updates, state = optimizer.update(grads, state, ours)
+        ours = optax.apply_updates(ours, updates)
+    reference = _optimi_stable_adamw(params, grads_per_step, {"kernel": True, "bias": False}, lr=0.01,
+                                     betas=(0.9, 0.98), eps=1e-6, weight_decay=1e-2)
+    for name in params:
+        np.testing.assert_allclose(np.asarray(ours[name]), reference[name], rtol=1e-5, atol=1e-7)
+
+
+def test_norms_of_any_name_are_not_decayed() -> None:
+    mask = weight_decay_mask({"layer_0": {"attn_norm": {"scale": 1.0}, "mlp": {"Wi": {"kernel": 1.0}}},
+                              "final_norm": {"scale": 1.0}})
+    assert mask == {"layer_0": {"attn_norm": {"scale": False}, "mlp": {"Wi": {"kernel": True}}},
+                    "final_norm": {"scale": False}}

@@ -186,7 +186,9 @@ def test_question_answering(models: dict[str, Path]) -> None:
 
         assert mine["score"] == pytest.approx(probability(start, best_start) * probability(end, best_end), abs=1e-5)
     top = answer(questions[0], context, top_k=3)
-    assert len(top) == 3 and top[0] == ours[0] and all(entry["answer"] for entry in top)
+    # Alone, the question runs in a batch of another shape, whose matmul kernels may round differently.
+    assert len(top) == 3 and all(entry["answer"] for entry in top)
+    assert {**top[0], "score": pytest.approx(ours[0]["score"], abs=1e-6)} == ours[0]
 
 
 def test_question_answering_long_context_and_no_answer(models: dict[str, Path]) -> None:
