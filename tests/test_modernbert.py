@@ -4,6 +4,7 @@ batches, MLM gradients, every computation option, and bad input."""
 from __future__ import annotations
 
 import json
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from bertjax.errors import ConfigError
 from bertjax.model import BertModel, ModelOptions, ModernBertConfig, packed_attention_mask, read_config_file
 from bertjax.model.layout import is_stacked, stack_layers
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 CLASS_NAMES = FAMILY_CLASS_NAMES["modernbert"]
 HEADS = list(CLASS_NAMES)
 TOKENS = dict(vocab_size=99, pad_token_id=0, bos_token_id=1, cls_token_id=1, eos_token_id=2, sep_token_id=2)
@@ -346,3 +348,51 @@ def test_unimplemented_architecture_is_a_one_line_error(tmp_path: Path) -> None:
     assert str(caught.value) == message
     with pytest.raises(ConfigError, match="'deberta-v2' is not an architecture bertjax implements"):
         load_pretrained(tmp_path, "sequence_classification")
+
+
+def test_ettin_checkpoint_of_transformers_4_loads(tmp_path: Path) -> None:
+    """A random model of Ettin-17m's shape (7 layers of 256, 4 heads, one rotary base of 160,000, norms without
+    bias, mean pooling, ModernBERT's vocabulary) whose config.json is spelt as Ettin's are, by transformers 4 and
+    its trainer (no layer_types or rope_parameters; keys that change nothing): its outputs, as transformers
+    computes them."""
+    shape = dict(vocab_size=50368, hidden_size=256, intermediate_size=384, num_hidden_layers=7, num_attention_heads=4,
+                 local_attention=128, global_rope_theta=160000.0, local_rope_theta=160000.0,
+                 classifier_pooling="mean", max_position_embeddings=7999, pad_token_id=50283)
+    torch.manual_seed(0)
+    model = transformers.ModernBertForMaskedLM(transformers.ModernBertConfig(**shape)).eval()
+    model.save_pretrained(tmp_path)
+    written = json.loads((tmp_path / "config.json").read_text())
+    del written["layer_types"], written["rope_parameters"]
+    written.update(global_attn_every_n_layers=3, global_rope_theta=160000.0, local_rope_theta=160000.0,
+                   layer_norm_eps=1e-5, position_embedding_type="sans_pos", reference_compile=None,
+                   repad_logits_with_grad=False, deterministic_flash_attn=False, sparse_prediction=False,
+                   sparse_pred_ignore_index=-100, mask_token_id=50284, unk_token_id=50280,
+                   transformers_version="4.48.2")
+    (tmp_path / "config.json").write_text(json.dumps(written))
+    config, params, report = load_pretrained(tmp_path, "masked_lm")
+    assert report.missing == report.unexpected == ()
+    assert config.architecture.rope_thetas == (160000.0,) * 7 and config.architecture.windows[:3] == (None, 64, 64)
+    batch = {"input_ids": np.random.default_rng(0).integers(5, 50000, (2, 160)).astype(np.int32)}
+    batch["attention_mask"] = np.ones_like(batch["input_ids"])  # 160 tokens: more than the 128-token window
+    assert_parity(our_outputs(config, "masked_lm", params, batch), torch_outputs(model, "masked_lm", batch))
+
+
+def test_convert_script_carries_the_tokenizer_both_ways(modernbert_models: dict[str, Path], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    """A Hugging Face ModernBERT folder with its byte-level BPE tokenizer.json, through a bertjax model folder and
+    back: the same weights, the tokenizer carried along, and a folder transformers loads."""
+    main = runpy.run_path(str(REPOSITORY / "scripts" / "convert.py"))["main"]
+    source = modernbert_models["tagger"]
+    assert main(["hf-to-bertjax", str(source), str(tmp_path / "bertjax")]) == 0
+    assert "ModernBertForTokenClassification" in capsys.readouterr().out
+    assert main(["bertjax-to-hf", str(tmp_path / "bertjax"), str(tmp_path / "hf")]) == 0
+    assert {"tokenizer.json", "params.msgpack"} <= {path.name for path in (tmp_path / "bertjax").iterdir()}
+    assert not (tmp_path / "hf" / "vocab.txt").exists()  # a WordPiece file would misdescribe a BPE vocabulary
+    jax.tree.map(np.testing.assert_array_equal, load_file(tmp_path / "hf" / "model.safetensors"),
+                 load_file(source / "model.safetensors"))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert tokenizer("Paris in the spring")["input_ids"] == \
+        transformers.AutoTokenizer.from_pretrained(source)("Paris in the spring")["input_ids"]
+    _, info = transformers.ModernBertForTokenClassification.from_pretrained(tmp_path / "hf",
+                                                                            output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]

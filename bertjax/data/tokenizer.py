@@ -9,19 +9,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers import BertWordPieceTokenizer
-from transformers import BertTokenizerFast
+from tokenizers import BertWordPieceTokenizer, models
+from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 from bertjax.errors import ConfigError, DataError
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def load_tokenizer(path: str | Path, lowercase: bool | None = None) -> BertTokenizerFast:
+def load_tokenizer(path: str | Path, lowercase: bool | None = None) -> PreTrainedTokenizerFast:
     """A BERT WordPiece tokenizer from a checkpoint folder (tokenizer.json and/or vocab.txt, with the lower-casing of
-    its tokenizer_config.json) or from a single vocab.txt (lower-cased by default) or tokenizer.json file.
+    its tokenizer_config.json) or from a single vocab.txt (lower-cased by default) or tokenizer.json file; a
+    folder's tokenizer.json of another kind (ModernBERT's byte-level BPE) as its tokenizer_config.json says.
 
-    lowercase: overrides the lower-casing the files say; None keeps it.
+    lowercase: overrides the lower-casing the files say; None keeps it (a WordPiece tokenizer's only).
     """
     path = Path(path)
     if not path.exists():
@@ -33,6 +34,8 @@ def load_tokenizer(path: str | Path, lowercase: bool | None = None) -> BertToken
         if not (path / "tokenizer.json").is_file() and not (path / "vocab.txt").is_file():
             raise DataError(f"{path}: the folder has neither tokenizer.json nor vocab.txt; pass a tokenizer folder "
                             f"or file")
+        if (path / "tokenizer.json").is_file() and _model_type(path / "tokenizer.json") != "WordPiece":
+            return _tokenizer_from(path, PreTrainedTokenizerFast.from_pretrained, str(path), local_files_only=True)
         return _tokenizer_from(path, BertTokenizerFast.from_pretrained, str(path), local_files_only=True,
                                **overrides)
     if path.name.endswith(".json"):
@@ -49,6 +52,15 @@ def _tokenizer_from(path: Path, make: Any, *args: Any, **kwargs: Any) -> BertTok
     except Exception as error:
         raise DataError(f"{path}: cannot load the tokenizer ({type(error).__name__}: {error}); check that its "
                         f"tokenizer.json, vocab.txt and tokenizer_config.json are intact") from None
+
+
+def _model_type(path: Path) -> str | None:
+    """The `model.type` of a tokenizer.json (WordPiece, BPE, ...); None where the file is not one (reading it then
+    says what is wrong)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["model"].get("type")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _from_tokenizer_json(path: Path, lowercase: bool | None) -> BertTokenizerFast:
@@ -117,8 +129,9 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = Tru
     return BertTokenizerFast(vocab=trainer.get_vocab(), do_lower_case=lowercase)
 
 
-def save_tokenizer(tokenizer: BertTokenizerFast, directory: str | Path, max_length: int | None = None) -> Path:
-    """Writes vocab.txt, tokenizer.json and tokenizer_config.json (lower-casing included) to `directory`.
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, directory: str | Path, max_length: int | None = None) -> Path:
+    """Writes tokenizer.json and tokenizer_config.json (lower-casing included) to `directory`, and for WordPiece
+    vocab.txt.
 
     max_length: the model's max_position_embeddings; the saved `model_max_length` is at most this, so that
     `truncation=True` in transformers cuts inputs to what the model takes (a trained vocabulary has no limit).
@@ -132,6 +145,8 @@ def save_tokenizer(tokenizer: BertTokenizerFast, directory: str | Path, max_leng
         tokenizer.save_pretrained(str(directory))
     finally:
         tokenizer.model_max_length = own_limit
+    if not isinstance(tokenizer.backend_tokenizer.model, models.WordPiece):
+        return directory
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     if [index for _, index in vocab] != list(range(len(vocab))):
         raise DataError(f"the tokenizer's vocabulary ids are not 0..{len(vocab) - 1} without gaps; it cannot be "

@@ -27,7 +27,7 @@ _IGNORED_KEYS = frozenset({
     "sep_token_id", "cls_token_id", "directionality", "pooler_fc_size", "pooler_num_attention_heads",
     "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type", "finetuning_task", "tokenizer_class",
     "prefix", "task_specific_params", "_name_or_path", "name_or_path", "_attn_implementation_autoset",
-    "attn_implementation", "layer_norm_type",
+    "attn_implementation", "layer_norm_type", "mask_token_id", "unk_token_id",
     # written by transformers 2.x-4.x (runtime flags and text generation settings, which an encoder never uses)
     "use_bfloat16", "eos_token_ids", "_num_labels", "xla_device", "tf_legacy_loss", "cross_attention_hidden_size",
     "tie_encoder_decoder", "max_length", "min_length", "do_sample", "early_stopping", "num_beams",

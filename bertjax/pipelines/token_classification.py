@@ -54,7 +54,7 @@ def group_entities(words: Sequence[TaggedWord], tokenizer: Any, ignore: Sequence
         if entity_type in ignore:
             continue
         text = tokenizer.convert_tokens_to_string(
-            [tokenizer.convert_tokens_to_string(word.tokens) for word in group])
+            [tokenizer.convert_tokens_to_string(word.tokens) for word in group]).strip()
         entities.append({"entity_group": entity_type, "score": float(np.mean([word.score for word in group])),
                          "word": text, "start": group[0].start, "end": group[-1].end})
     return entities
@@ -96,8 +96,10 @@ class TokenClassificationPipeline(Pipeline):
                 shift = int(word_starts[word]) if split else 0
                 first = pieces[0]
                 best = int(probabilities[first].argmax())
-                words.append(TaggedWord(word, [tokens[piece] for piece in pieces], offsets[first][0] + shift,
-                                        offsets[pieces[-1]][1] + shift, labels[best],
+                start, end = offsets[first][0] + shift, offsets[pieces[-1]][1] + shift
+                if not split:  # a byte-level BPE word's span starts at the space before it
+                    start += len(text[start:end]) - len(text[start:end].lstrip())
+                words.append(TaggedWord(word, [tokens[piece] for piece in pieces], start, end, labels[best],
                                         float(probabilities[first, best])))
             tagged.append(words)
         return tagged
