@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bertjax.benchmark.data.preparation import MIB, _tree_rss, format_table, write_corpus
+from bertjax.benchmark.data.preparation import MIB, _tree_rss, format_table, write_corpus, write_json_lines
 from bertjax.data.pretraining.corpus import read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +20,10 @@ def test_corpus_is_the_size_asked_for_and_whole_documents(tmp_path: Path) -> Non
     assert corpus.stat().st_size == 3 * MIB
     documents = read_documents(corpus)
     assert len(documents) > 100 and all(documents)
+    json_lines = write_json_lines(tmp_path / "corpus.jsonl", 3)
+    records = [json.loads(line)["text"] for line in json_lines.read_text(encoding="utf-8").splitlines()]
+    assert records[:len(documents) - 1] == [" ".join(document) for document in documents[:-1]]  # the same documents
+    assert 3 * MIB <= sum(len(text.encode()) + 2 for text in records) < 3 * MIB + 10_000
 
 
 def test_tree_memory_counts_the_children() -> None:
@@ -37,15 +41,19 @@ def test_tree_memory_counts_the_children() -> None:
 def test_smoke_run_measures_everything(tmp_path: Path) -> None:
     output = tmp_path / "preparation.json"
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_preparation.py"), "--sizes", "1",
-                           "--restart", "1", "--assembly", "1", "--vocabulary", "1", "--methods", "bertjax,tokenizers",
+                           "--restart", "1", "--assembly", "1", "--vocabulary", "1", "--methods", "bertjax,bertjax-jsonl,tokenizers",
                            "--json", str(output)], capture_output=True, text=True, timeout=600, check=False,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     results = json.loads(output.read_text())
-    assert [(row["method"], row["size_mb"]) for row in results["rows"]] == [("bertjax", 1), ("tokenizers", 1)]
-    assert all(row["seconds"] > 0 and row["peak_rss_mib"] > 50 for row in results["rows"])
-    bertjax, tokenizers = results["rows"]
+    assert [(row["method"], row["size_mb"]) for row in results["rows"]] == [
+        ("bertjax", 1), ("bertjax-jsonl", 1), ("tokenizers", 1)]
+    assert all(row["seconds"] > 0 and row["peak_rss_mib"] > 50 and row["cpu_seconds"] > 0.5
+               for row in results["rows"])
+    bertjax, json_lines, tokenizers = results["rows"]
     assert bertjax["detail"]["sequences"] > 100 and tokenizers["detail"]["tokens"] > bertjax["detail"]["tokens"] / 2
+    # The same documents as JSON lines: the same text, within the last document the text corpus cuts off.
+    assert abs(json_lines["detail"]["tokens"] / bertjax["detail"]["tokens"] - 1) < 0.01
     restart = results["restart"]
     assert restart["unpacked"]["seconds_to_first_batch"] > 0
     assert restart["packed"]["rows"] < restart["packed"]["sequences"]  # several sequences in some rows

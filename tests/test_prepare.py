@@ -30,7 +30,7 @@ from bertjax.data.pretraining.prepare import PreparationSettings, open_prepared,
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.data.pretraining.options import PretrainingOptions
 from bertjax.data.pretraining.shards import ARRAYS
-from bertjax.data.pretraining.text_pieces import FileIdentity, piece_documents, plan_pieces, spread_sample
+from bertjax.data.pretraining.text_pieces import FileIdentity, plan_pieces, spread_sample
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError, DataError
 from tests.test_pretraining_data import synthetic_documents
@@ -69,7 +69,7 @@ def _equal(first, second) -> bool:
 
 def _pieces_documents(path: Path, format: str, piece_bytes: int) -> list[list[str]]:
     return [document for piece in plan_pieces(FileIdentity.of(path), format, piece_bytes)
-            for document in piece_documents(piece)[0]]
+            for document in piece.documents()[0]]
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
@@ -212,7 +212,7 @@ def test_bad_files_are_named(tmp_path: Path, tokenizer) -> None:
     piece = plan_pieces(FileIdentity.of(gone), "auto", 1000)[0]
     gone.unlink()
     with pytest.raises(DataError, match=f"{gone}: the corpus file vanished"):
-        piece_documents(piece)
+        piece.documents()
 
 
 def test_vocabulary_sample_is_bounded_spread_and_fixed(tmp_path: Path) -> None:

@@ -186,6 +186,50 @@ def test_lowercase_applies_to_a_given_vocab_txt(tmp_path: Path) -> None:
         assert given_tokenizer(section).tokenize("The cat") == tokens
 
 
+def test_pretraining_on_json_lines_and_parquet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from bertjax.data.builtin import builtin_corpus
+    from bertjax.data.pretraining.corpus import read_documents
+    from tests.test_sources import write_corpus
+
+    documents = read_documents(builtin_corpus())
+    half = len(documents) // 2
+    for part, kind in ((documents[:half], "jsonl.zst"), (documents[half:], "parquet")):
+        (tmp_path / "corpus" / kind).mkdir(parents=True)
+        write_corpus(tmp_path / "corpus" / kind, part, kind)
+    final = run_pretraining(_config(tmp_path / "run", f"data.corpus={tmp_path / 'corpus'}", "train.steps=2",
+                                    "train.eval_batches=1"))
+    assert "mlm_loss" in final and f"{len(documents):,} documents" in capsys.readouterr().out
+
+
+def test_pretraining_on_chinese_reviews_one_a_line(tmp_path: Path, shared_data: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    rows = (shared_data / "chinese" / "chnsenticorp" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    reviews = tmp_path / "reviews.txt"  # 9,600 reviews, one a line, as the issue's user had them
+    reviews.write_text("".join(row.split("\t")[0] + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(DataError, match="the corpus has 1 documents.*set data.format=documents"):
+        run_pretraining(_config(tmp_path / "run", f"data.corpus={reviews}"))
+    final = run_pretraining(_config(tmp_path / "run", f"data.corpus={reviews}", "data.format=documents",
+                                    "train.steps=3", "train.eval_batches=1"))
+    assert "mlm_loss" in final and "9,600 documents (480 held out)" in capsys.readouterr().out
+
+
+def test_a_folder_prepared_in_another_format_is_refused(tmp_path: Path) -> None:
+    from bertjax.runs.prepare_data import PreparationConfig, run_preparation
+
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("".join(f"Review {index} starts here. It ends quickly.\n" for index in range(40)))
+    folder = tmp_path / "prepared"
+    run_preparation(load_run_config(PreparationConfig, None, [*TINY, f"data.corpus={reviews}", "data.format=documents",
+                                                              f"prepare.output_dir={folder}"]))
+    run = [f"data.prepared={folder}", f"train.output_dir={tmp_path / 'run'}"]
+    with pytest.raises(ConfigError, match=f"data.format='auto', but {folder} was prepared with 'documents'; set "
+                                          f"data.format='documents'"):
+        run_pretraining(load_run_config(PretrainingConfig, None, [*TINY, *run]))
+    with pytest.raises(ConfigError, match="data.text_field='body', but .* was prepared with 'text'"):
+        run_pretraining(load_run_config(PretrainingConfig, None, [*TINY, *run, "data.format=documents",
+                                                                  "data.text_field=body"]))
+
+
 def test_modernbert_from_a_config_file_pretrains_packed_and_exports(tmp_path: Path) -> None:
     """A ModernBERT config.json (sequences longer than its window) pretrained with masked LM only on packed rows:
     the export is a ModernBertForMaskedLM folder that transformers loads whole and computes alike."""
@@ -205,4 +249,3 @@ def test_modernbert_from_a_config_file_pretrains_packed_and_exports(tmp_path: Pa
     with torch.no_grad():
         theirs = model.eval()(input_ids=torch.from_numpy(input_ids).long()).logits.numpy()
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
-

@@ -11,6 +11,7 @@ from typing import Any
 
 from bertjax.atomic import atomic_directory
 from bertjax.data.builtin import builtin_corpus
+from bertjax.data.pretraining.corpus import check_format
 from bertjax.data.pretraining.sources import CorpusSource, FileSource, TfdsSource
 from bertjax.data.pretraining.prepare import PreparationSettings, open_prepared, prepare_corpus, share_folder
 from bertjax.data.pretraining.options import PretrainingOptions
@@ -25,8 +26,11 @@ VOCABULARY_RECORD = "trained_from.json"
 class PretrainingDataSection:
     """The corpus, its tokenizer and how examples are made (BERT's create_pretraining_data options)."""
 
-    corpus: str = "builtin"  # a file, folder or glob of text; `builtin` is the small corpus shipped with bertjax
-    format: str = "auto"  # sentences (one a line, blank line between documents) | paragraphs | auto
+    corpus: str = "builtin"  # a corpus file, folder or glob; `builtin` is the small corpus shipped with bertjax
+    # sentences (one a line, blank line between documents) | paragraphs | documents (one a line) | jsonl | parquet |
+    # tsv | auto (JSON lines, parquet and TSV by extension, text by its look)
+    format: str = "auto"
+    text_field: str = "text"  # the field of JSON-lines records, or the parquet or TSV column, that holds the text
     tfds: str | None = None  # a tensorflow-datasets text data set instead of files, e.g. wikipedia/20230601.en
     tfds_split: str = "train"
     tfds_text_feature: str = "text"
@@ -52,6 +56,7 @@ class PretrainingDataSection:
     prepare_workers: int = 0  # processes preparing shards; 0: one per core
 
     def __post_init__(self) -> None:
+        check_format(self.format)
         if not 0 < self.eval_fraction < 1:  # the run evaluates held-out MLM (and NSP) from its first step
             raise ConfigError(f"eval_fraction must be above 0 and below 1, got {self.eval_fraction}: the run "
                               f"evaluates on held-out documents")
@@ -79,7 +84,7 @@ def corpus_source(data: PretrainingDataSection, process_index: int = 0, process_
     if data.tfds:
         return TfdsSource(data.tfds, data.tfds_split, data.tfds_text_feature, data.tfds_data_dir, **share)
     source = str(builtin_corpus()) if data.corpus == "builtin" else data.corpus
-    return FileSource(source, data.format, **share)
+    return FileSource(source, data.format, data.text_field, **share)
 
 
 def vocabulary_record(data: PretrainingDataSection, source: CorpusSource) -> dict[str, Any]:
@@ -123,6 +128,9 @@ def prepared_ahead(data: PretrainingDataSection, process_index: int, process_cou
                           f"scripts/prepare_pretraining_data.py processes={process_count}")
     prepared, manifest = open_prepared(share)
     wanted, made = data.options().preparation(), manifest["options"]
+    if "files" in manifest["source"]:  # prepared from corpus files, in a format
+        wanted, made = wanted | {"format": data.format, "text_field": data.text_field}, made | {
+            "format": manifest["source"]["format"], "text_field": manifest["source"].get("text_field", "text")}
     for field, value in wanted.items():
         if made.get(field) != value:  # the packing fields are there whenever packing matches
             raise ConfigError(f"data.{field}={value!r}, but {folder} was prepared with {made.get(field)!r}; set "

@@ -1,7 +1,8 @@
-"""How fast, and in how much memory, pretraining data is prepared: bertjax's preparation beside Hugging Face
-`tokenizers`' own batch encoding of the same text (the limit: tokenizing alone) and beside the way Hugging Face
-users prepare it (`datasets` `map` with `num_proc`, then `group_texts`), on corpora of the sizes asked for; then
-the seconds a restarted run takes to its first batch, and batch assembly on the prepared corpus.
+"""How fast, and in how much memory, pretraining data is prepared: bertjax's preparation of a text corpus and of the
+same documents as JSON lines, beside Hugging Face `tokenizers`' own batch encoding of the same text (the limit:
+tokenizing alone) and beside the way Hugging Face users prepare it (`datasets` `map` with `num_proc`, then
+`group_texts`), on corpora of the sizes asked for; then the seconds a restarted run takes to its first batch, and
+batch assembly on the prepared corpus.
 
 Each measurement runs in a fresh process (bertjax's with the allocator setting its scripts use); its peak memory
 is the largest sum of the resident sets of that process and its children (worker processes included), sampled
@@ -13,8 +14,10 @@ and the machine's cores.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -25,8 +28,9 @@ from pathlib import Path
 
 from bertjax.benchmark.data.batch_assembly import environment
 from bertjax.data.builtin import builtin_corpus
+from bertjax.data.pretraining.corpus import read_documents
 
-METHODS = ("bertjax", "tokenizers", "datasets")
+METHODS = ("bertjax", "bertjax-jsonl", "tokenizers", "datasets")
 MIB = 1 << 20
 CHILD = "bertjax.benchmark.data.preparation_child"
 
@@ -53,6 +57,7 @@ class Measurement:
     mb_per_second: float
     peak_rss_mib: float
     detail: dict
+    cpu_seconds: float  # of the process and its workers: what other load on a shared machine changes least
 
 
 def write_corpus(path: Path, size_mb: int) -> Path:
@@ -63,6 +68,25 @@ def write_corpus(path: Path, size_mb: int) -> Path:
         while file.tell() < size_mb * MIB:
             file.write(block[:size_mb * MIB - file.tell()] if file.tell() + len(block) > size_mb * MIB else block)
     return path
+
+
+def write_json_lines(path: Path, size_mb: int) -> Path:
+    """The built-in corpus's documents as JSON lines (`{"text": ...}`, each document's sentences joined into one
+    paragraph, which the preparation splits again), repeated until they hold about `size_mb` MiB of text."""
+    text_bytes = 0  # counted as the text corpus holds them: a line a sentence, a blank line after each document
+    with path.open("w", encoding="utf-8") as file:
+        for document in itertools.cycle(read_documents(builtin_corpus())):
+            text = " ".join(document)
+            file.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+            text_bytes += len(text.encode()) + 2
+            if text_bytes >= size_mb * MIB:
+                return path
+
+
+def _children_cpu_seconds() -> float:
+    """User and system CPU seconds of this process's finished children (and theirs, once waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _tree_rss(root: int) -> int:
@@ -125,12 +149,20 @@ def measure(settings: PreparationBenchSettings, scratch: Path, say=print) -> dic
     for size in settings.sizes_mb:
         corpus = write_corpus(scratch / f"corpus-{size}mb.txt", size)
         for method in settings.methods:
-            if size > {"bertjax": size, "datasets": settings.datasets_max_mb}.get(method, settings.reference_max_mb):
+            limits = {"bertjax": size, "bertjax-jsonl": size, "datasets": settings.datasets_max_mb}
+            if size > limits.get(method, settings.reference_max_mb):
                 continue
             output = scratch / f"{method}-{size}"
-            detail, seconds, peak = run_child(method, str(corpus), str(tokenizer_file), str(output))
-            rows.append(Measurement(size, method, seconds, size / seconds, peak, detail))
-            say(f"{size:>6} MiB  {method:<11}{seconds:>8.1f} s{size / seconds:>8.2f} MiB/s{peak:>9.0f} MiB peak")
+            source = corpus
+            if method == "bertjax-jsonl":  # bertjax's preparation, of the same documents as JSON lines
+                source = write_json_lines(scratch / f"corpus-{size}mb.jsonl", size)
+            cpu_before = _children_cpu_seconds()
+            child = "bertjax" if method == "bertjax-jsonl" else method
+            detail, seconds, peak = run_child(child, str(source), str(tokenizer_file), str(output))
+            cpu = _children_cpu_seconds() - cpu_before
+            rows.append(Measurement(size, method, seconds, size / seconds, peak, detail, cpu))
+            say(f"{size:>6} MiB  {method:<14}{seconds:>8.1f} s{size / seconds:>8.2f} MiB/s{peak:>9.0f} MiB peak"
+                f"{cpu:>8.1f} CPU s")
         if size == settings.restart_mb and "bertjax" in settings.methods:
             restart = _restarts(corpus, tokenizer_file, scratch / f"bertjax-{size}", size, settings, say)
         if size == settings.assembly_mb and "bertjax" in settings.methods:
@@ -173,11 +205,11 @@ def _restarts(corpus: Path, tokenizer_file: Path, prepared: Path, size: int, set
 def format_table(results: dict) -> str:
     rows = results["rows"]
     limit = {row["size_mb"]: row["mb_per_second"] for row in rows if row["method"] == "tokenizers"}
-    lines = [f"{'corpus':>8} {'method':<12}{'seconds':>9}{'MiB/s':>8}{'of limit':>10}{'peak RSS':>10}"]
+    lines = [f"{'corpus':>8} {'method':<15}{'seconds':>9}{'MiB/s':>8}{'of limit':>10}{'peak RSS':>10}{'CPU s':>8}"]
     for row in rows:
         share = f"{row['mb_per_second'] / limit[row['size_mb']]:.2f}" if row["size_mb"] in limit else "-"
-        lines.append(f"{row['size_mb']:>5} MiB {row['method']:<12}{row['seconds']:>9.1f}{row['mb_per_second']:>8.2f}"
-                     f"{share:>10}{row['peak_rss_mib']:>7.0f} MiB")
+        lines.append(f"{row['size_mb']:>5} MiB {row['method']:<15}{row['seconds']:>9.1f}{row['mb_per_second']:>8.2f}"
+                     f"{share:>10}{row['peak_rss_mib']:>7.0f} MiB{row['cpu_seconds']:>8.1f}")
     return "\n".join(lines)
 
 

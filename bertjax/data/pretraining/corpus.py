@@ -1,93 +1,93 @@
-"""Reading a text corpus as documents of sentences, from text in two layouts (files are read in pieces by
-text_pieces; tensorflow-datasets examples by sources).
+"""Reading a corpus as documents of sentences: its formats, its files, and text in each layout (files are read in
+bounded pieces by text_pieces, parquet_pieces and compressed; tensorflow-datasets examples by sources).
 
-Layouts:
+Formats (`data.format`):
 - `sentences` (Google's BERT format): one sentence a line, a blank line between documents.
-- `paragraphs` (e.g. WikiText): one paragraph a line, blank lines between paragraphs; each line is split into
-  sentences by `split_sentences`. Lines like ` = Title = ` start a new document; deeper headings
-  (` = = Section = = `) are dropped. A file without title lines has one document per paragraph.
-- `auto` decides per file: `paragraphs` if the file has a title line or if more than a quarter of its non-blank
-  lines hold more than one sentence, else `sentences`.
+- `paragraphs` (e.g. WikiText): one paragraph a line, blank lines between paragraphs. Lines like ` = Title = `
+  start a new document; deeper headings (` = = Section = = `) are dropped. A file without title lines has one
+  document per paragraph.
+- `documents`: one document a line (a review, an article, a post).
+- `jsonl`: JSON lines, one document a record, its text in a field (`text` unless `text_field` says another).
+- `parquet`: one document a row, its text in a column (`text` unless `text_field` says another); read by row group.
+- `tsv`: tab-separated values under a header row, without quoting (as GLUE's and CLUE's files), one document a
+  row, its text in a column (`text` unless `text_field` says another).
+- `auto` decides per file: `.jsonl` and `.json` files are JSON lines, `.parquet` files parquet, `.tsv` files TSV;
+  any other file is text in `paragraphs` if it has a title line or if more than a quarter of its non-blank lines
+  hold more than one sentence, else in `sentences`.
+JSON lines and `documents` files may be compressed (`.gz`, `.zst`): they are decompressed as they are read.
+Every line of a document's text (a paragraph, a record's or a row's text) is split into sentences by
+`split_sentences`.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from bertjax.data.pretraining.sentences import split_sentences
 from bertjax.data.readers import read_text
 from bertjax.errors import ConfigError, DataError
 
 Documents = list[list[str]]
-FORMATS = ("auto", "sentences", "paragraphs")
-
-# A period after these words (compared lower-cased, without the period) does not end a sentence.
-ABBREVIATIONS = frozenset("""
-    mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm gov sen rep rev hon pres supt
-    vs cf viz ca approx no nos fig figs vol vols pp ch sec dept est al
-    inc ltd co corp bros assn univ ave blvd
-    jan feb mar apr jun jul aug sep sept oct nov dec
-""".split())
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(\s+)")
+FORMATS = ("auto", "sentences", "paragraphs", "documents", "jsonl", "parquet", "tsv")
+TEXT_FORMATS = ("auto", "sentences", "paragraphs", "documents")  # `auto` here: a text file's layout, detected
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
+_JSON_LINES = (".jsonl", ".json")
+# The files a folder of each format's corpus holds.
+FOLDER_FILES = {
+    "sentences": (".txt",), "paragraphs": (".txt",), "documents": (".txt", ".txt.gz", ".txt.zst"),
+    "jsonl": tuple(name + compression for name in _JSON_LINES for compression in ("", *COMPRESSIONS)),
+    "parquet": (".parquet",), "tsv": (".tsv",),
+}
+# Not plain `.json` nor `.tsv`: folders of data often hold such files of metadata or labels (a glob may name them).
+FOLDER_FILES["auto"] = (".txt", *(name for name in FOLDER_FILES["jsonl"] if name != ".json"), ".parquet")
 _HEADING = re.compile(r"(=(?: =)*) (?!= )(.+) \1")  # `= Title =` is level 1, `= = Section = =` level 2
-_OPENERS = "\"'“‘„‚«‹¿¡(["
 
 
-def split_sentences(text: str) -> list[str]:
-    """Splits a paragraph at `.`, `!` or `?` (with any closing quotes or brackets) followed by whitespace, any
-    opening quotes or brackets, and a digit or a letter that is not lower-case (upper-case in any script, or of a
-    script without case); a period after an abbreviation (`Mr.`, `e.g.`, `U.S.`) or an initial (`J.`) does not
-    split. Decimals (`3.14`) never split since no whitespace follows the period."""
-    sentences = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        boundary = match.start(1)
-        if not _starts_sentence(text, match.end()) or _is_abbreviation(text, match.start()):
-            continue
-        sentences.append(text[start:boundary].strip())
-        start = match.end()
-    sentences.append(text[start:].strip())
-    return [sentence for sentence in sentences if sentence]
+def check_format(format: str) -> None:
+    if format not in FORMATS:
+        raise ConfigError(f"format={format!r} is not one of {', '.join(FORMATS)}")
 
 
-def _starts_sentence(text: str, position: int) -> bool:
-    """Whether the text from `position` can open a sentence (see `split_sentences`)."""
-    while position < len(text) and text[position] in _OPENERS:
-        position += 1
-    if position == len(text):
-        return False
-    first = text[position]
-    return first.isdigit() or (first.isalpha() and not first.islower())
+def compression_of(path: str | Path) -> str | None:
+    """gzip or zstd from the file's extension (`.gz`, `.zst`); None for a file read as it is."""
+    return COMPRESSIONS.get(Path(path).suffix.lower())
 
 
-def _is_abbreviation(text: str, punctuation_start: int) -> bool:
-    """Whether the period at `punctuation_start` closes an abbreviation or initial rather than a sentence."""
-    if text[punctuation_start] != "." or text.startswith("..", punctuation_start):
-        return False
-    word = text[:punctuation_start].rsplit(None, 1)[-1] if text[:punctuation_start].strip() else ""
-    word = word.lstrip(_OPENERS)
-    if not word:
-        return False
-    return word.lower() in ABBREVIATIONS or "." in word or (len(word) == 1 and word.isalpha())
+def file_format(path: str | Path, format: str) -> str:
+    """The format a corpus file is read in: `format`, or for `auto` the one its extension names (`auto` for text,
+    whose layout is decided from its text)."""
+    check_format(format)
+    if format != "auto":
+        return format
+    name = Path(path).name.lower()
+    if compression_of(name):
+        name = name.rsplit(".", 1)[0]
+    if name.endswith((".parquet", ".tsv")):
+        return name.rsplit(".", 1)[1]
+    return "jsonl" if name.endswith(_JSON_LINES) else "auto"
 
 
-def corpus_files(source: str | Path) -> list[Path]:
-    """A file, every `*.txt` under a folder (recursively), or the files matching a glob; sorted."""
+def corpus_files(source: str | Path, format: str = "auto") -> list[Path]:
+    """A file, the files under a folder (recursively) whose extensions `format` reads (see FOLDER_FILES), or the
+    files matching a glob; sorted."""
     path = Path(source)
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(file for file in path.rglob("*.txt") if file.is_file())
+        extensions = FOLDER_FILES[format]
+        files = sorted(file for file in path.rglob("*") if file.name.lower().endswith(extensions) and file.is_file())
         if not files:
-            raise DataError(f"{path}: the folder holds no *.txt files; pass a text file, a folder of *.txt files or a "
-                            f"glob")
+            raise DataError(f"{path}: the folder holds no {', '.join('*' + extension for extension in extensions)} "
+                            f"files (those format={format} reads); pass a corpus file, a folder of them or a glob")
         return files
     files = sorted(Path(name) for name in glob.glob(str(source), recursive=True) if Path(name).is_file())
     if not files:
-        raise DataError(f"{source}: no such file or folder, and no file matches it as a glob; pass a text file, a "
-                        f"folder of *.txt files or a glob such as 'corpus/*.txt'")
+        raise DataError(f"{source}: no such file or folder, and no file matches it as a glob; pass a corpus file, a "
+                        f"folder of them or a glob such as 'corpus/*.txt'")
     return files
 
 
@@ -117,6 +117,71 @@ def detect_format(lines: list[str]) -> str:
     return "paragraphs" if multi_sentence * 4 > len(non_blank) else "sentences"
 
 
+def line_documents(lines: Iterable[str]) -> Documents:
+    """One document per non-blank line, split into sentences (the `documents` format)."""
+    return [sentences for line in lines if (sentences := split_sentences(line))]
+
+
+def text_sentences(text: str) -> list[str]:
+    """The sentences of a document's text: each of its lines split into sentences."""
+    return [sentence for line in text_lines(text) for sentence in split_sentences(line)]
+
+
+def json_documents(text: str, text_field: str, where: Callable[[int], str]) -> Documents:
+    """One document per JSON-lines record (its `text_field`, split into sentences); a record whose field is null or
+    blank gives none. where(i): `file line N` of the text's i-th line, for the errors: a line that is not a JSON
+    object, a record without the field, or a field that is not text."""
+    documents = []
+    for index, line in enumerate(text.split("\n")):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{where(index)}: not JSON ({error.msg}: column {error.colno}); a JSON-lines corpus "
+                            f"holds one JSON object a line") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{where(index)}: a JSON {type(record).__name__} where a JSON object (a record) is "
+                            f"expected; a JSON-lines corpus holds one JSON object a line")
+        if text_field not in record:
+            raise DataError(f"{where(index)}: the record has no field {text_field!r} (its fields: "
+                            f"{', '.join(map(repr, record)) or 'none'}); set data.text_field to the one that holds "
+                            f"the text")
+        value = record[text_field]
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"{where(index)}: field {text_field!r} holds a JSON {type(value).__name__}, not text; set "
+                            f"data.text_field to the field that holds the text")
+        if value and (sentences := text_sentences(value)):
+            documents.append(sentences)
+    return documents
+
+
+def tsv_column(header: list[str], text_field: str, path: str) -> int:
+    """Where the column `text_field` is in a TSV file's header; DataError naming the file when it has none."""
+    if text_field not in header:
+        raise DataError(f"{path} line 1: the header has no column {text_field!r} (its columns: "
+                        f"{', '.join(map(repr, header))}); set data.text_field to the one that holds the text")
+    return header.index(text_field)
+
+
+def tsv_documents(text: str, header: list[str], column: int, where: Callable[[int], str], skip_first: bool
+                  ) -> Documents:
+    """One document per row of tab-separated values (its field `column`, split into sentences) under the file's
+    `header`; skip_first: the text starts with the header row. where(i): `file line N` of the text's i-th line, for
+    a row whose fields do not match the header."""
+    documents = []
+    for index, line in enumerate(text.split("\n")):
+        if (skip_first and index == 0) or not line.strip():
+            continue
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) != len(header):
+            raise DataError(f"{where(index)}: {len(fields)} fields where the header has {len(header)} "
+                            f"({', '.join(header)}); a text containing a tab?")
+        if sentences := split_sentences(fields[column]):
+            documents.append(sentences)
+    return documents
+
+
 def paragraph_documents(lines: Iterable[str]) -> Documents:
     """Documents of sentences from paragraph lines: title lines delimit documents when present, else blank lines."""
     lines = list(lines)
@@ -139,12 +204,14 @@ def text_lines(text: str) -> list[str]:
 
 
 def parse_documents(text: str, format: str = "auto") -> Documents:
-    """Documents of sentences from the text of one file in `format` (see the module docstring)."""
-    if format not in FORMATS:
-        raise ConfigError(f"format={format!r} is not one of {', '.join(FORMATS)}")
+    """Documents of sentences from the text of one file in a text format (see the module docstring)."""
+    if format not in TEXT_FORMATS:
+        raise ConfigError(f"format={format!r} is not one of the text formats {', '.join(TEXT_FORMATS)}")
     lines = text_lines(text)
     if format == "auto":
         format = detect_format(lines)
+    if format == "documents":
+        return line_documents(lines)
     if format == "sentences":
         return _blocks(lines)
     return paragraph_documents(lines)
@@ -152,16 +219,20 @@ def parse_documents(text: str, format: str = "auto") -> Documents:
 
 def read_documents(source: str | Path, format: str = "auto", shard_index: int = 0, shard_count: int = 1
                    ) -> Documents:
-    """Documents (lists of sentences) from a text file, a folder of `*.txt` files or a glob, files in sorted order.
+    """Documents (lists of sentences) from a text file, a folder of `*.txt` files or a glob, files in sorted order,
+    each read whole (corpora of any size and format are prepared in pieces; see prepare).
 
     shard_index/shard_count: one process's share: every shard_count-th file when there are enough files (so a
     process reads only its own files), else every shard_count-th document.
     """
     documents = []
-    files = corpus_files(source)
+    files = corpus_files(source, "sentences")  # a folder's *.txt files
     by_file = len(files) >= shard_count
     for path in files[shard_index::shard_count] if by_file else files:
-        documents.extend(parse_documents(read_text(path), format))
+        if file_format(path, format) not in TEXT_FORMATS or compression_of(path):
+            raise ConfigError(f"{path}: read_documents reads plain text files; prepare a corpus of JSON lines, "
+                              f"parquet or compressed files with prepare.prepare_corpus")
+        documents.extend(parse_documents(read_text(path), file_format(path, format)))
     if not by_file:
         documents = documents[shard_index::shard_count]
     if not documents:

@@ -68,12 +68,13 @@ class PretrainingOptions:
         return {field: getattr(self, field) for field in fields}
 
 
-def split_documents(num_documents: int, options: PretrainingOptions, shard: int = 0, lenient: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def split_documents(num_documents: int, options: PretrainingOptions, shard: int = 0, lenient: bool = False,
+                    wanted: str = "documents (separated by blank lines)") -> tuple[np.ndarray, np.ndarray]:
     """Sorted indices of the training and the held-out documents of shard `shard`, a seeded random choice.
 
     lenient: a shard too small to hold documents out (one of many) holds none out instead of raising (and one
     too small to train on gives no sequences; see shards.build_shard).
+    wanted: what the error of too few documents asks for more of (documents as the corpus's format separates them).
     """
     per_split = 2 if options.next_sentence else 1  # NSP draws random next segments from another document
     held_out = options.eval_documents
@@ -85,7 +86,7 @@ def split_documents(num_documents: int, options: PretrainingOptions, shard: int 
         raise DataError(f"the corpus has {num_documents} documents; holding out {held_out} for evaluation leaves "
                         f"{num_documents - held_out} to train on, and each split needs at least {per_split}"
                         f"{' for next-sentence prediction' if options.next_sentence else ''}. Give a corpus with more "
-                        f"documents (separated by blank lines)" + (
+                        f"{wanted}" + (
                             " or hold out fewer (a lower eval_fraction)" if num_documents >= 2 * per_split else ""))
     order = np.random.default_rng([options.seed, HOLDOUT_STREAM, shard]).permutation(num_documents)
     return np.sort(order[held_out:]), np.sort(order[:held_out])

@@ -205,7 +205,8 @@ def prepare_shard(task: ShardTask, tokenizer_json: str, options: PretrainingOpti
         _worker_encoder.clear()
         _worker_encoder[tokenizer_json] = sentence_encoder(tokenizer_json)
     documents, digest = task.read()
-    shard = build_shard(documents, _worker_encoder[tokenizer_json], options, task.index, lenient)
+    shard = build_shard(documents, _worker_encoder[tokenizer_json], options, task.index, lenient,
+                        task.wanted_documents(documents))
     arrays = shard.arrays()
     small = _worker_encoder[tokenizer_json].get_vocab_size() <= 1 << 16
     arrays["tokens"] = arrays["tokens"].astype(np.uint16 if small else np.int32)

@@ -77,11 +77,11 @@ class PreparedCorpus:
 
 
 def build_shard(documents: Sequence[Sequence[str]], backend: Tokenizer, options: PretrainingOptions, shard: int = 0,
-                lenient: bool = False) -> PreparedCorpus:
-    """Shard `shard` of the corpus, from its documents; see the module docstring. lenient: as in split_documents (a
-    split of fewer documents than NSP needs gives no sequences)."""
+                lenient: bool = False, wanted: str = "documents (separated by blank lines)") -> PreparedCorpus:
+    """Shard `shard` of the corpus, from its documents; see the module docstring. lenient, wanted: as in
+    split_documents (with lenient, a split of fewer documents than NSP needs gives no sequences)."""
     tokenized, kept = tokenize_documents(documents, backend)
-    train_documents, eval_documents = split_documents(tokenized.num_documents, options, shard, lenient)
+    train_documents, eval_documents = split_documents(tokenized.num_documents, options, shard, lenient, wanted)
     corpus = tokenized.select(np.concatenate([train_documents, eval_documents]))
     split_at = len(train_documents)
     eval_start = int(corpus.sentence_offsets[corpus.document_offsets[split_at]])
