@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bertjax.convert import load_pretrained, save_pretrained
-    from bertjax.data.tokenizer import load_tokenizer, train_wordpiece
+    from bertjax.data.tokenizer import load_tokenizer, train_bpe, train_wordpiece
     from bertjax.errors import BertJaxError, CheckpointError, ConfigError, DataError, DependencyError
     from bertjax.model import (HEADS, BertConfig, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
                                BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification,
@@ -32,7 +32,7 @@ logging.getLogger("transformers").addFilter(_not_about_missing_pytorch)
 
 _MODULE_OF = {
     "load_pretrained": "bertjax.convert", "save_pretrained": "bertjax.convert",
-    "load_tokenizer": "bertjax.data.tokenizer", "train_wordpiece": "bertjax.data.tokenizer",
+    **dict.fromkeys(("load_tokenizer", "train_bpe", "train_wordpiece"), "bertjax.data.tokenizer"),
     **dict.fromkeys(("BertJaxError", "CheckpointError", "ConfigError", "DataError", "DependencyError"),
                     "bertjax.errors"),
     **dict.fromkeys(("HEADS", "BertConfig", "BertForMaskedLM", "BertForMultipleChoice",

@@ -3,6 +3,8 @@
 
     python scripts/benchmark_preparation.py      # 100 MiB, 1 GiB and 4 GiB corpora (about an hour on 2 cores)
     python scripts/benchmark_preparation.py --sizes 100 --json preparation.json
+    python scripts/benchmark_preparation.py --sizes 20 --methods bertjax,tokenizers --text chinese.txt \
+        --word-segmenter jieba                   # Chinese words found by jieba, beside tokenizing alone
 
 The `datasets` comparison needs the bench extra: pip install -e ".[bench]".
 """
@@ -28,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the corpus size batch assembly is timed on")
     parser.add_argument("--vocabulary", type=int, default=defaults.vocabulary_mb,
                         help="the corpus size a vocabulary is learnt from a sample of")
+    parser.add_argument("--text", metavar="FILE", help="a text file repeated to each size instead of the built-in "
+                                                       "corpus (one sentence a line, a blank line between documents)")
+    parser.add_argument("--tokenizer-type", choices=("wordpiece", "bpe"), default=defaults.tokenizer_type,
+                        help="the vocabulary every method shares")
+    parser.add_argument("--word-segmenter", choices=("jieba",), help="bertjax finds words with this segmenter")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE")
     arguments = parser.parse_args(argv)
     methods = tuple(name.strip() for name in arguments.methods.split(",") if name.strip())
@@ -38,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                                    methods=methods, reference_max_mb=arguments.reference_max,
                                    datasets_max_mb=arguments.datasets_max,
                                    restart_mb=arguments.restart, assembly_mb=arguments.assembly,
-                                   vocabulary_mb=arguments.vocabulary)
+                                   vocabulary_mb=arguments.vocabulary, text=arguments.text,
+                                   tokenizer_type=arguments.tokenizer_type, word_segmenter=arguments.word_segmenter)
     run(settings, arguments.json)
     return 0
 

@@ -163,3 +163,47 @@ def modernbert_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
             params["classifier"] = {key: value * 8.0 for key, value in params["classifier"].items()}
         folders[name] = save_pretrained(root / name, head_config, params, head, tokenizer=tokenizer)
     return folders
+
+
+CHINESE_VOCAB_SIZE = 21_128  # bert-base-chinese's
+CHINESE_PUNCTUATION = "，。！？；：、（）《》“”‘’【】…—～·「」『』"
+CHINESE_WORD_PIECES = ("the", "mac", "book", "##book", "ip", "##hone", "pro", "mba", "pm", "##i", "20", "##19", "##66",
+                       "cpu", "##s", "ceo", "gpu", "##ing")
+
+
+def chinese_vocabulary() -> list[str]:
+    """A vocabulary laid out as bert-base-chinese's: [PAD], [unused1-99], [UNK], [CLS], [SEP], [MASK], <S>, <T>,
+    ASCII and Chinese punctuation, lower-case English pieces (some `##` ones), then CJK characters from U+4E00 on
+    (every common one) up to 21,128 entries."""
+    tokens = ["[PAD]", *(f"[unused{index}]" for index in range(1, 100)), "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<S>",
+              "<T>", *(chr(code) for code in range(33, 127) if not chr(code).isupper()), *CHINESE_PUNCTUATION,
+              *CHINESE_WORD_PIECES, *(f"##{letter}" for letter in "abcdefghjklmnopqrtuvwxyz0123456789")]
+    return tokens + [chr(0x4E00 + index) for index in range(CHINESE_VOCAB_SIZE - len(tokens))]
+
+
+@pytest.fixture(scope="session")
+def chinese_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT in bert-base-chinese's format: its config.json fields (the pooler_* and directionality ones
+    included), its 21,128-entry vocab.txt and tokenizer_config.json (lower-casing, Chinese characters split), a
+    BertForMaskedLM's weights saved by transformers; no tokenizer.json, as in the original upload."""
+    import json
+
+    import torch
+    import transformers
+
+    directory = tmp_path_factory.mktemp("bert-base-chinese-tiny")
+    config = {"architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1, "directionality": "bidi",
+              "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 32, "initializer_range": 0.02,
+              "intermediate_size": 64, "layer_norm_eps": 1e-12, "max_position_embeddings": 512,
+              "model_type": "bert", "num_attention_heads": 2, "num_hidden_layers": 2, "pad_token_id": 0,
+              "pooler_fc_size": 768, "pooler_num_attention_heads": 12, "pooler_num_fc_layers": 3,
+              "pooler_size_per_head": 128, "pooler_type": "first_token_transform", "type_vocab_size": 2,
+              "vocab_size": CHINESE_VOCAB_SIZE}
+    torch.manual_seed(0)
+    model = transformers.BertForMaskedLM(transformers.BertConfig(**config))
+    model.save_pretrained(directory)
+    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (directory / "vocab.txt").write_text("".join(f"{token}\n" for token in chinese_vocabulary()), encoding="utf-8")
+    (directory / "tokenizer_config.json").write_text(json.dumps(
+        {"do_lower_case": True, "tokenize_chinese_chars": True, "model_max_length": 512}) + "\n", encoding="utf-8")
+    return directory

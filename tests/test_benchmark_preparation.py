@@ -61,3 +61,14 @@ def test_smoke_run_measures_everything(tmp_path: Path) -> None:
     assert set(results["assembly"]) == {"mlm+nsp", "packed", "whole-word", "dynamic"}
     assert results["vocabulary"]["vocab_size"] > 1000 and results["environment"]["cpu_threads"] >= 1
     assert "of limit" in done.stdout and format_table(results) in done.stdout
+
+
+def test_a_corpus_of_other_text_is_cut_after_a_whole_character(tmp_path: Path) -> None:
+    source = tmp_path / "chinese.txt"
+    # 51 bytes a document, 3 a character: 3 MiB ends inside the last document's 。
+    source.write_text("酒店的服务非常好。\n房间也很干净。\n\n" * 30_000, encoding="utf-8")
+    corpus = write_corpus(tmp_path / "corpus.txt", 3, source)
+    assert corpus.stat().st_size == 3 * MIB
+    documents = read_documents(corpus)
+    assert len(documents) == 3 * MIB // 51 + 1 and documents[0] == ["酒店的服务非常好。", "房间也很干净。"]
+    assert documents[-1] == ["酒店的服务非常好。", "房间也很干净"]

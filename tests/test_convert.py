@@ -462,3 +462,25 @@ def test_a_failed_swap_puts_the_old_folder_back(tmp_path: Path, monkeypatch: pyt
         save_pretrained(tmp_path / "model", CONFIG, jax.tree.map(lambda leaf: leaf + 1, params), "question_answering")
     assert {path.name: path.read_bytes() for path in (tmp_path / "model").iterdir()} == before
     assert os.listdir(tmp_path) == ["model"]
+
+
+def test_chinese_checkpoint_converts_both_ways(chinese_bert_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """A folder in bert-base-chinese's format (its extra config.json fields, a 21,128-entry vocabulary) converts
+    with the script both ways, and the masked-LM logits on Chinese text with English and digits equal
+    transformers'."""
+    main = runpy.run_path(str(REPOSITORY / "scripts" / "convert.py"))["main"]
+    for command in (["hf-to-bertjax", str(chinese_bert_dir), str(tmp_path / "bertjax")],
+                    ["bertjax-to-hf", str(tmp_path / "bertjax"), str(tmp_path / "hf")]):
+        assert main(command) == 0
+        assert "masked_lm" in capsys.readouterr().out
+    config, head, params = load_model_dir(tmp_path / "bertjax")
+    assert head == "masked_lm" and config.vocab_size == 21_128
+    tokenizer = load_tokenizer(tmp_path / "hf")
+    batch = dict(tokenizer(["高勇：男，1966年出生，MBA学位。", "苹果发布了MacBook Pro。"], padding=True,
+                           return_tensors="np"))
+    assert tokenizer.convert_ids_to_tokens(batch["input_ids"][1][6:9].tolist()) == ["mac", "##book", "pro"]
+    reference = hf_from_pretrained(tmp_path / "hf", "masked_lm")
+    assert_outputs_close(our_outputs(config, head, params, batch), torch_outputs(reference, head, batch), atol=1e-5)
+    original = torch_outputs(transformers.BertForMaskedLM.from_pretrained(chinese_bert_dir).eval(), head, batch)
+    assert_outputs_close(our_outputs(config, head, params, batch), original, atol=1e-5)

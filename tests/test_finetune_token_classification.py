@@ -1,6 +1,7 @@
 """Token classification (NER) fine-tuning end to end: CoNLL and JSON-lines data, entity scores beside the all-O
-model, the exported model against transformers, tagged predictions, clear errors, and real CoNLL-2003 data from the
-MiniLM checkpoint."""
+model, the exported model against transformers, tagged predictions, clear errors, real CoNLL-2003 data from the
+MiniLM checkpoint, and the Chinese NER sets as published (BIOS tags) from a checkpoint in bert-base-chinese's
+format and from scratch."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from bertjax.data.finetuning.token_classification import TaggedSentences, encode
 from bertjax.errors import DataError
 from bertjax.model import BertForTokenClassification
 from bertjax.run_config import load_run_config
-from bertjax.runs.families.token_classification import TokenClassificationFamily, entity_labels, read_words, \
-    write_tagged
+from bertjax.runs.families.token_classification import TokenClassificationFamily, entity_labels, read_conll_words, \
+    read_texts_to_tag, tag_records, write_conll_tags
 from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
 from bertjax.runs.task_family import TaskSection
 
@@ -134,12 +135,35 @@ def test_predictions_follow_the_input_format(tmp_path: Path) -> None:
     assert family.prediction_suffix(TaskSection(predict_file="new.jsonl")) == ".jsonl"
     assert family.prediction_suffix(TaskSection(predict_file="new.data", format="jsonl")) == ".jsonl"
     words, tags = [["Peter", "flew"], ["Oslo"]], [["B-PER", "O"], ["B-LOC"]]
-    write_tagged(words, tags, tmp_path / "predictions.txt")
+    write_conll_tags(words, tags, tmp_path / "predictions.txt")
     assert (tmp_path / "predictions.txt").read_text() == "Peter B-PER\nflew O\n\nOslo B-LOC\n\n"
-    write_tagged(words, tags, tmp_path / "predictions.jsonl")
-    rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
-    assert rows == [{"tokens": ["Peter", "flew"], "tags": ["B-PER", "O"]}, {"tokens": ["Oslo"], "tags": ["B-LOC"]}]
-    assert read_words(tmp_path / "predictions.jsonl").words == words  # JSON lines in, JSON lines out
+    assert read_conll_words(tmp_path / "predictions.txt") == words
+
+
+def test_json_lines_to_tag_come_back_with_tags_and_entities(tmp_path: Path, pipeline_models: dict[str, Path]) -> None:
+    """Each record keeps its fields; a list of words gets its tags under the tag field that goes with it and the
+    entities of the words joined by spaces; a text (CLUENER's test records) gets the entities of the string."""
+    from bertjax.pipelines import pipeline
+
+    tagger = pipeline("token-classification", pipeline_models["tagger"])
+    words = [["George", "Washington", "went", "to", "Washington"], ["Angela", "Merkel", "visited", "Geneva"]]
+    listed = tmp_path / "words.jsonl"
+    listed.write_text("".join(json.dumps({"id": index, "words": sentence}) + "\n"
+                              for index, sentence in enumerate(words)), encoding="utf-8")
+    rows = tag_records(tagger, *read_texts_to_tag(listed))
+    assert [row["id"] for row in rows] == [0, 1] and [row["words"] for row in rows] == words
+    assert [row["labels"] for row in rows] == tagger.word_tags(words)
+    assert [row["entities"] for row in rows] == tagger(words, is_split_into_words=True)
+    assert sum(map(len, (row["entities"] for row in rows))) > 1
+    texts = [" ".join(sentence) for sentence in words]
+    strings = tmp_path / "texts.jsonl"
+    strings.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts), encoding="utf-8")
+    rows = tag_records(tagger, *read_texts_to_tag(strings))
+    assert rows == [{"text": text, "entities": entities} for text, entities in zip(texts, tagger(texts))]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a"}\n{"text": 3}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=f"{bad} line 2: 'text' must be a text or a list of words, got 3"):
+        read_texts_to_tag(bad)
 
 
 def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
@@ -148,7 +172,7 @@ def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
     sentences = TaggedSentences([["Anna", "Weberhausen", "visited", "Oslo"], ["Fiat", "rose"]],
                                 [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]], ["a line 1", "a line 6"])
     family = TokenClassificationFamily(TaskSection(type="token_classification"))
-    family._labels = entity_labels(sentences)
+    family._labels = entity_labels(sentences, "iob2")
     family._eval = sentences
     family._eval_encoded = encode_token_classification(sentences, tokenizer, 32, family._labels)
 
@@ -168,31 +192,30 @@ def test_evaluate_scores_entities_beside_all_o(minilm_dir: Path) -> None:
     assert wrong["LOC_f1"] == 0.0 and wrong["ORG_f1"] == pytest.approx(2 / 3)
 
 
-def test_entity_labels_hold_both_prefixes() -> None:
+def test_entity_labels_hold_every_prefix_of_the_scheme() -> None:
     sentences = TaggedSentences([["a", "b"]], [["B-LOC", "B-PER"]], ["x"])
-    assert entity_labels(sentences) == ("O", "B-LOC", "B-PER", "I-LOC", "I-PER")
+    assert entity_labels(sentences, "iob2") == ("O", "B-LOC", "B-PER", "I-LOC", "I-PER")
+    assert entity_labels(TaggedSentences([["a"]], [["S-RACE"]], ["x"]), "bios") == ("O", "B-RACE", "I-RACE", "S-RACE")
 
 
-def test_read_words_ignores_tags_and_docstart(tmp_path: Path) -> None:
+def test_read_conll_words_ignores_tags_and_docstart(tmp_path: Path) -> None:
     path = tmp_path / "new.txt"
     path.write_text("-DOCSTART- O\n\nEU B-ORG\nrejects\n\n\nPeter\n", encoding="utf-8")
-    sentences = read_words(path)
-    assert sentences.words == [["EU", "rejects"], ["Peter"]]
-    assert sentences.where == [f"{path} line 3", f"{path} line 7"]
-    assert sentences.tags == [["O", "O"], ["O"]]
+    assert read_conll_words(path) == [["EU", "rejects"], ["Peter"]]
 
 
-def test_tags_not_in_iob2_name_file_and_line(tmp_path: Path) -> None:
+def test_tags_of_no_scheme_name_file_and_line(tmp_path: Path) -> None:
     sentences = synthetic_sentences(20, seed=5)
     sentences[1][0] = (sentences[1][0][0], "PERSON")
     train = write_conll(tmp_path / "train.txt", sentences)
     line = 2 + len(sentences[0]) + 1 + 1  # -DOCSTART-, blank, first sentence, blank, then sentence 2's first word
-    with pytest.raises(DataError, match=f"{train} line {line}: tag 'PERSON' is not IOB2"):
+    with pytest.raises(DataError, match=f"{train} line {line}: tag 'PERSON' is not O or a prefix B-, I-, S-, E- or "
+                                        f"M- followed by a type"):
         run_finetuning(_config(tmp_path / "run", f"task.train_file={train}"))
-    sentences[1][0] = (sentences[1][0][0], "I-PER")
+    sentences[1][0] = (sentences[1][0][0], "S-PER")
     write_conll(train, sentences)
-    with pytest.raises(DataError, match=f"{train} line {line}: tag 'I-PER' follows 'O'"):
-        run_finetuning(_config(tmp_path / "run", f"task.train_file={train}"))
+    with pytest.raises(DataError, match=rf"{train} line {line}: tag 'S-PER' is not IOB2 \(O, B-TYPE, I-TYPE\)"):
+        run_finetuning(_config(tmp_path / "run", f"task.train_file={train}", "task.tag_scheme=iob2"))
 
 
 def test_token_line_without_tag_is_one_line_error_from_the_script(tmp_path: Path) -> None:
@@ -241,11 +264,74 @@ def test_tfds_conll2003_trains_on_train_and_evaluates_on_dev() -> None:
             "dev": [{"tokens": ["EU", "rejects"], "ner": [3, 0]}]}
     section = TaskSection(type="token_classification", tfds="conll2003")
     with mock_tfds(rows):
-        train, evaluation = TokenClassificationFamily(section)._splits(section, seed=0)
-    assert train.tags == [["B-PER", "I-PER"]] and evaluation.words == [["EU", "rejects"]]
+        train, evaluation, scheme = TokenClassificationFamily(section)._splits(section, seed=0)
+    assert train.tags == [["B-PER", "I-PER"]] and evaluation.words == [["EU", "rejects"]] and scheme == "iob2"
 
 
 def test_shipped_config() -> None:
     config = load_run_config(FinetuningConfig, ROOT / "configs" / "finetune-conll2003.yaml")
     assert config.task.type == "token_classification" and config.model.init_from
     assert config.task.train_file.endswith("train.txt") and config.task.eval_file.endswith("valid.txt")
+
+
+@pytest.mark.slow
+def test_resume_ner_as_published_from_a_chinese_checkpoint(tmp_path: Path, chinese_bert_dir: Path,
+                                                           shared_data: Path) -> None:
+    """Resume NER's files as published (JSON lines text/label, BIOS tags) from a checkpoint in bert-base-chinese's
+    format, 40 steps (entity F1 0.25 on dev.json when written): BIOS labels, entity scores as seqeval's strict mode
+    counts them, predictions with each record's tags and its entities as character spans of its text, and
+    predict.py giving the same entities."""
+    from bertjax.data.finetuning.tag_schemes import entity_spans, scheme_labels
+    from bertjax.runs.predict import run_predict
+
+    resume = shared_data / "chinese" / "ner-resume"
+    to_tag = tmp_path / "test.json"  # the first 40 records of test.json, unchanged
+    to_tag.write_text("".join((resume / "test.json").read_text(encoding="utf-8").splitlines(True)[:40]),
+                      encoding="utf-8")
+    run_dir = tmp_path / "run"
+    summary = run_finetuning(load_run_config(FinetuningConfig, None, [
+        "task.type=token_classification", f"task.train_file={resume / 'train.json'}",
+        f"task.eval_file={resume / 'dev.json'}", f"task.predict_file={to_tag}", "task.max_seq_length=32",
+        f"model.init_from={chinese_bert_dir}", "train.steps=40", "train.eval_every=40", "train.batch_size=32",
+        "train.eval_batch_size=128", "train.log_every=10", "optimizer.learning_rate=0.01",
+        f"train.output_dir={run_dir}"]))
+    types = ("CONT", "EDU", "LOC", "NAME", "ORG", "PRO", "RACE", "TITLE")
+    id2label = json.loads((run_dir / "best" / "config.json").read_text())["id2label"]
+    labels = tuple(id2label[str(index)] for index in range(len(id2label)))
+    assert labels == scheme_labels(types, "bios") and len(labels) == 25
+    assert {"f1", "precision", "recall", *(f"{name}_f1" for name in types)} <= set(summary["best"])
+    dev = [json.loads(line)["label"] for line in (resume / "dev.json").read_text(encoding="utf-8").splitlines()]
+    report = json.loads((run_dir / "entity_report.json").read_text())
+    assert report["overall"]["support"] == sum(len(entity_spans(tags, "bios")) for tags in dev)
+
+    rows = [json.loads(line) for line in Path(summary["predictions"]).read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 40 and sum(len(row["entities"]) for row in rows) > 10
+    for row in rows:
+        text = "".join(row["text"])
+        assert len(row["label"]) == len(row["text"]) and set(row["label"]) <= set(labels)
+        assert [(entity["entity_group"], entity["start"], entity["end"]) for entity in row["entities"]] == \
+            [(entity_type, first, last + 1) for entity_type, first, last in entity_spans(row["label"], "bios")]
+        assert all(entity["word"] == text[entity["start"]:entity["end"]] for entity in row["entities"])
+    output = tmp_path / "predict.py.jsonl"
+    assert run_predict([str(run_dir / "best"), str(to_tag), "--output", str(output), "--max-seq-length", "32"]) == 0
+    again = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [[(entity["word"], entity["start"]) for entity in row["entities"]] for row in again] == \
+        [[(entity["word"], entity["start"]) for entity in row["entities"]] for row in rows]
+
+
+@pytest.mark.slow
+def test_weibo_ner_as_published_through_the_script(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    """Weibo NER's train.json unchanged through scripts/finetune.py from scratch, a few steps: BIOS detected from
+    the tags (types such as PER.NAM), and the tags of the held-out fifth that BIOS allows in no entity (an `I-`
+    after `O`: the file has ten) reported as seqeval's strict mode counts them."""
+    from test_finetuning_run import run_finetune_script
+
+    run_dir = tmp_path / "run"
+    run_finetune_script(monkeypatch, *TINY, "train.steps=4", "train.eval_every=4",
+                        f"task.train_file={shared_data / 'chinese' / 'ner-weibo' / 'train.json'}",
+                        f"train.output_dir={run_dir}")
+    labels = set(json.loads((run_dir / "best" / "config.json").read_text())["id2label"].values())
+    assert {"B-PER.NAM", "I-PER.NAM", "S-PER.NAM", "S-GPE.NOM"} <= labels and len(labels) == 1 + 3 * 8
+    assert "evaluation sentences have tags in no entity that BIOS allows" in capsys.readouterr().out
+    assert json.loads((run_dir / "entity_report.json").read_text())["overall"]["support"] > 100

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -269,3 +270,29 @@ def test_from_a_modernbert_folder(tmp_path: Path, modernbert_models: dict[str, P
     with torch.no_grad():
         theirs = reference.eval()(**{key: torch.tensor(value) for key, value in batch.items()}).logits.numpy()
     np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def run_finetune_script(monkeypatch: pytest.MonkeyPatch, *arguments: str) -> None:
+    """scripts/finetune.py with these arguments, in this process (its exit status must be 0)."""
+    monkeypatch.setattr(sys, "argv", ["finetune.py", *arguments])
+    with pytest.raises(SystemExit) as exit_status:
+        runpy.run_path(str(ROOT / "scripts" / "finetune.py"), run_name="__main__")
+    assert exit_status.value.code == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data, labels", [("chnsenticorp", 2), ("tnews", 15)])
+def test_chinese_classification_files_as_published(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   data: str, labels: int) -> None:
+    """ChnSentiCorp and TNEWS (TSV, header text/label, labels as words) through scripts/finetune.py unchanged: a
+    vocabulary trained on the reviews or titles, a few steps, the labels of the file, a held-out 5% scored."""
+    run_dir = tmp_path / "run"
+    run_finetune_script(monkeypatch, *TINY, "train.log_every=2", "train.steps=4", "train.eval_every=4",
+                        "task.eval_fraction=0.05", f"task.train_file={shared_data / 'chinese' / data / 'train.tsv'}",
+                        f"train.output_dir={run_dir}")
+    id2label = json.loads((run_dir / "best" / "config.json").read_text())["id2label"]
+    assert len(id2label) == labels and ("positive" in id2label.values() or "news_sports" in id2label.values())
+    vocabulary = (run_dir / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").split()
+    assert sum(len(token) == 1 and "\u4e00" <= token <= "\u9fff" for token in vocabulary) > 500  # CJK characters
+    best = json.loads((run_dir / "results.json").read_text())["best"]
+    assert 0 <= best["accuracy"] <= 1 and "baseline_accuracy" in best

@@ -10,6 +10,7 @@ from bertjax.data.pretraining.masking import (MASK_PROBABILITY, RANDOM_PROBABILI
 
 VOCAB_SIZE = 60
 SPECIAL = 5  # ids below are special ([PAD], [UNK], [CLS], [SEP], [MASK])
+CONTINUATION = 40  # ids from here on continue a word (as `##` pieces)
 MASK_ID = 4
 CHOICE, ACTION, REPLACEMENT, DRAWS = range(4)
 
@@ -17,8 +18,7 @@ CHOICE, ACTION, REPLACEMENT, DRAWS = range(4)
 @pytest.fixture(scope="module")
 def vocabulary() -> MaskingVocabulary:
     is_special = np.arange(VOCAB_SIZE) < SPECIAL
-    is_continuation = (np.arange(VOCAB_SIZE) >= 40)  # ids 40-59 are `##` pieces
-    return MaskingVocabulary(MASK_ID, is_special, is_continuation, np.flatnonzero(~is_special).astype(np.int32))
+    return MaskingVocabulary(MASK_ID, is_special, np.flatnonzero(~is_special).astype(np.int32))
 
 
 def reference_mask(sequence: np.ndarray, key: np.uint64, vocabulary: MaskingVocabulary, whole_word: bool,
@@ -30,7 +30,7 @@ def reference_mask(sequence: np.ndarray, key: np.uint64, vocabulary: MaskingVoca
     for position, token in enumerate(sequence.tolist()):
         if vocabulary.is_special[token]:
             continue
-        continues = whole_word and vocabulary.is_continuation[token] and words and words[-1][-1] == position - 1
+        continues = whole_word and token >= CONTINUATION and words and words[-1][-1] == position - 1
         if continues:
             words[-1].append(position)
         else:
@@ -81,7 +81,8 @@ def test_rows_of_packed_sequences_match_the_reference(vocabulary: MaskingVocabul
             input_ids[row, span], slots[row, span], positions[row, span] = sequence, slot + 1, np.arange(len(sequence))
             sequences.append((row, offset, sequence, keys[row, slot]))
             offset += len(sequence)
-    result = mask_rows(input_ids, slots, positions, keys, vocabulary, 0.15, max_predictions, whole_word)
+    word_starts = input_ids < CONTINUATION if whole_word else None
+    result = mask_rows(input_ids, word_starts, slots, positions, keys, vocabulary, 0.15, max_predictions)
     expected_ids = input_ids.copy()
     expected_positions: list[list[int]] = [[] for _ in range(rows)]
     for row, offset, sequence, key in sequences:

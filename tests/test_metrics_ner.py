@@ -1,11 +1,17 @@
-"""Entity-level scores equal seqeval's default (conlleval) mode, including tags that are not valid IOB2."""
+"""Entity-level scores equal seqeval's: its default (conlleval) mode on IOB2 tags, its strict mode with the scheme on
+BIOS, BIOES and BMES tags, including tags that are not valid in their scheme, on hand-made, random and real data."""
 
 from __future__ import annotations
 
+import json
+import random
 import warnings
+from pathlib import Path
 
 import pytest
 from seqeval import metrics as seqeval
+from seqeval.scheme import IOBES
+from test_tag_schemes import BIOS, SCHEME_PREFIXES, bios_as_bioes, random_tags
 
 from bertjax.errors import DataError
 from bertjax.metrics.ner import entity_scores, extract_entities
@@ -31,13 +37,21 @@ CASES = {
 }
 
 
-def seqeval_scores(true, predicted):
+def seqeval_scores(true, predicted, scheme="iob2"):
+    """seqeval's scores: default mode for IOB2, strict mode with the scheme for the others (BMES written as IOBES,
+    `M-` as `I-`)."""
+    options = {}
+    if scheme != "iob2":
+        options = {"mode": "strict", "scheme": BIOS if scheme == "bios" else IOBES}
+        if scheme == "bmes":
+            true, predicted = ([[tag.replace("M-", "I-", 1) if tag.startswith("M-") else tag for tag in tags]
+                                for tags in sentences] for sentences in (true, predicted))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # seqeval warns where a score is undefined (and uses 0)
-        report = seqeval.classification_report(true, predicted, output_dict=True)
-        overall = {"precision": seqeval.precision_score(true, predicted),
-                   "recall": seqeval.recall_score(true, predicted), "f1": seqeval.f1_score(true, predicted),
-                   "support": report["micro avg"]["support"]}
+        report = seqeval.classification_report(true, predicted, output_dict=True, **options)
+        overall = {"precision": seqeval.precision_score(true, predicted, **options),
+                   "recall": seqeval.recall_score(true, predicted, **options),
+                   "f1": seqeval.f1_score(true, predicted, **options), "support": report["micro avg"]["support"]}
     per_type = {name: {"precision": values["precision"], "recall": values["recall"], "f1": values["f1-score"],
                        "support": values["support"]}
                 for name, values in report.items() if not name.endswith(" avg")}
@@ -57,13 +71,52 @@ def test_mixed_case_by_hand():
     assert scores["LOC"] == pytest.approx({"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2})
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_equal_to_seqeval(case):
-    true, predicted = CASES[case]
-    ours, reference = entity_scores(true, predicted), seqeval_scores(true, predicted)
+def assert_equal_to_seqeval(true, predicted, scheme="iob2"):
+    ours, reference = entity_scores(true, predicted, scheme), seqeval_scores(true, predicted, scheme)
     assert set(ours) == set(reference)
     for name in reference:
         assert ours[name] == pytest.approx(reference[name]), name
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_equal_to_seqeval(case):
+    assert_equal_to_seqeval(*CASES[case])
+
+
+@pytest.mark.parametrize("scheme", SCHEME_PREFIXES)
+def test_random_tags_score_as_seqeval_scores_them(scheme):
+    """True and predicted tags drawn at random from the scheme's tags: most sequences are not valid in it."""
+    rng = random.Random(scheme)
+    true = [random_tags(rng, SCHEME_PREFIXES[scheme], rng.randint(1, 9)) for _ in range(400)]
+    predicted = [[rng.choice([tag, *random_tags(rng, SCHEME_PREFIXES[scheme], 1)]) for tag in tags] for tags in true]
+    assert 0.1 < entity_scores(true, predicted, scheme)["overall"]["f1"] < 0.9
+    assert_equal_to_seqeval(true, predicted, scheme)
+
+
+def _corrupted(sentences, prefixes, rng, rate=0.1):
+    """Each tag replaced by a random tag of the scheme (often one not valid where it lands) with probability
+    `rate`."""
+    types = sorted({tag[2:] for tags in sentences for tag in tags if tag != "O"})
+    choices = ["O", *(f"{prefix}-{entity_type}" for prefix in prefixes for entity_type in types)]
+    return [[rng.choice(choices) if rng.random() < rate else tag for tag in tags] for tags in sentences]
+
+
+@pytest.mark.parametrize("data, scheme", [("ner-resume", "bios"), ("ner-weibo", "bios"), ("ner-resume", "bioes"),
+                                          ("ner-resume", "bmes"), ("conll2003", "iob2")])
+def test_real_tags_against_corrupted_predictions(shared_data: Path, data: str, scheme: str):
+    """Published test tags (Weibo's hold `I-` after `O`, not valid BIOS) against predictions with a tenth of
+    their tags replaced; Resume's tags also written as BIOES and BMES."""
+    if data == "conll2003":
+        blocks = (shared_data / data / "valid.txt").read_text(encoding="utf-8").split("\n\n")
+        true = [[line.split()[-1] for line in block.splitlines()] for block in blocks if block.strip()]
+    else:
+        lines = (shared_data / "chinese" / data / "test.json").read_text(encoding="utf-8").splitlines()
+        true = [json.loads(line)["label"] for line in lines]
+    if scheme in ("bioes", "bmes"):
+        true = [bios_as_bioes(tags, "M" if scheme == "bmes" else "I") for tags in true]
+    predicted = _corrupted(true, SCHEME_PREFIXES[scheme], random.Random(data))
+    assert 0.3 < entity_scores(true, predicted, scheme)["overall"]["f1"] < 0.95
+    assert_equal_to_seqeval(true, predicted, scheme)
 
 
 def test_misaligned_or_invalid_tags():
@@ -71,3 +124,5 @@ def test_misaligned_or_invalid_tags():
         entity_scores([["O", "O"]], [["O"]])
     with pytest.raises(DataError, match="sentence 0: tag 'X-PER' is not IOB2"):
         entity_scores([["X-PER"]], [["O"]])
+    with pytest.raises(DataError, match="sentence 1: tag 'I-PER' is not BMES"):
+        entity_scores([["O"], ["I-PER"]], [["O"], ["O"]], "bmes")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,14 +82,14 @@ def test_token_classification_equals_transformers(models: dict[str, Path]) -> No
         theirs = _reference("token-classification", models["tagger"], "BertForTokenClassification",
                             aggregation_strategy="first")(ENTITY_TEXTS)
     assert sum(len(entities) for entities in ours) > 5
-    for mine, reference in zip(ours, theirs):
-        assert [(entity["entity_group"], entity["word"], entity["start"], entity["end"]) for entity in mine] == \
-            [(entity["entity_group"], entity["word"], entity["start"], entity["end"]) for entity in reference]
+    for text, mine, reference in zip(ENTITY_TEXTS, ours, theirs):
+        assert [(entity["entity_group"], entity["start"], entity["end"]) for entity in mine] == \
+            [(entity["entity_group"], entity["start"], entity["end"]) for entity in reference]
         np.testing.assert_allclose([entity["score"] for entity in mine], [entity["score"] for entity in reference],
                                    atol=1e-5)
-        for entity in mine:  # the span is the text's own characters
-            text = ENTITY_TEXTS[ours.index(mine)]
-            assert text[entity["start"]:entity["end"]].lower().replace(" ", "") == entity["word"].replace(" ", "")
+        # `word` is the text's own characters; transformers decodes the (lower-cased) tokens instead
+        assert [entity["word"] for entity in mine] == [text[entity["start"]:entity["end"]] for entity in mine]
+        assert [entity["word"].lower() for entity in mine] == [entity["word"] for entity in reference]
 
 
 def test_token_classification_of_words(models: dict[str, Path]) -> None:
@@ -99,8 +100,53 @@ def test_token_classification_of_words(models: dict[str, Path]) -> None:
     full = pipeline("token-classification", models["tagger"])
     entities = full(words, is_split_into_words=True)
     assert entities == full([words], is_split_into_words=True)[0]
-    for entity in entities:
-        assert " ".join(words)[entity["start"]:entity["end"]].lower() == entity["word"].replace(" ##", "")
+    assert entities and all(" ".join(words)[entity["start"]:entity["end"]] == entity["word"] for entity in entities)
+
+
+CHINESE_TEXTS = ["高勇：男，中国国籍，无境外居留权，MBA学位。", "现任中国银行北京分行行长，高级经济师。", "张三在上海工作"]
+BIOS_TAGS = {0: "O", 1: "B-NAME", 2: "I-NAME", 3: "S-NAME", 4: "B-ORG", 5: "I-ORG", 6: "S-ORG"}
+
+
+@pytest.fixture(scope="module")
+def chinese_tagger(chinese_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A token classifier with BIOS labels on the bert-base-chinese-format checkpoint (confident random head)."""
+    from conftest import _with_head
+
+    return _with_head(chinese_bert_dir, "token_classification", tmp_path_factory.mktemp("bios") / "tagger",
+                      scale=30.0, id2label=BIOS_TAGS)
+
+
+def test_chinese_entities_are_bios_spans_of_the_text(chinese_tagger: Path) -> None:
+    """On text without spaces each Chinese character is a word of one token: transformers' tag of every token (no
+    aggregation) read as BIOS (an `I-` after `O` is no entity) gives our entities, their character spans and scores;
+    the word is the text's own characters; the text as a list of its characters or words gives the same entities."""
+    from bertjax.data.finetuning.tag_schemes import entity_spans
+
+    ours = pipeline("token-classification", chinese_tagger)(CHINESE_TEXTS)
+    with torch.no_grad():
+        tokens = _reference("token-classification", chinese_tagger, "BertForTokenClassification",
+                            ignore_labels=[])(CHINESE_TEXTS)
+    for text, mine, theirs in zip(CHINESE_TEXTS, ours, tokens):
+        assert [token["word"] for token in theirs] == [word.lower() for word in re.findall(r"[A-Za-z]+|.", text)]
+        expected = [{"entity_group": entity_type, "word": text[theirs[first]["start"]:theirs[last]["end"]],
+                     "start": theirs[first]["start"], "end": theirs[last]["end"],
+                     "score": pytest.approx(np.mean([token["score"] for token in theirs[first:last + 1]]), abs=1e-5)}
+                    for entity_type, first, last in entity_spans([token["entity"] for token in theirs], "bios")]
+        assert mine == expected
+    assert sum(map(len, ours)) > 3 and any(entity["end"] - entity["start"] > 1 for entities in ours
+                                           for entity in entities)
+    tags = [[token["entity"] for token in theirs] for theirs in tokens]
+    assert any(tag.startswith("I-") and previous[2:] != tag[2:] for sentence in tags  # not valid BIOS
+               for previous, tag in zip(sentence, sentence[1:]))
+    tagger = pipeline("token-classification", chinese_tagger)
+
+    def approximately(results):  # other batches: the same numbers within float32 rounding
+        return [[entity | {"score": pytest.approx(entity["score"], abs=1e-5)} for entity in entities]
+                for entities in results]
+
+    assert tagger([list(text) for text in CHINESE_TEXTS[1:]], is_split_into_words=True) == approximately(ours[1:])
+    words = [re.findall(r"[A-Za-z]+|.", text) for text in CHINESE_TEXTS]  # the words the tokenizer finds
+    assert tagger(words, is_split_into_words=True, delimiter="") == approximately(ours)
 
 
 def test_labels_default_to_transformers_names(models: dict[str, Path]) -> None:

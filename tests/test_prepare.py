@@ -401,3 +401,36 @@ def test_processes_share_the_documents_of_a_single_file(corpus: Path, tokenizer,
     assert all(50 <= share.corpus.num_documents <= 70 for share in shares)  # every other document of each shard
     whole = prepare_corpus(FileSource(str(corpus)), _json(tokenizer), OPTIONS, tmp_path / "whole", SMALL_SHARDS)
     assert sum(len(share.corpus.tokens) for share in shares) == len(whole.corpus.tokens)
+
+
+CHINESE = ["我们在北京大学学习自然语言处理。", "这家酒店的服务很好，房间也很干净。", "今天天气不错，我们去公园散步吧！",
+           "这本书的内容非常丰富，值得一读。", "手机的电池续航时间太短了。", "京东的快递速度很快，包装也很好。"]
+
+
+def test_a_word_segmenters_words_are_prepared_on_workers_and_keyed(tmp_path: Path) -> None:
+    """Word starts from jieba are made on worker processes as in one process, the segmenter and its version are
+    part of the key, and a folder prepared by another format version is refused by name."""
+    rng = np.random.default_rng(0)
+    documents = [list(rng.choice(CHINESE, rng.integers(3, 7))) for _ in range(60)]
+    path = write_sentences(tmp_path / "zh.txt", documents)
+    tokenizer = train_wordpiece(CHINESE, 200)
+    options = dataclasses.replace(OPTIONS, word_segmenter="jieba")
+    folder = tmp_path / "share"
+    settings = PreparationSettings(shard_mb=2000 / (1 << 20), workers=2, progress=False)
+    prepared = prepare_corpus(FileSource(str(path)), _json(tokenizer), options, folder, settings)
+    serial = prepare_corpus(FileSource(str(path)), _json(tokenizer), options, tmp_path / "serial",
+                            dataclasses.replace(settings, workers=1))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(manifest["shards"]) > 4 and _equal(prepared, serial)
+    assert manifest["segmenter"].startswith("jieba 0.42") and manifest["options"]["word_segmenter"] == "jieba"
+    said = []
+    characters = prepare_corpus(FileSource(str(path)), _json(tokenizer), OPTIONS, folder, settings, said.append)
+    assert said == [f"{folder}: the segmenter and options changed since its data was prepared; preparing afresh"]
+    np.testing.assert_array_equal(characters.corpus.tokens, prepared.corpus.tokens)
+    assert characters.corpus.word_starts.all()  # BERT's pre-tokenizer: every Chinese character is a word
+    assert 0.4 < prepared.corpus.word_starts.mean() < 0.8  # jieba's words: 我们 在 北京大学 ...
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "format": "bertjax-prepared-v2"}))
+    with pytest.raises(DataError, match=f"{folder}: was prepared by another version of bertjax \\(format "
+                                        f"'bertjax-prepared-v2', this one reads 'bertjax-prepared-v3'\\); prepare"):
+        open_prepared(folder)

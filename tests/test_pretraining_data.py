@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
+from transformers import PreTrainedTokenizerFast
 
+from bertjax.data.builtin import builtin_corpus
 from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.sentences import split_sentences
 from bertjax.data.pretraining.instances import truncate_seq_pair
 from bertjax.data.pretraining.dataset import PretrainingDataset, PretrainingOptions
 from bertjax.data.pretraining.tokenized import sentence_encoder, tokenize_documents
@@ -351,6 +356,12 @@ def test_errors(documents, tokenizer):
         small_options(masked_lm_prob=0.0)
     with pytest.raises(ConfigError, match="max_seq_length=4 must be at least 5"):
         small_options(max_seq_length=4)
+    with pytest.raises(ConfigError, match="word_segmenter='mecab' must be None or one of jieba"):
+        small_options(word_segmenter="mecab")
+    no_mask = PreTrainedTokenizerFast(tokenizer_object=tokenizer.backend_tokenizer, cls_token="[CLS]",
+                                      sep_token="[SEP]", pad_token="[PAD]")
+    with pytest.raises(ConfigError, match=r"the tokenizer has no mask_token; pretraining needs BERT's special "):
+        PretrainingDataset.from_documents(documents, no_mask, small_options())
 
 
 def test_split_and_describe(documents, tokenizer):
@@ -361,3 +372,82 @@ def test_split_and_describe(documents, tokenizer):
     assert len(dataset.train) > 1.8 * len(single.train)  # two cuts of the same documents
     assert dataset.describe().startswith(f"40 documents (4 held out), {dataset.num_tokens:,} tokens -> "
                                          f"{len(dataset.train):,} training")
+
+
+# Digests of batches made by bertjax before word starts were stored with the corpus (whole words were then `##`
+# pieces looked up in the vocabulary at masking time), on the built-in corpus; see the test below.
+MASKS_BEFORE_WORD_STARTS = {"nsp": "c83436f23639c5a0e6411a3e05b46a9a", "packed": "ca0706d63f55d2fd6243cae3ffe6f577"}
+
+
+@pytest.mark.parametrize("layout", sorted(MASKS_BEFORE_WORD_STARTS))
+def test_whole_word_masks_of_wordpiece_runs_are_unchanged(layout):
+    """Whole-word masking with a WordPiece vocabulary gives bit for bit the batches it gave when words were found
+    from the vocabulary's `##` pieces (the digests were taken with that implementation): training batches of two
+    epochs and evaluation batches, MLM + NSP one sequence a row, and MLM only packed with dynamic masking."""
+    documents = read_documents(builtin_corpus())
+    tokenizer = train_wordpiece((sentence for document in documents for sentence in document), vocab_size=1000)
+    changes = {"nsp": {}, "packed": dict(next_sentence=False, packing=True, dynamic_masking=True)}[layout]
+    dataset = PretrainingDataset.from_documents(documents, tokenizer,
+                                                PretrainingOptions(whole_word_masking=True, **changes))
+    steps = dataset.batches_per_epoch(64)
+    digest = hashlib.blake2b(digest_size=16)
+    batches = [dataset.train_batch(step, 64) for step in [0, 1, 2, 3, steps + 1]]
+    for batch in batches + list(dataset.eval_batches(64, max_batches=2)):
+        for key in sorted(batch):
+            digest.update(key.encode())
+            digest.update(np.ascontiguousarray(batch[key]).tobytes())
+    whole = []
+    for batch in batches:
+        for row in range(64):
+            chosen = set(batch["masked_lm_positions"][row][batch["masked_lm_weights"][row] > 0])
+            whole += [word for word in word_groups(np.asarray(restored(batch, row)), tokenizer,
+                                                   dataset.vocabulary.is_special)
+                      if len(word) > 1 and set(word) <= chosen]
+    assert len(whole) > 100  # words of several pieces masked together are in the digest
+    assert digest.hexdigest() == MASKS_BEFORE_WORD_STARTS[layout]
+
+
+@pytest.fixture(scope="module")
+def reviews(shared_data) -> list[list[str]]:
+    """ChnSentiCorp reviews as documents of sentences."""
+    lines = (shared_data / "chinese" / "chnsenticorp" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    documents = [split_sentences(line.split("\t")[0]) for line in lines[:1500]]
+    return [document for document in documents if document]
+
+
+def test_chinese_whole_word_masking_masks_jiebas_words(reviews):
+    """With data.word_segmenter=jieba every character of a chosen word is predicted, or none: 15% of the tokens
+    and 80/10/10 as for any whole-word masking, and most predictions are in words of two or more characters."""
+    tokenizer = train_wordpiece((sentence for document in reviews for sentence in document), vocab_size=3000)
+    options = PretrainingOptions(max_predictions_per_seq=40, whole_word_masking=True, word_segmenter="jieba", seed=3)
+    dataset = PretrainingDataset.from_documents(reviews, tokenizer, options)
+    instances = dataset.train
+    word_starts = {}
+    for index in range(len(instances)):
+        positions = np.arange(instances.lengths()[index])
+        ids, _, starts = instances.tokens_at(np.asarray([index]), np.zeros(len(positions), np.intp), positions,
+                                             dataset.cls_token_id, dataset.sep_token_id)
+        word_starts[tuple(ids.tolist())] = starts
+    chosen = candidates = masked = kept = in_long_words = 0
+    for step in range(dataset.batches_per_epoch(128)):
+        batch = dataset.train_batch(step, 128)
+        for row in range(128):
+            sequence = np.asarray(restored(batch, row))
+            count = int(batch["masked_lm_weights"][row].sum())
+            positions = batch["masked_lm_positions"][row, :count]
+            is_chosen = np.zeros(len(sequence), bool)
+            is_chosen[positions] = True
+            special = dataset.vocabulary.is_special[sequence]
+            # The word of each token; special tokens ([UNK] too) are never predicted, so they end words
+            word = np.cumsum(word_starts[tuple(sequence.tolist())] | special | np.roll(special, 1))
+            sizes = np.bincount(word)
+            assert np.all(np.bincount(word, weights=is_chosen)[word[is_chosen]] == sizes[word[is_chosen]])
+            in_long_words += np.sum(sizes[word[is_chosen]] > 1)
+            new = batch["input_ids"][row, positions]
+            masked += np.sum(new == tokenizer.mask_token_id)
+            kept += np.sum(new == sequence[positions])
+            chosen += count
+            candidates += np.sum(~special)
+    assert chosen > 20_000 and in_long_words > 0.5 * chosen
+    assert abs(chosen / candidates - 0.15) < 0.005
+    assert abs(masked / chosen - 0.8) < 0.015 and abs(kept / chosen - 0.1) < 0.015

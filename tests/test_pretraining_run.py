@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import jax
+import jieba
 import numpy as np
 import pytest
 import torch
@@ -19,6 +21,7 @@ from bertjax.convert import load_pretrained
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.errors import CheckpointError, ConfigError, DataError
 from bertjax.model import BertForMaskedLM, BertForPreTraining, ModernBertConfig, read_config_file
+from bertjax.pipelines import pipeline as bertjax_pipeline
 from bertjax.run_config import load_run_config
 from bertjax.runs.pretraining import PretrainingConfig, PretrainingDataSection, run_pretraining
 from bertjax.runs.pretraining_data import given_tokenizer
@@ -184,6 +187,48 @@ def test_lowercase_applies_to_a_given_vocab_txt(tmp_path: Path) -> None:
     for lowercase, tokens in ((False, ["The", "cat"]), (True, ["the", "cat"])):
         section = PretrainingDataSection(tokenizer=str(vocab), lowercase=lowercase)
         assert given_tokenizer(section).tokenize("The cat") == tokens
+
+
+def test_byte_level_bpe_pretraining_with_whole_word_masking(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A vocabulary of byte-level BPE trained for the run, whole words masked; the exported folder's tokenizer and
+    model load in transformers, whose fill-mask pipeline gives what bertjax's gives."""
+    run_dir = tmp_path / "run"
+    run_pretraining(_config(run_dir, "data.tokenizer_type=bpe", "data.whole_word_masking=true", "train.steps=6",
+                            "train.eval_every=6", "train.eval_batches=2"))
+    shown = capsys.readouterr().out
+    assert "whole-word dynamic masking" in shown and shown.count("(the word: ") == 3
+    assert {path.name for path in (run_dir / "hf").iterdir()} >= {"tokenizer.json", "config.json"}
+    assert not (run_dir / "hf" / "vocab.txt").exists()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(run_dir / "hf")
+    assert len(tokenizer) == 400 and tokenizer.mask_token_id == 4
+    texts = ["the river [MASK] to the sea.", "a [MASK] of the old town"]
+    theirs = transformers.pipeline("fill-mask", model=str(run_dir / "hf"), tokenizer=tokenizer)(texts, top_k=3)
+    ours = bertjax_pipeline("fill-mask", run_dir / "hf")(texts, top_k=3)
+    for mine, reference in zip(ours, theirs):
+        assert [fill["token"] for fill in mine] == [fill["token"] for fill in reference]
+        np.testing.assert_allclose([fill["score"] for fill in mine], [fill["score"] for fill in reference],
+                                   rtol=1e-4)
+
+
+def test_chinese_pretraining_with_jieba_words(tmp_path: Path, shared_data: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """ChnSentiCorp reviews, one a line, with whole-word masking of jieba's words; the run ends with fill-mask
+    examples of held-out sentences, each masking one of jieba's words."""
+    lines = (shared_data / "chinese" / "chnsenticorp" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    corpus = tmp_path / "reviews.txt"
+    corpus.write_text("".join(line.split("\t")[0] + "\n" for line in lines[:600]), encoding="utf-8")
+    run_dir = tmp_path / "run"
+    run_pretraining(_config(run_dir, f"data.corpus={corpus}", "data.format=documents", "data.vocab_size=1500",
+                            "data.word_segmenter=jieba", "data.whole_word_masking=true", "train.steps=4",
+                            "train.eval_every=4", "train.eval_batches=2"))
+    shown = capsys.readouterr().out.split("what the model predicts for a masked word of held-out sentences:\n")[1]
+    examples = re.findall(r"^  (.*)\n    -> .* \(the word: (.*)\)$", shown, re.MULTILINE)
+    assert len(examples) == 3
+    for masked, word in examples:
+        sentence = re.sub(r"(\[MASK\])+", word, masked, count=1)  # a [MASK] a token: a character, or a piece
+        assert "[MASK]" not in sentence and word in jieba.lcut(sentence)
+    manifest = json.loads((run_dir / "data" / "share-0-of-1" / "manifest.json").read_text())
+    assert manifest["options"]["word_segmenter"] == "jieba"
 
 
 def test_pretraining_on_json_lines_and_parquet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -104,9 +104,9 @@ def test_files_that_are_not_utf8_name_the_file_and_line(tmp_path, name, text):
     what to do."""
     from bertjax.data.finetuning.squad import read_squad
     from bertjax.data.finetuning.token_classification import read_conll
-    from bertjax.runs.families.token_classification import read_words
+    from bertjax.runs.families.token_classification import read_conll_words
 
-    reader = {".conll": read_conll, ".txt": read_words, ".json": read_squad}.get(Path(name).suffix, read_records)
+    reader = {".conll": read_conll, ".txt": read_conll_words, ".json": read_squad}.get(Path(name).suffix, read_records)
     path = tmp_path / name
     path.write_bytes(text.encode("cp1252"))
     with pytest.raises(DataError, match=rf"{name} line [23]: byte 0xe9 at byte offset \d+ is not UTF-8"):

@@ -172,7 +172,8 @@ def write_params(path: Path, params: dict[str, Any]) -> None:
 
 
 def read_tokenizer(directory: Path) -> Any:
-    """The folder's tokenizer (`load_tokenizer`'s), or None when it holds no tokenizer files."""
+    """The folder's tokenizer (a fast tokenizer: `BertTokenizerFast` for WordPiece), or None when it holds no
+    tokenizer files."""
     if not any((directory / name).is_file() for name in TOKENIZER_FILES):
         return None
     return load_tokenizer(directory)

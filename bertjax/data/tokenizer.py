@@ -1,5 +1,6 @@
-"""WordPiece tokenizers from local files (never downloaded), trained on a corpus, and saved for both bertjax and
-transformers to read back."""
+"""Tokenizers from local files (never downloaded): any fast tokenizer folder (tokenizer.json, e.g. ModernBERT's
+byte-level BPE) and BERT's WordPiece vocab.txt; WordPiece or byte-level BPE vocabularies trained on a corpus, with
+BERT's special tokens; saved for both bertjax and transformers to read back."""
 
 from __future__ import annotations
 
@@ -9,20 +10,25 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers import BertWordPieceTokenizer, models
+from tokenizers import AddedToken, BertWordPieceTokenizer, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import processors, trainers
 from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 from bertjax.errors import ConfigError, DataError
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+BERT_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+# The special tokens of a bare tokenizer.json, which has no tokenizer_config.json to name them: BERT's or RoBERTa's.
+SPECIAL_TOKEN_NAMES = {"pad_token": ("[PAD]", "<pad>"), "unk_token": ("[UNK]", "<unk>"), "cls_token": ("[CLS]", "<s>"),
+                       "sep_token": ("[SEP]", "</s>"), "mask_token": ("[MASK]", "<mask>")}
 
 
 def load_tokenizer(path: str | Path, lowercase: bool | None = None) -> PreTrainedTokenizerFast:
-    """A BERT WordPiece tokenizer from a checkpoint folder (tokenizer.json and/or vocab.txt, with the lower-casing of
-    its tokenizer_config.json) or from a single vocab.txt (lower-cased by default) or tokenizer.json file; a
-    folder's tokenizer.json of another kind (ModernBERT's byte-level BPE) as its tokenizer_config.json says.
+    """A fast tokenizer from a checkpoint folder (tokenizer.json and/or vocab.txt, with its tokenizer_config.json),
+    a single vocab.txt (lower-cased by default) or a tokenizer.json file. WordPiece vocabularies load as a
+    `BertTokenizerFast`, any other tokenizer.json (e.g. byte-level BPE) as a `PreTrainedTokenizerFast`.
 
-    lowercase: overrides the lower-casing the files say; None keeps it (a WordPiece tokenizer's only).
+    lowercase: overrides the lower-casing the files say (WordPiece only); None keeps it.
     """
     path = Path(path)
     if not path.exists():
@@ -34,7 +40,8 @@ def load_tokenizer(path: str | Path, lowercase: bool | None = None) -> PreTraine
         if not (path / "tokenizer.json").is_file() and not (path / "vocab.txt").is_file():
             raise DataError(f"{path}: the folder has neither tokenizer.json nor vocab.txt; pass a tokenizer folder "
                             f"or file")
-        if (path / "tokenizer.json").is_file() and _model_type(path / "tokenizer.json") != "WordPiece":
+        if (path / "tokenizer.json").is_file() and _model_type(path / "tokenizer.json", path) != "WordPiece":
+            _no_lowercase_override(path, lowercase)
             return _tokenizer_from(path, PreTrainedTokenizerFast.from_pretrained, str(path), local_files_only=True)
         return _tokenizer_from(path, BertTokenizerFast.from_pretrained, str(path), local_files_only=True,
                                **overrides)
@@ -44,7 +51,24 @@ def load_tokenizer(path: str | Path, lowercase: bool | None = None) -> PreTraine
                            do_lower_case=True if lowercase is None else lowercase)
 
 
-def _tokenizer_from(path: Path, make: Any, *args: Any, **kwargs: Any) -> BertTokenizerFast:
+def _model_type(path: Path, given: Path) -> str:
+    """The model type of tokenizer.json `path` (WordPiece, BPE, Unigram, ...); errors name `given`, what the caller
+    passed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{given}: cannot load the tokenizer: {path.name} is not a tokenizers tokenizer.json "
+                        f"({type(error).__name__}: {error}); pass a file saved by the tokenizers library or a "
+                        f"vocab.txt") from None
+
+
+def _no_lowercase_override(path: Path, lowercase: bool | None) -> None:
+    if lowercase is not None:
+        raise ConfigError(f"{path}: lower-casing can be set for WordPiece vocabularies only; this tokenizer's "
+                          f"normaliser decides its own")
+
+
+def _tokenizer_from(path: Path, make: Any, *args: Any, **kwargs: Any) -> Any:
     """`make(*args, **kwargs)`, with a broken file (bad JSON, a non-UTF-8 vocab.txt) as a DataError naming `path`;
     the tokenizers library raises a bare Exception for some of these."""
     try:
@@ -54,30 +78,22 @@ def _tokenizer_from(path: Path, make: Any, *args: Any, **kwargs: Any) -> BertTok
                         f"tokenizer.json, vocab.txt and tokenizer_config.json are intact") from None
 
 
-def _model_type(path: Path) -> str | None:
-    """The `model.type` of a tokenizer.json (WordPiece, BPE, ...); None where the file is not one (reading it then
-    says what is wrong)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["model"].get("type")
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def _from_tokenizer_json(path: Path, lowercase: bool | None) -> BertTokenizerFast:
-    """A BERT tokenizer from a bare tokenizer.json: its WordPiece vocabulary and BertNormalizer settings."""
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-        model, normalizer = spec["model"], spec.get("normalizer") or {}
-        if model.get("type") != "WordPiece":
-            raise DataError(f"{path}: model type {model.get('type')!r} is not WordPiece; BERT needs a WordPiece "
-                            f"tokenizer.json")
-        vocab = model["vocab"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
-        raise DataError(f"{path}: not a tokenizers tokenizer.json ({error}); pass a file saved by the tokenizers "
-                        f"library or a vocab.txt") from None
-    return BertTokenizerFast(vocab=vocab, do_lower_case=normalizer.get("lowercase", True) if lowercase is None
-                             else lowercase, strip_accents=normalizer.get("strip_accents"),
-                             tokenize_chinese_chars=normalizer.get("handle_chinese_chars", True))
+def _from_tokenizer_json(path: Path, lowercase: bool | None) -> PreTrainedTokenizerFast:
+    """A tokenizer from a bare tokenizer.json: for WordPiece, BERT's from its vocabulary and BertNormalizer settings;
+    else the file as it is, with the special tokens of SPECIAL_TOKEN_NAMES it holds."""
+    if _model_type(path, path) != "WordPiece":
+        _no_lowercase_override(path, lowercase)
+        backend = _tokenizer_from(path, Tokenizer.from_file, str(path))
+        vocabulary = backend.get_vocab(with_added_tokens=True)
+        special = {name: next(token for token in tokens if token in vocabulary)
+                   for name, tokens in SPECIAL_TOKEN_NAMES.items() if any(token in vocabulary for token in tokens)}
+        return PreTrainedTokenizerFast(tokenizer_object=backend, **special)
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    normalizer = spec.get("normalizer") or {}
+    return _tokenizer_from(path, lambda: BertTokenizerFast(
+        vocab=spec["model"]["vocab"], do_lower_case=normalizer.get("lowercase", True) if lowercase is None
+        else lowercase, strip_accents=normalizer.get("strip_accents"),
+        tokenize_chinese_chars=normalizer.get("handle_chinese_chars", True)))
 
 
 def _seed_pieces(texts: Sequence[str], trainer: BertWordPieceTokenizer, limit_alphabet: int
@@ -104,6 +120,13 @@ def _seed_pieces(texts: Sequence[str], trainer: BertWordPieceTokenizer, limit_al
     return alphabet, [f"##{piece}" for piece in inside_words]
 
 
+def _check_special_tokens(special_tokens: Sequence[str]) -> None:
+    missing = [token for token in BERT_SPECIAL_TOKENS if token not in special_tokens]
+    if missing:
+        raise ConfigError(f"special_tokens {list(special_tokens)} lacks {missing}; BERT needs all of "
+                          f"{list(BERT_SPECIAL_TOKENS)}")
+
+
 def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = True, min_frequency: int = 2,
                     special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS, limit_alphabet: int = 1000
                     ) -> BertTokenizerFast:
@@ -112,10 +135,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = Tru
 
     A corpus with fewer distinct pieces than `vocab_size` (after `min_frequency`) gives a smaller vocabulary.
     """
-    missing = [token for token in BERT_SPECIAL_TOKENS if token not in special_tokens]
-    if missing:
-        raise ConfigError(f"special_tokens {list(special_tokens)} lacks {missing}; BERT needs all of "
-                          f"{list(BERT_SPECIAL_TOKENS)}")
+    _check_special_tokens(special_tokens)
     texts = list(texts)
     trainer = BertWordPieceTokenizer(lowercase=lowercase)
     alphabet, continuations = _seed_pieces(texts, trainer, limit_alphabet)
@@ -129,9 +149,43 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = Tru
     return BertTokenizerFast(vocab=trainer.get_vocab(), do_lower_case=lowercase)
 
 
+def train_bpe(texts: Iterable[str], vocab_size: int, lowercase: bool = True, min_frequency: int = 2,
+              special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS) -> PreTrainedTokenizerFast:
+    """A byte-level BPE vocabulary of at most `vocab_size` tokens learnt from `texts` (the same every time), as
+    GPT-2, RoBERTa and ModernBERT have (NFC, then lower-cased with `lowercase`; no unknown token is ever needed),
+    with BERT's special tokens taking the first ids in order and BERT's `[CLS] A [SEP] B [SEP]` template (token
+    types 0 then 1). `[MASK]` takes the space before it, as ModernBERT's does: "a [MASK] b" puts the mask where
+    the word " x" was, not after a lone space.
+    """
+    _check_special_tokens(special_tokens)
+    texts = list(texts)
+    if not any(text.strip() for text in texts):
+        raise DataError("the texts to train a BPE vocabulary on are empty; pass a corpus with some text")
+    backend = Tokenizer(models.BPE())
+    backend.normalizer = normalizers.Sequence([normalizers.NFC(), *([normalizers.Lowercase()] if lowercase else [])])
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    backend.decoder = decoders.ByteLevel()
+    added = [AddedToken(token, special=True, lstrip=token == "[MASK]") for token in special_tokens]
+    backend.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=added, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=True, add_prefix_space=False),  # offsets without the space before words
+        processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                                      special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])])
+    names = dict(zip(("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), BERT_SPECIAL_TOKENS))
+    special = {name: next(token for token in added if token.content == content) for name, content in names.items()}
+    # token_type_ids as BertTokenizerFast gives them, for BERT's segment embeddings
+    return PreTrainedTokenizerFast(tokenizer_object=backend, model_input_names=list(BERT_INPUTS), **special)
+
+
+TRAINERS = {"wordpiece": train_wordpiece, "bpe": train_bpe}  # data.tokenizer_type: how a vocabulary is learnt
+
+
 def save_tokenizer(tokenizer: PreTrainedTokenizerFast, directory: str | Path, max_length: int | None = None) -> Path:
-    """Writes tokenizer.json and tokenizer_config.json (lower-casing included) to `directory`, and for WordPiece
-    vocab.txt.
+    """Writes tokenizer.json and tokenizer_config.json (lower-casing included), and for WordPiece vocab.txt, to
+    `directory`.
 
     max_length: the model's max_position_embeddings; the saved `model_max_length` is at most this, so that
     `truncation=True` in transformers cuts inputs to what the model takes (a trained vocabulary has no limit).
@@ -145,7 +199,7 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, directory: str | Path, ma
         tokenizer.save_pretrained(str(directory))
     finally:
         tokenizer.model_max_length = own_limit
-    if not isinstance(tokenizer.backend_tokenizer.model, models.WordPiece):
+    if type(tokenizer.backend_tokenizer.model).__name__ != "WordPiece":
         return directory
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     if [index for _, index in vocab] != list(range(len(vocab))):

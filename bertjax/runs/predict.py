@@ -59,6 +59,15 @@ def _json_ready(value: Any) -> Any:
     return value.tolist() if isinstance(value, np.ndarray) else value
 
 
+def _text_column(records: Sequence[Record], task: str, chosen: str | None) -> str:
+    """`--text-column`, else `text`; for token classification the first of text, tokens and words (lists of
+    words, as tagged JSON lines hold them) that the first record has."""
+    if chosen:
+        return chosen
+    names = ("text", "tokens", "words") if task == "token-classification" else ("text",)
+    return next((name for name in names if records and name in records[0]), "text")
+
+
 def _predictions(task: str, predict: Any, records: list[Record], arguments: argparse.Namespace) -> list[Row]:
     """Each record's result, as the fields to add to it."""
     if task == "question-answering":
@@ -68,7 +77,7 @@ def _predictions(task: str, predict: Any, records: list[Record], arguments: argp
     if task == "multiple-choice":
         return predict(_column(records, arguments.context_column, "--context-column"),
                        _column(records, arguments.choices_column, "--choices-column"))
-    texts = _column(records, arguments.text_column, "--text-column")
+    texts = _column(records, _text_column(records, task, arguments.text_column), "--text-column")
     if task == "text-classification":
         pairs = None if arguments.text_pair_column is None else \
             _column(records, arguments.text_pair_column, "--text-pair-column")
@@ -93,7 +102,7 @@ def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     parser.add_argument("--top-k", type=int, help="labels, answers or tokens per input")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, help="default: the model's")
-    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--text-column", help="default: text (token-classification: text, tokens or words)")
     parser.add_argument("--text-pair-column", help="text-classification of pairs")
     parser.add_argument("--question-column", default="question")
     parser.add_argument("--context-column", default="context")

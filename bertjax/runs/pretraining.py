@@ -119,7 +119,8 @@ def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
                 f"{first['step']} -> {final['mlm_loss']:.3f} at step {final['step']} (MLM accuracy "
                 f"{first['mlm_accuracy']:.3f} -> {final['mlm_accuracy']:.3f})")
     if context.primary:
-        for line in describe_fill_mask(export_dir, prepared.held_out_sentences, tokenizer):
+        for line in describe_fill_mask(export_dir, prepared.held_out_sentences, tokenizer,
+                                       word_segmenter=data.word_segmenter):
             context.say(line)
     context.say(f"Hugging Face checkpoint: {export_dir}")
     context.say(f"run folder: {context.run_dir}")

@@ -16,7 +16,7 @@ from bertjax.data.pretraining.sources import CorpusSource, FileSource, TfdsSourc
 from bertjax.data.pretraining.prepare import PreparationSettings, open_prepared, prepare_corpus, share_folder
 from bertjax.data.pretraining.options import PretrainingOptions
 from bertjax.data.pretraining.shards import PreparedCorpus
-from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
+from bertjax.data.tokenizer import TRAINERS, load_tokenizer, save_tokenizer
 from bertjax.errors import ConfigError
 
 VOCABULARY_RECORD = "trained_from.json"
@@ -36,7 +36,8 @@ class PretrainingDataSection:
     tfds_text_feature: str = "text"
     tfds_data_dir: str | None = None
     prepared: str | None = None  # a folder from scripts/prepare_pretraining_data.py: its corpus and vocabulary
-    tokenizer: str | None = None  # vocab.txt / tokenizer.json / a model folder; None: train a WordPiece vocab
+    tokenizer: str | None = None  # vocab.txt / tokenizer.json / a model folder; None: train a vocabulary
+    tokenizer_type: str = "wordpiece"  # the vocabulary trained: wordpiece (BERT) | bpe (byte-level, as ModernBERT's)
     vocab_size: int = 8000
     vocab_sample_mb: float = 100.0  # a trained vocabulary learns from this much text, spread over the corpus
     lowercase: bool = True  # for a trained vocabulary or a bare vocab.txt; a tokenizer folder or JSON says its own
@@ -46,6 +47,7 @@ class PretrainingDataSection:
     short_seq_prob: float = 0.1
     next_sentence: bool = True  # False: RoBERTa-style MLM only on full-sentence segments
     whole_word_masking: bool = False
+    word_segmenter: str | None = None  # jieba: words found by a segmenter (Chinese); None: the tokenizer's words
     dynamic_masking: bool = False  # fresh masks every epoch (RoBERTa) instead of fixed ones (BERT)
     dupe_factor: int = 1  # how many times the corpus is cut into sequences, each time differently (BERT: 10)
     packing: bool = False  # several sequences per row, attention within each: less padding
@@ -63,6 +65,11 @@ class PretrainingDataSection:
         for field in ("vocab_sample_mb", "shard_mb"):
             if getattr(self, field) <= 0:
                 raise ConfigError(f"data.{field} must be above 0, got {getattr(self, field)}")
+        if self.tokenizer_type not in TRAINERS:
+            raise ConfigError(f"data.tokenizer_type={self.tokenizer_type!r} is not one of {', '.join(TRAINERS)}")
+        if self.tokenizer and self.tokenizer_type != "wordpiece":
+            raise ConfigError(f"data.tokenizer_type={self.tokenizer_type} chooses the vocabulary to train, but "
+                              f"data.tokenizer={self.tokenizer} gives one; set only one of them")
         if self.prepare_workers < 0:
             raise ConfigError(f"data.prepare_workers must be 0 (one per core) or more, got {self.prepare_workers}")
 
@@ -72,7 +79,7 @@ class PretrainingDataSection:
             masked_lm_prob=self.masked_lm_prob, short_seq_prob=self.short_seq_prob, next_sentence=self.next_sentence,
             whole_word_masking=self.whole_word_masking, dynamic_masking=self.dynamic_masking,
             dupe_factor=self.dupe_factor, packing=self.packing, max_sequences_per_pack=self.max_sequences_per_pack,
-            eval_fraction=self.eval_fraction, seed=self.seed)
+            eval_fraction=self.eval_fraction, seed=self.seed, word_segmenter=self.word_segmenter)
 
     def settings(self, progress: bool) -> PreparationSettings:
         return PreparationSettings(self.shard_mb, self.prepare_workers or None, progress)
@@ -89,19 +96,19 @@ def corpus_source(data: PretrainingDataSection, process_index: int = 0, process_
 
 def vocabulary_record(data: PretrainingDataSection, source: CorpusSource) -> dict[str, Any]:
     """What a trained vocabulary is learnt from: the source's identity and the vocabulary settings."""
-    return {"source": source.identity(), "vocab_size": data.vocab_size, "lowercase": data.lowercase,
-            "vocab_sample_mb": data.vocab_sample_mb}
+    return {"source": source.identity(), "tokenizer_type": data.tokenizer_type, "vocab_size": data.vocab_size,
+            "lowercase": data.lowercase, "vocab_sample_mb": data.vocab_sample_mb}
 
 
 def train_vocabulary(data: PretrainingDataSection, source: CorpusSource, folder: Path) -> None:
-    """A WordPiece vocabulary learnt from a sample of `source`, saved to `folder` with what it was learnt from;
-    kept as it is when it was learnt from the same."""
+    """A vocabulary of `data.tokenizer_type` learnt from a sample of `source`, saved to `folder` with what it was
+    learnt from; kept as it is when it was learnt from the same."""
     record = vocabulary_record(data, source)
     saved = folder / VOCABULARY_RECORD
     if saved.is_file() and json.loads(saved.read_text(encoding="utf-8")) == record:
         return
-    tokenizer = train_wordpiece(source.vocabulary_sample(int(data.vocab_sample_mb * (1 << 20))),
-                                vocab_size=data.vocab_size, lowercase=data.lowercase)
+    tokenizer = TRAINERS[data.tokenizer_type](source.vocabulary_sample(int(data.vocab_sample_mb * (1 << 20))),
+                                              vocab_size=data.vocab_size, lowercase=data.lowercase)
     with atomic_directory(folder) as staging:
         save_tokenizer(tokenizer, staging)
         (staging / VOCABULARY_RECORD).write_text(json.dumps(record), encoding="utf-8")

@@ -39,7 +39,7 @@ class TaskSection:
     text_pair_column: str | None = None
     label_column: str = "label"
     tag_column: int = -1  # CoNLL: which whitespace-separated column holds the tag
-    tag_scheme: str = "iob2"  # token classification: iob2, or iob1 (converted to IOB2 when read)
+    tag_scheme: str = "auto"  # token classification: auto (from the tags), iob1, iob2, bios, bioes or bmes
     max_seq_length: int = 128
     # question answering
     version_2: bool = False

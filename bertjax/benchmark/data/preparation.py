@@ -6,9 +6,10 @@ batch assembly on the prepared corpus.
 
 Each measurement runs in a fresh process (bertjax's with the allocator setting its scripts use); its peak memory
 is the largest sum of the resident sets of that process and its children (worker processes included), sampled
-every 0.1 s. The corpora are the built-in corpus repeated to size in a temporary folder, removed afterwards;
-nothing is downloaded. All methods share one WordPiece vocabulary (8,000 pieces, learnt from the built-in corpus)
-and the machine's cores.
+every 0.1 s. The corpora are the built-in corpus (or a text file given) repeated to size in a temporary folder,
+removed afterwards; nothing is downloaded. All methods share one vocabulary (8,000 WordPiece or byte-level BPE
+tokens, learnt from that text) and the machine's cores; bertjax's preparation can also find words with a word
+segmenter (`jieba`), as `data.word_segmenter` does.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class PreparationBenchSettings:
     vocabulary_sample_mb: float = 100.0
     batch_size: int = 256
     seq_len: int = 128
+    text: str | None = None  # a text file (a format bertjax reads) repeated to size; None: the built-in corpus
+    tokenizer_type: str = "wordpiece"  # the shared vocabulary: wordpiece | bpe
+    word_segmenter: str | None = None  # bertjax's preparation finds words with this segmenter (jieba)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,22 +64,28 @@ class Measurement:
     cpu_seconds: float  # of the process and its workers: what other load on a shared machine changes least
 
 
-def write_corpus(path: Path, size_mb: int) -> Path:
-    """The built-in corpus repeated to about `size_mb` MiB (documents kept apart by blank lines)."""
-    text = (builtin_corpus().read_text(encoding="utf-8").strip("\n") + "\n\n").encode()
+def write_corpus(path: Path, size_mb: int, source: Path | None = None) -> Path:
+    """The text of `source` (the built-in corpus when None) repeated to `size_mb` MiB (documents kept apart by
+    blank lines; the last copy cut after a whole character and padded with newlines)."""
+    text = ((source or builtin_corpus()).read_text(encoding="utf-8").strip("\n") + "\n\n").encode()
     block = text * max(1, (16 * MIB) // len(text))
     with path.open("wb") as file:
         while file.tell() < size_mb * MIB:
-            file.write(block[:size_mb * MIB - file.tell()] if file.tell() + len(block) > size_mb * MIB else block)
+            left = size_mb * MIB - file.tell()
+            if left < len(block):
+                block = block[:left].decode("utf-8", "ignore").encode()
+                block += b"\n" * (left - len(block))
+            file.write(block)
     return path
 
 
-def write_json_lines(path: Path, size_mb: int) -> Path:
-    """The built-in corpus's documents as JSON lines (`{"text": ...}`, each document's sentences joined into one
-    paragraph, which the preparation splits again), repeated until they hold about `size_mb` MiB of text."""
+def write_json_lines(path: Path, size_mb: int, source: Path | None = None) -> Path:
+    """The documents of `source` (the built-in corpus when None) as JSON lines (`{"text": ...}`, each document's
+    sentences joined into one paragraph, which the preparation splits again), repeated until they hold about
+    `size_mb` MiB of text."""
     text_bytes = 0  # counted as the text corpus holds them: a line a sentence, a blank line after each document
     with path.open("w", encoding="utf-8") as file:
-        for document in itertools.cycle(read_documents(builtin_corpus())):
+        for document in itertools.cycle(read_documents(source or builtin_corpus())):
             text = " ".join(document)
             file.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
             text_bytes += len(text.encode()) + 2
@@ -141,13 +151,14 @@ def run_child(*arguments: str) -> tuple[dict, float, float]:
 def measure(settings: PreparationBenchSettings, scratch: Path, say=print) -> dict:
     """Every measurement of `settings`, in `scratch`."""
     tokenizer_file = scratch / "tokenizer.json"
-    run_child("vocabulary", str(tokenizer_file))
+    text = Path(settings.text) if settings.text else None
+    run_child("vocabulary", str(tokenizer_file), str(text or builtin_corpus()), settings.tokenizer_type)
     vocabulary: dict = {}
     rows: list[Measurement] = []
     restart: dict = {}
     assembly: dict = {}
     for size in settings.sizes_mb:
-        corpus = write_corpus(scratch / f"corpus-{size}mb.txt", size)
+        corpus = write_corpus(scratch / f"corpus-{size}mb.txt", size, text)
         for method in settings.methods:
             limits = {"bertjax": size, "bertjax-jsonl": size, "datasets": settings.datasets_max_mb}
             if size > limits.get(method, settings.reference_max_mb):
@@ -155,10 +166,11 @@ def measure(settings: PreparationBenchSettings, scratch: Path, say=print) -> dic
             output = scratch / f"{method}-{size}"
             source = corpus
             if method == "bertjax-jsonl":  # bertjax's preparation, of the same documents as JSON lines
-                source = write_json_lines(scratch / f"corpus-{size}mb.jsonl", size)
+                source = write_json_lines(scratch / f"corpus-{size}mb.jsonl", size, text)
             cpu_before = _children_cpu_seconds()
             child = "bertjax" if method == "bertjax-jsonl" else method
-            detail, seconds, peak = run_child(child, str(source), str(tokenizer_file), str(output))
+            segmenter = ("", settings.word_segmenter or "") if child == "bertjax" else ()  # (packing, segmenter)
+            detail, seconds, peak = run_child(child, str(source), str(tokenizer_file), str(output), *segmenter)
             cpu = _children_cpu_seconds() - cpu_before
             rows.append(Measurement(size, method, seconds, size / seconds, peak, detail, cpu))
             say(f"{size:>6} MiB  {method:<14}{seconds:>8.1f} s{size / seconds:>8.2f} MiB/s{peak:>9.0f} MiB peak"

@@ -14,14 +14,13 @@ LINES_PER_BATCH = 10_000
 OPTIONS = dict(max_seq_length=128, max_predictions_per_seq=20)
 
 
-def shared_vocabulary(tokenizer_file: str) -> dict:
-    """The shared vocabulary, learnt from the built-in corpus."""
-    from bertjax.data.builtin import builtin_corpus
+def shared_vocabulary(tokenizer_file: str, text: str, tokenizer_type: str) -> dict:
+    """The shared vocabulary of `tokenizer_type`, learnt from the text file the corpora repeat."""
     from bertjax.data.pretraining.corpus import read_documents
-    from bertjax.data.tokenizer import train_wordpiece
+    from bertjax.data.tokenizer import TRAINERS
 
-    documents = read_documents(builtin_corpus())
-    tokenizer = train_wordpiece((sentence for document in documents for sentence in document), VOCAB_SIZE)
+    documents = read_documents(text)
+    tokenizer = TRAINERS[tokenizer_type]((sentence for document in documents for sentence in document), VOCAB_SIZE)
     Path(tokenizer_file).write_text(tokenizer.backend_tokenizer.to_str(), encoding="utf-8")
     return {"vocab_size": len(tokenizer)}
 
@@ -36,10 +35,12 @@ def _bertjax_prepare(corpus: str, tokenizer_file: str, output: str, **changes):
                           say=lambda _: None)
 
 
-def prepare_with_bertjax(corpus: str, tokenizer_file: str, output: str, packing: str = "") -> dict:
-    """bertjax's preparation: read, split, tokenize, hold out, cut into sequences (packed into rows with
-    `packing`), write and merge the shards."""
-    prepared = _bertjax_prepare(corpus, tokenizer_file, output, packing=bool(packing))
+def prepare_with_bertjax(corpus: str, tokenizer_file: str, output: str, packing: str = "",
+                         word_segmenter: str = "") -> dict:
+    """bertjax's preparation: read, split, tokenize (words found by `word_segmenter` when given), hold out, cut
+    into sequences (packed into rows with `packing`), write and merge the shards."""
+    prepared = _bertjax_prepare(corpus, tokenizer_file, output, packing=bool(packing),
+                                word_segmenter=word_segmenter or None)
     return {"tokens": len(prepared.corpus.tokens), "sequences": len(prepared.train) + len(prepared.eval)}
 
 
@@ -63,10 +64,12 @@ def prepare_with_datasets(corpus: str, tokenizer_file: str, output: str) -> dict
     """The Hugging Face recipe (run_mlm.py): load_dataset("text"), map(tokenize, num_proc), map(group_texts,
     num_proc) into blocks of 128 tokens; then DataCollatorForLanguageModeling's batches."""
     import datasets as hf_datasets
-    from transformers import BertTokenizerFast, DataCollatorForLanguageModeling
+    from transformers import DataCollatorForLanguageModeling
+
+    from bertjax.data.tokenizer import load_tokenizer
 
     hf_datasets.disable_progress_bars()
-    tokenizer = BertTokenizerFast(tokenizer_file=tokenizer_file)
+    tokenizer = load_tokenizer(tokenizer_file)
     cores = os.cpu_count() or 1
     dataset = hf_datasets.load_dataset("text", data_files=corpus, split="train", cache_dir=f"{output}/cache")
     tokenized = dataset.map(lambda batch: tokenizer(batch["text"], return_special_tokens_mask=True), batched=True,
@@ -92,13 +95,12 @@ def prepare_with_datasets(corpus: str, tokenizer_file: str, output: str) -> dict
 
 def restart_run(corpus: str, tokenizer_file: str, output: str, batch_size: str, packing: str = "") -> dict:
     """A restarted run's data: the prepared folder found and read back, the dataset built, batch 0 assembled."""
-    from transformers import BertTokenizerFast
-
     from bertjax.data.pretraining.dataset import PretrainingDataset
     from bertjax.data.pretraining.options import PretrainingOptions
+    from bertjax.data.tokenizer import load_tokenizer
 
     prepared = _bertjax_prepare(corpus, tokenizer_file, output, packing=bool(packing))
-    tokenizer = BertTokenizerFast(tokenizer_file=tokenizer_file)
+    tokenizer = load_tokenizer(tokenizer_file)
     dataset = PretrainingDataset(prepared, tokenizer, PretrainingOptions(**OPTIONS, packing=bool(packing)))
     dataset.train_batch(0, int(batch_size))
     return {"sequences": len(prepared.train), "rows": len(dataset.train_rows)}
@@ -106,13 +108,12 @@ def restart_run(corpus: str, tokenizer_file: str, output: str, batch_size: str, 
 
 def assemble_batches(corpus: str, tokenizer_file: str, output: str, batch_size: str, seq_len: str) -> dict:
     """Rows per second of batch assembly on the prepared (memory-mapped) corpus, for four variants."""
-    from transformers import BertTokenizerFast
-
     from bertjax.benchmark.data.batch_assembly import VARIANTS, AssemblySettings, time_batches
     from bertjax.data.pretraining.dataset import PretrainingDataset
     from bertjax.data.pretraining.options import PretrainingOptions
+    from bertjax.data.tokenizer import load_tokenizer
 
-    tokenizer = BertTokenizerFast(tokenizer_file=tokenizer_file)
+    tokenizer = load_tokenizer(tokenizer_file)
     settings = AssemblySettings(batch_size=int(batch_size), seq_len=int(seq_len))
     rows = {}
     for variant, changes in VARIANTS.items():

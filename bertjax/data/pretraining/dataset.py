@@ -44,6 +44,12 @@ class PretrainingDataset:
     def __init__(self, prepared: PreparedCorpus, tokenizer: PreTrainedTokenizerBase,
                  options: PretrainingOptions) -> None:
         self.options = options
+        missing = [name for name in ("cls_token", "sep_token", "pad_token", "mask_token")
+                   if getattr(tokenizer, f"{name}_id") is None]
+        if missing:
+            raise ConfigError(f"the tokenizer has no {', '.join(missing)}; pretraining needs BERT's special tokens "
+                              f"([CLS], [SEP], [PAD], [MASK]): give a tokenizer that names them in its "
+                              f"tokenizer_config.json, or let the run train a vocabulary")
         self.cls_token_id, self.sep_token_id = tokenizer.cls_token_id, tokenizer.sep_token_id
         self.pad_token_id = tokenizer.pad_token_id
         self.vocabulary = MaskingVocabulary.from_tokenizer(tokenizer)
@@ -64,8 +70,8 @@ class PretrainingDataset:
     def from_documents(cls, documents: Sequence[Sequence[str]], tokenizer: PreTrainedTokenizerBase,
                        options: PretrainingOptions) -> PretrainingDataset:
         """The dataset of `documents` (lists of sentences) prepared in memory, as one shard."""
-        backend = sentence_encoder(tokenizer.backend_tokenizer.to_str())
-        return cls(build_shard(documents, backend, options), tokenizer, options)
+        encoder = sentence_encoder(tokenizer.backend_tokenizer.to_str(), options.word_segmenter)
+        return cls(build_shard(documents, encoder, options), tokenizer, options)
 
     def padding_fraction(self) -> float:
         """The share of the training rows' token slots that are padding."""
@@ -142,15 +148,20 @@ class PretrainingDataset:
         placed = row_layout(np.where(real, instances.lengths()[members], 0), options.max_seq_length)
         inside = placed.slots > 0  # [rows, seq]
         member_of_token = (np.arange(len(rows))[:, None] * width + placed.slots - 1)[inside]  # in members.ravel()
-        input_ids, token_type_ids = instances.tokens_at(members.ravel(), member_of_token, placed.positions[inside],
-                                                        self.cls_token_id, self.sep_token_id)
+        input_ids, token_type_ids, word_starts = instances.tokens_at(members.ravel(), member_of_token,
+                                                                     placed.positions[inside], self.cls_token_id,
+                                                                     self.sep_token_id)
         batch = {"input_ids": np.full(inside.shape, self.pad_token_id, np.int32),
                  "token_type_ids": np.zeros(inside.shape, np.int32), "attention_mask": inside.astype(np.int32)}
         batch["input_ids"][inside], batch["token_type_ids"][inside] = input_ids, token_type_ids
         # Each sequence's masks depend on its index and the epoch alone, not on its row or batch.
         keys = sequence_keys(options.seed, MASK_STREAM, split, mask_epoch, members)
-        masked = mask_rows(batch["input_ids"], placed.slots, placed.positions, keys, self.vocabulary,
-                           options.masked_lm_prob, options.max_predictions_per_seq, options.whole_word_masking)
+        row_word_starts = None
+        if options.whole_word_masking:
+            row_word_starts = np.zeros(inside.shape, bool)
+            row_word_starts[inside] = word_starts
+        masked = mask_rows(batch["input_ids"], row_word_starts, placed.slots, placed.positions, keys, self.vocabulary,
+                           options.masked_lm_prob, options.max_predictions_per_seq)
         batch |= {"input_ids": masked.input_ids, "masked_lm_positions": masked.masked_lm_positions,
                   "masked_lm_ids": masked.masked_lm_ids, "masked_lm_weights": masked.masked_lm_weights}
         if options.packing:

@@ -71,12 +71,10 @@ class Instances:
         return (np.diff(self.segment_a, axis=1)[:, 0] + self._separators[0],
                 np.diff(self.segment_b, axis=1)[:, 0] + self._separators[1])
 
-    def _segment_tokens(self, start: np.ndarray, offset: np.ndarray, crossing: np.ndarray,
-                        sep_token_id: int) -> np.ndarray:
-        """Token `offset` of segments starting at corpus position `start`, where a [SEP] precedes each document
-        that starts inside a `crossing` segment (all int64 or bool [n]): int32 [n]."""
-        source = start + offset
-        ids = self.corpus.tokens[np.minimum(source, len(self.corpus.tokens) - 1)].astype(np.int32)
+    def _segment_sources(self, start: np.ndarray, offset: np.ndarray, crossing: np.ndarray) -> np.ndarray:
+        """Where token `offset` of segments starting at corpus position `start` comes from in the corpus, or -1 for
+        the [SEP] before each document that starts inside a `crossing` segment (all int64 or bool [n]): int64 [n]."""
+        sources = start + offset
         if crossing.any():
             # In the corpus with a [SEP] before every document but the first, separator k sits at inner[k] + k.
             inner = self._document_starts[1:-1]
@@ -84,14 +82,15 @@ class Instances:
             where = start[crossing] + np.searchsorted(inner, start[crossing], "right") + offset[crossing]
             before = np.searchsorted(separators, where, "right")  # separators at or before each position
             is_separator = (before > 0) & (separators[np.maximum(before - 1, 0)] == where)
-            ids[crossing] = np.where(is_separator, sep_token_id, self.corpus.tokens[where - before])
-        return ids
+            sources[crossing] = np.where(is_separator, -1, where - before)
+        return sources
 
     def tokens_at(self, sequences: np.ndarray, which: np.ndarray, positions: np.ndarray, cls_token_id: int,
-                  sep_token_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """input_ids and token_type_ids (int32 [tokens]) at `positions` int [tokens] of the sequences of instances
-        `sequences[which]` (each position below that sequence's length): `[CLS] A [SEP] B [SEP]`, type 0 up to the
-        first [SEP], 1 after it. What each sequence needs is looked up once per entry of `sequences` int [n]."""
+                  sep_token_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """input_ids and token_type_ids (int32 [tokens]) and word starts (bool [tokens], False at [CLS] and [SEP])
+        at `positions` int [tokens] of the sequences of instances `sequences[which]` (each position below that
+        sequence's length): `[CLS] A [SEP] B [SEP]`, type 0 up to the first [SEP], 1 after it. What each sequence
+        needs is looked up once per entry of `sequences` int [n]."""
         length_a, length_b = (lengths[sequences] for lengths in self._segment_lengths)
         starts = np.stack([self.segment_a[sequences, 0], self.segment_b[sequences, 0]])  # [2, n]
         crossing_segments = np.stack([separators[sequences] > 0 for separators in self._separators])
@@ -99,19 +98,22 @@ class Instances:
         b_first = length_a + 2
         in_a = (positions >= 1) & (positions <= length_a)
         in_b = (positions >= b_first) & (positions < b_first + length_b)
-        input_ids = np.where(positions == 0, cls_token_id, sep_token_id).astype(np.int32)
+        sources = np.full(len(positions), -1, np.int64)
         inside = in_a | in_b
         segment, entry = in_b[inside].astype(np.intp), which[inside]
         offset = positions[inside] - np.where(segment, b_first[inside], 1)
-        input_ids[inside] = self._segment_tokens(starts[segment, entry], offset, crossing_segments[segment, entry],
-                                                 sep_token_id)
-        return input_ids, (positions >= b_first).astype(np.int32)
+        sources[inside] = self._segment_sources(starts[segment, entry], offset, crossing_segments[segment, entry])
+        from_corpus, gathered = sources >= 0, np.maximum(sources, 0)
+        input_ids = np.where(from_corpus, self.corpus.tokens[gathered],
+                             np.where(positions == 0, cls_token_id, sep_token_id)).astype(np.int32)
+        word_starts = from_corpus & self.corpus.word_starts[gathered]
+        return input_ids, (positions >= b_first).astype(np.int32), word_starts
 
     def sequence(self, index: int, cls_token_id: int, sep_token_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Instance `index` as input_ids int32 [length] and token_type_ids int32 [length]."""
         positions = np.arange(self.lengths()[index])
         return self.tokens_at(np.asarray([index]), np.zeros(len(positions), np.intp), positions, cls_token_id,
-                              sep_token_id)
+                              sep_token_id)[:2]
 
 
 def concatenate_instances(parts: list[Instances]) -> Instances:

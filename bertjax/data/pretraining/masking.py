@@ -3,9 +3,11 @@
 A fraction masked_lm_prob of each sequence's non-special tokens (rounded, at least 1, at most
 max_predictions_per_seq) is chosen; each chosen token becomes [MASK] with probability 0.8, a random non-special
 token with 0.1, and stays as it is with 0.1. Special tokens ([CLS], [SEP], [PAD], [UNK], ...) are never chosen.
-Whole-word masking chooses words, not pieces: a word is a piece and the `##` pieces that follow it, and words are
-taken in random order, each only if all its pieces still fit in the budget (as Google's do_whole_word_mask); the
-80/10/10 choice is then made for each piece. Without it every piece is a word of its own.
+Whole-word masking chooses words, not pieces: a word is a piece that starts one (word starts are given with the
+tokens, see words: for WordPiece a piece and the `##` pieces that follow it) and the pieces after it up to the next
+start or special token, and words are taken in random order, each only if all its pieces still fit in the budget
+(as Google's do_whole_word_mask); the 80/10/10 choice is then made for each piece. Without it every piece is a word
+of its own.
 
 Every random number is a counter-based hash (SplitMix64) of a per-sequence key and the token's position in its
 sequence, so a sequence is masked the same way in any row, batch or process, and whatever its neighbours.
@@ -31,7 +33,6 @@ class MaskingVocabulary:
 
     mask_token_id: int
     is_special: np.ndarray  # bool [vocab]
-    is_continuation: np.ndarray  # bool [vocab]: `##` pieces, which continue the word before them
     replacement_ids: np.ndarray  # int32 [non-special tokens]: random replacements are drawn from these
 
     @classmethod
@@ -39,11 +40,7 @@ class MaskingVocabulary:
         vocab_size = len(tokenizer)
         is_special = np.zeros(vocab_size, bool)
         is_special[tokenizer.all_special_ids] = True
-        is_continuation = np.zeros(vocab_size, bool)
-        for token, index in tokenizer.get_vocab().items():
-            is_continuation[index] = token.startswith("##")
-        return cls(tokenizer.mask_token_id, is_special, is_continuation,
-                   np.flatnonzero(~is_special).astype(np.int32))
+        return cls(tokenizer.mask_token_id, is_special, np.flatnonzero(~is_special).astype(np.int32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,13 +104,14 @@ def _take_words(sizes: np.ndarray, budgets: np.ndarray) -> np.ndarray:
     return taken
 
 
-def _choose(input_ids: np.ndarray, candidate: np.ndarray, groups: np.ndarray, draws: np.ndarray,
-            budgets: np.ndarray, vocabulary: MaskingVocabulary, whole_word_masking: bool) -> np.ndarray:
-    """Which tokens are predicted, bool [rows, seq]. groups int64 [rows, seq]: the sequence each token belongs to
-    (nondecreasing in row-major order); draws uint64 [rows, seq]: a word's draw is its first piece's."""
+def _choose(candidate: np.ndarray, word_starts: np.ndarray | None, groups: np.ndarray, draws: np.ndarray,
+            budgets: np.ndarray) -> np.ndarray:
+    """Which tokens are predicted, bool [rows, seq]. word_starts bool [rows, seq] or None (every token a word);
+    groups int64 [rows, seq]: the sequence each token belongs to (nondecreasing in row-major order); draws uint64
+    [rows, seq]: a word's draw is its first piece's."""
     starts = candidate.copy()
-    if whole_word_masking:
-        continues = vocabulary.is_continuation[input_ids]
+    if word_starts is not None:
+        continues = ~word_starts
         continues[:, 0] = False
         continues[:, 1:] &= candidate[:, :-1]  # a word also starts after a special token
         starts &= ~continues
@@ -143,12 +141,13 @@ def _choose(input_ids: np.ndarray, candidate: np.ndarray, groups: np.ndarray, dr
     return chosen.reshape(candidate.shape)
 
 
-def mask_rows(input_ids: np.ndarray, slots: np.ndarray, positions: np.ndarray, keys: np.ndarray,
-              vocabulary: MaskingVocabulary, masked_lm_prob: float, max_predictions_per_seq: int,
-              whole_word_masking: bool) -> MaskedRows:
+def mask_rows(input_ids: np.ndarray, word_starts: np.ndarray | None, slots: np.ndarray, positions: np.ndarray,
+              keys: np.ndarray, vocabulary: MaskingVocabulary, masked_lm_prob: float, max_predictions_per_seq: int
+              ) -> MaskedRows:
     """Masks rows of sequences as in the module docstring.
 
-    input_ids int32 [rows, seq]; slots int [rows, seq]: 1, 2, ... for the row's sequences, 0 for padding;
+    input_ids int32 [rows, seq]; word_starts bool [rows, seq]: where words start (whole-word masking), or None:
+    every token is a word; slots int [rows, seq]: 1, 2, ... for the row's sequences, 0 for padding;
     positions int [rows, seq]: each token's position in its own sequence; keys uint64 [rows, sequences per row]:
     each sequence's random key. A row's sequences together must never need more than max_predictions_per_seq.
     """
@@ -160,8 +159,7 @@ def mask_rows(input_ids: np.ndarray, slots: np.ndarray, positions: np.ndarray, k
                                 max_predictions_per_seq)
     token_keys = np.take_along_axis(keys, in_row, axis=1)
     counters = positions.astype(np.uint64) * np.uint64(_DRAWS)
-    chosen = _choose(input_ids, candidate, groups, random_bits(token_keys, counters + np.uint64(_CHOICE)), budgets,
-                     vocabulary, whole_word_masking)
+    chosen = _choose(candidate, word_starts, groups, random_bits(token_keys, counters + np.uint64(_CHOICE)), budgets)
     row_of, position = np.nonzero(chosen)  # row-major: each row's positions in order
     chosen_keys, chosen_counters = token_keys[row_of, position], counters[row_of, position]
     action = uniform(chosen_keys, chosen_counters + np.uint64(_ACTION))

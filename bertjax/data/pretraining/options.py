@@ -7,13 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from bertjax.data.pretraining.words import SEGMENTERS
 from bertjax.errors import ConfigError, DataError
 
 # Independent random streams: the second entry of every Generator seed.
 HOLDOUT_STREAM, INSTANCE_STREAM, SHUFFLE_STREAM, MASK_STREAM = range(4)
 # The options that decide which sequences a corpus gives (the others decide how they are masked and laid out).
 PREPARATION_FIELDS = ("max_seq_length", "short_seq_prob", "next_sentence", "dupe_factor", "packing", "eval_fraction",
-                      "eval_documents", "seed")
+                      "eval_documents", "seed", "word_segmenter")
 # With packing, also those that decide how sequences are packed into rows (a row's predictions must fit).
 PACKING_FIELDS = ("masked_lm_prob", "max_predictions_per_seq", "max_sequences_per_pack")
 
@@ -29,6 +30,8 @@ class PretrainingOptions:
     packing: several sequences per row with attention kept within each (see packing); without NSP, sequences then
     stop at document ends instead of running on into the next document.
     max_sequences_per_pack: the most sequences in one packed row.
+    word_segmenter: where words start comes from this segmenter (one of words.SEGMENTERS) run on the text instead of
+    the tokenizer's pieces (see words); whole_word_masking masks the words either gives.
     """
 
     max_seq_length: int = 128
@@ -44,6 +47,7 @@ class PretrainingOptions:
     eval_fraction: float = 0.05
     eval_documents: int | None = None
     seed: int = 12345
+    word_segmenter: str | None = None
 
     def __post_init__(self) -> None:
         minimum_length = 5 if self.next_sentence else 4  # room for specials and two tokens to cut
@@ -57,6 +61,7 @@ class PretrainingOptions:
             ("eval_fraction", 0 <= self.eval_fraction < 1, "in [0, 1)"),
             ("eval_documents", self.eval_documents is None or self.eval_documents >= 0, "None or at least 0"),
             ("seed", self.seed >= 0, "at least 0"),
+            ("word_segmenter", self.word_segmenter in (None, *SEGMENTERS), f"None or one of {', '.join(SEGMENTERS)}"),
         ]
         for field, valid, requirement in checks:
             if not valid:

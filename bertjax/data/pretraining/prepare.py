@@ -3,15 +3,15 @@
 A share folder (`<folder>/share-<i>-of-<n>`, one per process) holds:
 - `manifest.json`, written last: the preparation's key and what it was made from (files with sizes and
   modification times, the tokenizer's digest, the options), the shards' text digests and counts;
-- `corpus-<key>/`: the arrays of shards.ARRAYS (and PACK_ARRAYS when packed) as .npy files, read back
-  memory-mapped;
+- `corpus-<key>/`: the arrays of shards.ARRAYS, word starts among them (and PACK_ARRAYS when packed), as .npy
+  files, read back memory-mapped;
 - while preparing, `shards-<key>/<index>/`: each shard's arrays, each folder renamed into place once complete, so
   a preparation killed part-way or stopped by a full disk leaves only whole shards, and a rerun makes the missing
   ones alone. It is removed once the shards are merged.
 A lock file serialises preparers of one share folder, so two processes preparing it at once do not corrupt it: the
 second waits and then finds it prepared. The key hashes the source's identity, the tokenizer, the options and the
 shard size: a restart with the same key reads the arrays back without reading the corpus; a changed file gives
-another key (and `open_prepared` says which file changed).
+another key (and `open_prepared` says which file changed). With a word segmenter, its version is part of the key.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from bertjax.atomic import write_text_atomically
 from bertjax.data.pretraining.sources import CorpusSource, ShardTask
 from bertjax.data.pretraining.options import PretrainingOptions
 from bertjax.data.pretraining.shards import PreparedCorpus, ShardOffsets, array_names, build_shard
-from bertjax.data.pretraining.tokenized import sentence_encoder
+from bertjax.data.pretraining.tokenized import SentenceEncoder, sentence_encoder
 from bertjax.data.pretraining.text_pieces import FileIdentity
 from bertjax.errors import DataError
 
-PREPARATION_FORMAT = "bertjax-prepared-v2"
+PREPARATION_FORMAT = "bertjax-prepared-v3"
 MANIFEST = "manifest.json"
 HELD_OUT_KEPT = 200  # held-out sentences the manifest keeps as text
 WORKER_MARK = "BERTJAX_PREPARATION_WORKER"  # set in the environment the worker processes start with
@@ -74,10 +74,11 @@ def share_folder(folder: str | Path, process_index: int, process_count: int) -> 
 def preparation_key(source: CorpusSource, tokenizer_json: str, options: PretrainingOptions,
                     settings: PreparationSettings) -> dict[str, Any]:
     """What the preparation is made from, and its digest under `key`."""
+    encoder = sentence_encoder(tokenizer_json, options.word_segmenter)  # a missing segmenter fails here, at once
     made_from = {"format": PREPARATION_FORMAT, "source": source.identity(),
                  # The encoder's own JSON: whatever truncation or padding the tokenizer was last called with
-                 "tokenizer": hashlib.blake2b(sentence_encoder(tokenizer_json).to_str().encode(),
-                                              digest_size=16).hexdigest(),
+                 "tokenizer": hashlib.blake2b(encoder.backend.to_str().encode(), digest_size=16).hexdigest(),
+                 "segmenter": encoder.segmenter.identity if encoder.segmenter else None,
                  "options": options.preparation(), "shard_bytes": settings.shard_bytes}
     digest = hashlib.blake2b(json.dumps(made_from, sort_keys=True).encode(), digest_size=12).hexdigest()
     return {"key": digest, **made_from}
@@ -145,6 +146,9 @@ def open_prepared(folder: Path) -> tuple[PreparedCorpus, dict[str, Any]]:
         raise DataError(f"{folder}: holds no prepared data ({MANIFEST} is missing); prepare it with "
                         f"scripts/prepare_pretraining_data.py, or finish a preparation that was stopped by running "
                         f"it again")
+    if manifest.get("format") != PREPARATION_FORMAT:
+        raise DataError(f"{folder}: was prepared by another version of bertjax (format {manifest.get('format')!r}, "
+                        f"this one reads {PREPARATION_FORMAT!r}); prepare the data again")
     for recorded in manifest["source"].get("files", []):
         current = dataclasses.asdict(FileIdentity.of(recorded["path"]))
         if current != recorded:
@@ -165,7 +169,7 @@ def _difference(manifest: dict[str, Any], made_from: dict[str, Any]) -> str:
             return f"corpus file {path} is new"
         if before[path] != after[path]:
             return f"corpus file {path} changed"
-    changed = [name for name in ("source", "tokenizer", "options", "shard_bytes", "format")
+    changed = [name for name in ("source", "tokenizer", "segmenter", "options", "shard_bytes", "format")
                if manifest.get(name) != made_from[name]]
     return f"the {' and '.join(changed) or 'preparation'} changed"
 
@@ -187,7 +191,7 @@ def _remove_other_keys(folder: Path, key: str) -> None:
             shutil.rmtree(path)
 
 
-_worker_encoder: dict[str, Any] = {}
+_worker_encoder: dict[tuple[str, str | None], SentenceEncoder] = {}  # the last encoder a worker made
 
 
 def _start_worker() -> None:
@@ -201,14 +205,15 @@ def prepare_shard(task: ShardTask, tokenizer_json: str, options: PretrainingOpti
     final = shards_dir / f"{task.index:06d}"
     if (final / "meta.json").is_file():
         return json.loads((final / "meta.json").read_text(encoding="utf-8"))
-    if tokenizer_json not in _worker_encoder:
+    encoder_key = (tokenizer_json, options.word_segmenter)
+    if encoder_key not in _worker_encoder:
         _worker_encoder.clear()
-        _worker_encoder[tokenizer_json] = sentence_encoder(tokenizer_json)
+        _worker_encoder[encoder_key] = sentence_encoder(*encoder_key)
+    encoder = _worker_encoder[encoder_key]
     documents, digest = task.read()
-    shard = build_shard(documents, _worker_encoder[tokenizer_json], options, task.index, lenient,
-                        task.wanted_documents(documents))
+    shard = build_shard(documents, encoder, options, task.index, lenient, task.wanted_documents(documents))
     arrays = shard.arrays()
-    small = _worker_encoder[tokenizer_json].get_vocab_size() <= 1 << 16
+    small = encoder.backend.get_vocab_size() <= 1 << 16
     arrays["tokens"] = arrays["tokens"].astype(np.uint16 if small else np.int32)
     meta = {"index": task.index, "text_bytes": task.text_bytes, "digest": digest,
             "lengths": {name: len(array) for name, array in arrays.items()},

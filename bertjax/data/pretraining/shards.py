@@ -1,10 +1,10 @@
 """A corpus shard made ready for pretraining, and shards merged into one corpus.
 
 A shard is a bounded share of the corpus (a few MiB of text) prepared on its own, as Google's
-create_pretraining_data prepares each of its input files: its documents are tokenized, some are held out for
-evaluation, and each split is cut into sequences (`dupe_factor` times), next-sentence partners drawn from the
-shard's own documents. Its tokens hold its training documents first, then its held-out ones, so that a sequence
-that runs on into the next document stays within its split. Merged (see prepare), the shards' arrays are concatenated
+create_pretraining_data prepares each of its input files: its documents are tokenized (with where words start, see
+words), some are held out for evaluation, and each split is cut into sequences (`dupe_factor` times), next-sentence
+partners drawn from the shard's own documents. Its tokens hold its training documents first, then its held-out ones,
+so that a sequence that runs on into the next document stays within its split. Merged (see prepare), the shards' arrays are concatenated
 and their token, sentence, document and sequence positions shifted.
 With packing, each split's sequences are also packed into rows within the shard (see packing), so that a prepared
 corpus is never packed again when it is read back.
@@ -16,17 +16,16 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from tokenizers import Tokenizer
 
 from bertjax.data.pretraining.instances import Instances, concatenate_instances, create_instances
 from bertjax.data.pretraining.masking import prediction_budget
 from bertjax.data.pretraining.packing import Packs, pack_sequences
 from bertjax.data.pretraining.options import INSTANCE_STREAM, PretrainingOptions, split_documents
-from bertjax.data.pretraining.tokenized import TokenizedCorpus, tokenize_documents
+from bertjax.data.pretraining.tokenized import SentenceEncoder, TokenizedCorpus, tokenize_documents
 
 SPLITS = ("train", "eval")
 SEGMENT_ARRAYS = ("segment_a", "segment_b", "is_random_next")
-ARRAYS = ("tokens", "sentence_offsets", "document_offsets",
+ARRAYS = ("tokens", "word_starts", "sentence_offsets", "document_offsets",
           *(f"{split}_{name}" for split in SPLITS for name in SEGMENT_ARRAYS))
 PACK_ARRAYS = tuple(f"{split}_row_{name}" for split in SPLITS for name in ("offsets", "members"))
 HELD_OUT_SAMPLE = 20  # held-out sentences each shard keeps as text, for examples after training
@@ -48,7 +47,8 @@ class PreparedCorpus:
     @classmethod
     def from_arrays(cls, arrays: Arrays, held_out_sentences: list[str]) -> PreparedCorpus:
         """From arrays named as ARRAYS, and PACK_ARRAYS when packed (in memory or memory-mapped)."""
-        corpus = TokenizedCorpus(arrays["tokens"], arrays["sentence_offsets"], arrays["document_offsets"])
+        corpus = TokenizedCorpus(arrays["tokens"], arrays["word_starts"], arrays["sentence_offsets"],
+                                 arrays["document_offsets"])
         split = {name: Instances(corpus, *(arrays[f"{name}_{array}"] for array in SEGMENT_ARRAYS)) for name in SPLITS}
         rows = {name: Packs(arrays[f"{name}_row_offsets"], arrays[f"{name}_row_members"])
                 if f"{name}_row_offsets" in arrays else None for name in SPLITS}
@@ -56,7 +56,8 @@ class PreparedCorpus:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays named as ARRAYS, and PACK_ARRAYS when packed."""
-        arrays = {"tokens": self.corpus.tokens, "sentence_offsets": self.corpus.sentence_offsets,
+        arrays = {"tokens": self.corpus.tokens, "word_starts": self.corpus.word_starts,
+                  "sentence_offsets": self.corpus.sentence_offsets,
                   "document_offsets": self.corpus.document_offsets}
         for name in SPLITS:
             instances = getattr(self, name)
@@ -76,11 +77,12 @@ class PreparedCorpus:
         return len(np.unique(np.searchsorted(starts, self.eval.segment_a[:, 0], "right")))
 
 
-def build_shard(documents: Sequence[Sequence[str]], backend: Tokenizer, options: PretrainingOptions, shard: int = 0,
-                lenient: bool = False, wanted: str = "documents (separated by blank lines)") -> PreparedCorpus:
+def build_shard(documents: Sequence[Sequence[str]], encoder: SentenceEncoder, options: PretrainingOptions,
+                shard: int = 0, lenient: bool = False, wanted: str = "documents (separated by blank lines)"
+                ) -> PreparedCorpus:
     """Shard `shard` of the corpus, from its documents; see the module docstring. lenient, wanted: as in
     split_documents (with lenient, a split of fewer documents than NSP needs gives no sequences)."""
-    tokenized, kept = tokenize_documents(documents, backend)
+    tokenized, kept = tokenize_documents(documents, encoder)
     train_documents, eval_documents = split_documents(tokenized.num_documents, options, shard, lenient, wanted)
     corpus = tokenized.select(np.concatenate([train_documents, eval_documents]))
     split_at = len(train_documents)
@@ -130,7 +132,7 @@ class ShardOffsets:
     def shifted(self, arrays: Arrays) -> dict[str, np.ndarray]:
         """A shard's arrays with positions made global (offset arrays without their last entry), then moves past
         the shard. A packed row's members are sequence indices, and there is one member per sequence."""
-        shifted = {"tokens": arrays["tokens"],
+        shifted = {"tokens": arrays["tokens"], "word_starts": arrays["word_starts"],
                    "sentence_offsets": arrays["sentence_offsets"][:-1] + self.tokens,
                    "document_offsets": arrays["document_offsets"][:-1] + self.sentences}
         for split in SPLITS:
