@@ -15,7 +15,7 @@ import optax
 import pytest
 import torch
 import transformers
-from flax.traverse_util import flatten_dict, unflatten_dict
+from flax.traverse_util import unflatten_dict
 from jax._src.cudnn import fused_attention_stablehlo
 from safetensors.numpy import load_file
 from test_model import assert_outputs_close, quick_jit

@@ -151,8 +151,10 @@ def _window_and_rotary(architecture: Architecture, rotary_tables: jax.Array | No
     wider than any sequence."""
     windows = [window for window, _ in architecture.attention_kinds]
     rotary = None if rotary_tables is None else rotary_tables[kind]
-    if isinstance(kind, int) or all(window is None for window in windows):
-        return windows[kind] if isinstance(kind, int) else None, rotary
+    if isinstance(kind, int):
+        return windows[kind], rotary
+    if all(window is None for window in windows):
+        return None, rotary
     widest = np.iinfo(np.int32).max
     return jnp.asarray([widest if window is None else window for window in windows], jnp.int32)[kind], rotary
 
