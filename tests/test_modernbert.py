@@ -316,8 +316,8 @@ def test_missing_head_is_initialised_as_transformers_does(tmp_path: Path) -> Non
 
 def test_fresh_model_is_initialised_as_transformers_does() -> None:
     """Standard deviations of every weight of a fresh masked-LM model against transformers' initialisation."""
-    config = ModernBertConfig(**TOKENS, hidden_size=128, num_hidden_layers=3, num_attention_heads=2,
-                              intermediate_size=96)
+    config = ModernBertConfig(**TOKENS, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=64)
     ours = state_dict_from_params(initial_params("masked_lm", config), "modernbert")
     torch.manual_seed(0)
     theirs = transformers.ModernBertForMaskedLM(transformers.ModernBertConfig(**config.to_dict())).state_dict()
@@ -372,8 +372,8 @@ def test_ettin_checkpoint_of_transformers_4_loads(tmp_path: Path) -> None:
     config, params, report = load_pretrained(tmp_path, "masked_lm")
     assert report.missing == report.unexpected == ()
     assert config.architecture.rope_thetas == (160000.0,) * 7 and config.architecture.windows[:3] == (None, 64, 64)
-    batch = {"input_ids": np.random.default_rng(0).integers(5, 50000, (2, 160)).astype(np.int32)}
-    batch["attention_mask"] = np.ones_like(batch["input_ids"])  # 160 tokens: more than the 128-token window
+    batch = {"input_ids": np.random.default_rng(0).integers(5, 50000, (1, 140)).astype(np.int32)}
+    batch["attention_mask"] = np.ones_like(batch["input_ids"])  # 140 tokens: more than the 128-token window
     assert_parity(our_outputs(config, "masked_lm", params, batch), torch_outputs(model, "masked_lm", batch))
 
 
