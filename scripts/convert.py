@@ -14,7 +14,7 @@ from pathlib import Path
 from bertjax.convert import (HF_CLASS_NAMES, head_for_architectures, hf_class_name, load_model_dir,
                              load_pretrained, save_model_dir, save_pretrained)
 from bertjax.convert.files import read_config, read_tokenizer
-from bertjax.errors import BertJaxError
+from bertjax.error_report import report_errors
 
 
 def hf_to_bertjax(source: Path, output: Path, head: str | None) -> list[str]:
@@ -54,19 +54,18 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of an error")
     arguments = parser.parse_args(argv)
-    try:
-        if arguments.command == "hf-to-bertjax":
-            lines = hf_to_bertjax(arguments.source, arguments.output, arguments.head)
-        else:
-            lines = bertjax_to_hf(arguments.source, arguments.output)
-    except (BertJaxError, OSError) as error:
-        if arguments.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    return 0
+    lines: list[str] = []
 
+    def convert() -> None:
+        if arguments.command == "hf-to-bertjax":
+            lines.extend(hf_to_bertjax(arguments.source, arguments.output, arguments.head))
+        else:
+            lines.extend(bertjax_to_hf(arguments.source, arguments.output))
+
+    status = report_errors(convert, arguments.debug)
+    if status == 0:
+        print("\n".join(lines))
+    return status
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -165,7 +165,7 @@ def test_cross_validation_reports_mean_and_std_and_resumes_as_a_whole(tmp_path: 
     monkeypatch.setattr(BucketedDataset, "train_batch", interrupting)
     assert run_finetuning(_config(tmp_path / "cv", "train.steps=4", "train.cross_validate=2")) == {}
     monkeypatch.setattr(BucketedDataset, "train_batch", original)
-    assert sorted(path.name for path in (tmp_path / "cv").iterdir()) == ["config.yaml", "fold_0", "fold_1"]
+    assert sorted(path.name for path in (tmp_path / "cv").iterdir()) == [".lock", "config.yaml", "fold_0", "fold_1"]
     assert not (tmp_path / "cv" / "fold_1" / "config.yaml").exists()
     summary = run_finetuning(load_run_config(FinetuningConfig, tmp_path / "cv" / "config.yaml"))
     assert len(summary["folds"]) == 2

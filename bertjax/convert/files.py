@@ -18,7 +18,7 @@ from safetensors.numpy import save_file
 from bertjax.convert.architecture import hf_class_name
 from bertjax.convert.names import StateDict
 from bertjax.data.tokenizer import load_tokenizer
-from bertjax.errors import CheckpointError, DependencyError
+from bertjax.errors import CheckpointError, DependencyError, first_line
 from bertjax.model import ModelConfig, read_config_file
 
 CONFIG_FILE = "config.json"
@@ -40,9 +40,9 @@ def find_weights(directory: Path) -> Path:
         if (directory / name).is_file():
             return directory / name
     present = sorted(path.name for path in directory.iterdir())
-    raise CheckpointError(
-        f"{directory}: no weights file; expected one of {', '.join((*HF_WEIGHT_FILES, PARAMS_FILE))} "
-        f"(found: {', '.join(present) or 'nothing'}); save the model with transformers' save_pretrained first")
+    held = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "") or "nothing"
+    raise CheckpointError(f"{directory}: no weights file ({', '.join((*HF_WEIGHT_FILES, PARAMS_FILE))}) among "
+                          f"{held}; save the model with save_pretrained first")
 
 
 def read_config(directory: Path) -> tuple[ModelConfig, list[str] | None]:
@@ -92,8 +92,8 @@ def _readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
 
 
 def _unreadable_safetensors(path: Path, error: Exception) -> CheckpointError:
-    return CheckpointError(f"{path}: cannot read the safetensors weights ({error}); the file is corrupt or truncated, "
-                           f"so download or save it again")
+    return CheckpointError(f"{path}: cannot read the safetensors weights ({first_line(error)}); the file is corrupt or "
+                           f"truncated, so download or save it again")
 
 
 def _safetensors_readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
@@ -140,7 +140,8 @@ def _torch_readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
         tensors = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
         raise CheckpointError(
-            f"{path}: cannot read the PyTorch weights ({error}); the file is corrupt or not a state dict") from None
+            f"{path}: cannot read the PyTorch weights ({first_line(error)}); the file is corrupt or not a state "
+            f"dict") from None
     if not isinstance(tensors, dict) or not all(isinstance(value, torch.Tensor) for value in tensors.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors by name")
 
@@ -161,7 +162,8 @@ def read_params(path: Path) -> dict[str, Any]:
     try:
         params = msgpack_restore(path.read_bytes())
     except ValueError as error:
-        raise CheckpointError(f"{path}: cannot read the params ({error}); the file is corrupt or truncated") from None
+        raise CheckpointError(f"{path}: cannot read the params ({first_line(error)}); the file is corrupt or "
+                              f"truncated") from None
     if not isinstance(params, dict):
         raise CheckpointError(f"{path}: expected a tree of named parameters, found {type(params).__name__}")
     return params
