@@ -1,4 +1,4 @@
-"""Convert BERT weights between a Hugging Face folder and a bertjax model folder.
+"""Convert BERT or ModernBERT weights between a Hugging Face folder and a bertjax model folder.
 
     python scripts/convert.py hf-to-bertjax HF_DIR OUT_DIR --head pretraining
     python scripts/convert.py bertjax-to-hf BERTJAX_DIR OUT_DIR
@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bertjax.convert import (HF_CLASS_NAMES, head_for_architectures, load_model_dir, load_pretrained,
-                             save_model_dir, save_pretrained)
+from bertjax.convert import (HF_CLASS_NAMES, head_for_architectures, hf_class_name, load_model_dir,
+                             load_pretrained, save_model_dir, save_pretrained)
 from bertjax.convert.files import read_config, read_tokenizer
 from bertjax.error_report import report_errors
 
@@ -23,13 +23,15 @@ def hf_to_bertjax(source: Path, output: Path, head: str | None) -> list[str]:
     config, params, report = load_pretrained(source, head)
     save_model_dir(output, config, params, head, tokenizer=read_tokenizer(source))
     return [*report.describe(),
-            f"wrote the {head} head ({HF_CLASS_NAMES[head]}) as a bertjax model folder {output}: {_listing(output)}"]
+            f"wrote the {head} head ({hf_class_name(config, head)}) as a bertjax model folder {output}: "
+            f"{_listing(output)}"]
 
 
 def bertjax_to_hf(source: Path, output: Path) -> list[str]:
     config, head, params = load_model_dir(source)
     save_pretrained(output, config, params, head, tokenizer=read_tokenizer(source))
-    return [f"wrote the {head} head as a Hugging Face {HF_CLASS_NAMES[head]} folder {output}: {_listing(output)}"]
+    return [f"wrote the {head} head as a Hugging Face {hf_class_name(config, head)} folder {output}: "
+            f"{_listing(output)}"]
 
 
 def _listing(directory: Path) -> str:

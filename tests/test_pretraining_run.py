@@ -22,7 +22,7 @@ from checkpoint_damage import array_file, truncate
 from bertjax.convert import load_pretrained
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.errors import CheckpointError, ConfigError, DataError
-from bertjax.model import BertForPreTraining
+from bertjax.model import BertForMaskedLM, BertForPreTraining, ModernBertConfig, read_config_file
 from bertjax.pipelines import pipeline as bertjax_pipeline
 from bertjax.run_config import load_run_config
 from bertjax.runs.pretraining import PretrainingConfig, PretrainingDataSection, run_pretraining
@@ -346,3 +346,24 @@ def test_a_folder_prepared_in_another_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="data.text_field='body', but .* was prepared with 'text'"):
         run_pretraining(load_run_config(PretrainingConfig, None, [*TINY, *run, "data.format=documents",
                                                                   "data.text_field=body"]))
+
+
+def test_modernbert_from_a_config_file_pretrains_packed_and_exports(tmp_path: Path) -> None:
+    """A ModernBERT config.json (sequences longer than its window) pretrained with masked LM only on packed rows:
+    the export is a ModernBertForMaskedLM folder that transformers loads whole and computes alike."""
+    config_file = tmp_path / "config.json"
+    ModernBertConfig(hidden_size=32, num_attention_heads=2, intermediate_size=48, num_hidden_layers=3,
+                     local_attention=8, max_position_embeddings=64).to_json_file(config_file)
+    run_dir = tmp_path / "run"
+    run_pretraining(_config(run_dir, f"model.config_file={config_file}", "model.changes={}", "data.next_sentence=false",
+                            "data.packing=true", "train.steps=6", "train.eval_every=6", "train.eval_batches=2"))
+    exported = read_config_file(run_dir / "hf" / "config.json")
+    assert isinstance(exported, ModernBertConfig) and exported.architecture.windows == (None, 4, 4)
+    config, params, _ = load_pretrained(run_dir / "hf", "masked_lm")
+    model, info = transformers.ModernBertForMaskedLM.from_pretrained(run_dir / "hf", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    input_ids = np.random.default_rng(0).integers(5, config.vocab_size, (2, 20)).astype(np.int32)
+    ours = BertForMaskedLM(config).apply({"params": params}, input_ids)["mlm_logits"]
+    with torch.no_grad():
+        theirs = model.eval()(input_ids=torch.from_numpy(input_ids).long()).logits.numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)

@@ -15,11 +15,11 @@ from flax.serialization import msgpack_restore, msgpack_serialize
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from bertjax.convert.architecture import HF_CLASS_NAMES
+from bertjax.convert.architecture import hf_class_name
 from bertjax.convert.names import StateDict
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import CheckpointError, DependencyError, first_line
-from bertjax.model import BertConfig
+from bertjax.model import ModelConfig, read_config_file
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -45,19 +45,19 @@ def find_weights(directory: Path) -> Path:
                           f"{held}; save the model with save_pretrained first")
 
 
-def read_config(directory: Path) -> tuple[BertConfig, list[str] | None]:
-    """The folder's BertConfig and its `architectures` list (None when absent)."""
+def read_config(directory: Path) -> tuple[ModelConfig, list[str] | None]:
+    """The folder's config (of the family its `model_type` names) and its `architectures` list (None when absent)."""
     path = directory / CONFIG_FILE
-    config = BertConfig.from_json_file(path)
+    config = read_config_file(path)
     return config, json.loads(path.read_text(encoding="utf-8")).get("architectures")
 
 
-def write_config(path: Path, config: BertConfig, head: str) -> None:
+def write_config(path: Path, config: ModelConfig, head: str) -> None:
     """config.json as transformers reads it, with `architectures` naming the head's class."""
     if head == "question_answering" and config.num_labels != 2:
-        # transformers sizes qa_outputs by num_labels, which must be 2 (start, end); labels mean nothing here.
+        # transformers sizes the span outputs by num_labels, which must be 2 (start, end); labels mean nothing here.
         config = config.replace(id2label=None)
-    values = {**config.to_dict(), "architectures": [HF_CLASS_NAMES[head]]}
+    values = {**config.to_dict(), "architectures": [hf_class_name(config, head)]}
     path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
