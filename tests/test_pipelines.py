@@ -188,21 +188,26 @@ def test_embeddings_equal_sentence_transformers(minilm_dir: Path, models: dict[s
     cosine = (ours * theirs).sum(-1) / np.linalg.norm(ours, axis=-1) / np.linalg.norm(theirs, axis=-1)
     assert np.all(cosine > 1 - 1e-5)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    assert embed._runner._function._cache_size() == 1  # 51 texts packed into rows of one length: one program
     # A task model's folder (a head, no pooler, no modules.json) embeds with its encoder alone: MiniLM's here.
     from_tagger = pipeline("feature-extraction", models["tagger"], max_seq_length=256, normalize=True)(texts)
     np.testing.assert_allclose(from_tagger, ours, atol=1e-6)
 
 
-def test_token_states_and_cls_pooling_equal_transformers(minilm_dir: Path) -> None:
+def test_token_states_cls_and_max_pooling_equal_transformers(minilm_dir: Path) -> None:
+    """Token states (one text a row) and the [CLS] state and feature-wise maximum of each text packed several to a
+    row, against transformers on each text alone."""
     texts = _sentences(5)
     states = pipeline("feature-extraction", minilm_dir, pooling="none", normalize=False)(texts)
-    cls = pipeline("feature-extraction", minilm_dir, pooling="cls", normalize=False)(texts)
+    cls, largest = (pipeline("feature-extraction", minilm_dir, pooling=pooling, normalize=False)(texts)
+                    for pooling in ("cls", "max"))
     with torch.no_grad():
         reference = _reference("feature-extraction", minilm_dir, "BertModel")
-        for text, mine, first in zip(texts, states, cls):
+        for text, mine, first, maximum in zip(texts, states, cls, largest):
             expected = np.asarray(reference(text))[0]  # [tokens, hidden]
             np.testing.assert_allclose(mine, expected, atol=1e-4)
             np.testing.assert_allclose(first, expected[0], atol=1e-4)
+            np.testing.assert_allclose(maximum, expected.max(0), atol=1e-4)
 
 
 def test_bfloat16_pipelines_stay_close_to_float32(minilm_dir: Path, models: dict[str, Path]) -> None:
@@ -550,6 +555,9 @@ def test_modernbert_embeddings_and_task_of_folder(modernbert_models: dict[str, P
         with torch.no_grad():
             expected = model(**tokenizer(text, return_tensors="pt")).last_hidden_state[0].numpy()
         np.testing.assert_allclose(mine, expected, atol=1e-5)
+    # Packed several to a row, each text keeps its own positions and, in the sliding-window layers, its own window.
+    means = pipeline("feature-extraction", modernbert_models["classifier"], normalize=False)(texts)
+    np.testing.assert_allclose(means, [mine.mean(0) for mine in states], atol=1e-5)
     assert [task_of_folder(modernbert_models[name]) for name in ("classifier", "tagger", "qa", "choices",
                                                                   "masked_lm")] == \
         ["text-classification", "token-classification", "question-answering", "multiple-choice", "fill-mask"]

@@ -16,30 +16,51 @@ from bertjax.convert import ENCODER
 from bertjax.errors import ConfigError
 from bertjax.pipelines.common import batch_of
 from bertjax.pipelines.model import Pipeline, PredictionModel
+from bertjax.pipelines.packing import encoder_inputs, slot_one_hot
 
 HEAD = ENCODER
 POOLINGS = ("mean", "cls", "max", "none")
 
 
-def _pooled(module: Any, pooling: str, normalize: bool) -> Any:
-    """fn(params, batch) -> {"embeddings": [batch, hidden]} pooled over the real tokens (or [batch, seq, hidden]
-    token states for pooling `none`), divided by their norm when `normalize`."""
+def _normalized(embeddings: jax.Array, normalize: bool) -> jax.Array:
+    return embeddings / jnp.maximum(jnp.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12) if normalize else \
+        embeddings
 
-    def pooled(params: Any, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+
+def _token_states(module: Any, normalize: bool) -> Any:
+    """fn(params, batch) -> {"embeddings": [batch, seq, hidden]}: every token's state (pooling `none`), divided by
+    its norm when `normalize`."""
+
+    def states(params: Any, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
         hidden = module.apply({"params": params}, batch["input_ids"], batch["attention_mask"],
                               batch["token_type_ids"], deterministic=True).last_hidden_state.astype(jnp.float32)
-        real = batch["attention_mask"][..., None].astype(jnp.float32)  # [batch, seq, 1]
+        return {"embeddings": _normalized(hidden, normalize)}
+
+    return states
+
+
+def _pooled(module: Any, pooling: str, normalize: bool) -> Any:
+    """fn(params, packed rows) -> {"embeddings": [rows, slots, hidden]}: each packed text's token states pooled
+    (`mean`, `cls` or `max` over its own tokens; `bertjax.pipelines.packing`), divided by their norm when
+    `normalize`."""
+
+    def pooled(params: Any, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        hidden = module.apply({"params": params}, *encoder_inputs(batch),
+                              deterministic=True).last_hidden_state.astype(jnp.float32)  # [rows, length, hidden]
+        slots = batch["starts"].shape[1]
         if pooling == "mean":
-            embeddings = (hidden * real).sum(axis=1) / jnp.maximum(real.sum(axis=1), 1e-9)
+            members = slot_one_hot(batch["sequence_ids"], slots)  # [rows, length, slots]
+            embeddings = jnp.einsum("rls,rlh->rsh", members, hidden) / jnp.maximum(
+                members.sum(axis=1)[..., None], 1e-9)
         elif pooling == "cls":
-            embeddings = hidden[:, 0]
-        elif pooling == "max":
-            embeddings = jnp.where(real > 0, hidden, -1e9).max(axis=1)
-        else:
-            embeddings = hidden
-        if normalize:
-            embeddings = embeddings / jnp.maximum(jnp.linalg.norm(embeddings, axis=-1, keepdims=True), 1e-12)
-        return {"embeddings": embeddings}
+            embeddings = jnp.take_along_axis(hidden, batch["starts"][..., None], axis=1)
+        else:  # the largest value of each feature over a text's tokens: a segment per slot, padding in one more
+            rows, _, width = hidden.shape
+            sequence_ids = batch["sequence_ids"]
+            segments = jnp.where(sequence_ids > 0, jnp.arange(rows)[:, None] * slots + sequence_ids - 1, rows * slots)
+            embeddings = jax.ops.segment_max(hidden.reshape(-1, width), segments.reshape(-1),
+                                             num_segments=rows * slots + 1)[:-1].reshape(rows, slots, width)
+        return {"embeddings": _normalized(embeddings, normalize)}
 
     return pooled
 
@@ -74,7 +95,11 @@ def sentence_transformers_settings(directory: str | Path) -> dict[str, Any]:
 
 class FeatureExtractionPipeline(Pipeline):
     """`embed(texts)` -> [texts, hidden] float32 (one text: [hidden]); with pooling `none` a list of [tokens,
-    hidden] arrays (one text: one array). Texts longer than `max_seq_length` are truncated."""
+    hidden] arrays (one text: one array). Texts longer than `max_seq_length` are truncated.
+
+    Pooled embeddings are computed on texts packed several to a row (`bertjax.pipelines.packing`): each text
+    attends to itself alone with positions of its own, so its vector is the one it has alone in a row, while almost
+    no token is padding and a call runs one program."""
 
     task = "feature-extraction"
     head = HEAD
@@ -83,7 +108,9 @@ class FeatureExtractionPipeline(Pipeline):
                  pooling: str = "mean", normalize: bool = False, progress: bool | None = None) -> None:
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling is {pooling!r}; choose one of {', '.join(POOLINGS)}")
-        super().__init__(model, _pooled(model.module(), pooling, normalize), batch_size, max_seq_length, progress)
+        function = _token_states(model.module(), normalize) if pooling == "none" else \
+            _pooled(model.module(), pooling, normalize)
+        super().__init__(model, function, batch_size, max_seq_length, progress)
         self.pooling, self.normalize = pooling, normalize
 
     def __call__(self, texts: str | Sequence[str]) -> Any:
@@ -91,9 +118,10 @@ class FeatureExtractionPipeline(Pipeline):
         if not text_list:
             return [] if self.pooling == "none" else np.zeros((0, self.model.config.hidden_size), np.float32)
         features = self._tokenize(text_list).features
-        embeddings = self._run(features)["embeddings"]
         if self.pooling == "none":
-            embeddings = [states[:len(ids)] for states, ids in zip(embeddings, features["input_ids"])]
+            embeddings = [states[:len(ids)] for states, ids in zip(self._run(features)["embeddings"],
+                                                                   features["input_ids"])]
             return embeddings[0] if single else embeddings
+        embeddings = self._run_packed(features)["embeddings"]
         stacked = np.stack(embeddings).astype(np.float32)
         return stacked[0] if single else stacked

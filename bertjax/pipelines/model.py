@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from bertjax.data.tokenizer import load_tokenizer
 from bertjax.data.windows import Windows, tokenize_windows
 from bertjax.errors import ConfigError
 from bertjax.model import ModelConfig, ModelOptions
+from bertjax.pipelines.packing import TOKENS_PER_ROW_OF_A_BATCH, pack_texts, packed_batch
 from bertjax.train.sharding import batch_sharding, compiler_options, make_mesh, replicated
 
 Params = dict[str, Any]
@@ -103,18 +104,46 @@ class BatchRunner:
         arguments of the function, one program each."""
         dataset = BucketedDataset(features, padding, fine_bucket_lengths(max_length), sort_eval_by_length=True)
         rows = _rows_per_batch(dataset.num_examples, self.batch_size, self.mesh.devices.size)
-        batches = -(-dataset.num_examples // rows)
-        show = batches >= SHOW_PROGRESS_FROM if self.progress is None else self.progress
-        outputs: Outputs = {}
-        with tqdm(total=dataset.num_examples, desc=self.description, unit="input", disable=not show,
-                  leave=False) as bar:
-            for batch in dataset.eval_batches(rows):
-                real = np.flatnonzero(batch.pop("example_mask"))
+
+        def batches() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+            for start, batch in zip(range(0, dataset.num_examples, rows), dataset.eval_batches(rows)):
+                order = dataset.eval_order[start:start + rows]
+                del batch["example_mask"]
+                yield batch, np.concatenate([order, np.full(rows - len(order), -1)])
+
+        return self._outputs(batches(), dataset.num_examples, -(-dataset.num_examples // rows), static)
+
+    def packed(self, features: Mapping[str, Sequence[np.ndarray]], pad_token_id: int, max_length: int,
+               **static: Any) -> Outputs:
+        """features: per-text `input_ids` and `token_type_ids` [tokens], run packed several to a row
+        (`bertjax.pipelines.packing`): the function takes packed rows and returns [rows, slots, ...] outputs."""
+        texts = pack_texts(np.asarray([len(ids) for ids in features["input_ids"]]), max_length)
+        per_batch = max(1, self.batch_size * TOKENS_PER_ROW_OF_A_BATCH // texts.row_length)
+        rows = _rows_per_batch(len(texts), per_batch, self.mesh.devices.size)
+
+        def batches() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+            for start in range(0, len(texts), rows):
+                indices = np.arange(start, start + rows)
+                yield packed_batch(features, pad_token_id, texts, np.where(indices < len(texts), indices, -1))
+
+        return self._outputs(batches(), len(texts.lengths), -(-len(texts) // rows), static)
+
+    def _outputs(self, batches: Iterable[tuple[dict[str, np.ndarray], np.ndarray]], count: int, steps: int,
+                 static: Mapping[str, Any]) -> Outputs:
+        """Runs `batches` (arrays, and the example of each output slot: [rows] or [rows, slots], -1 for none) ->
+        per output, one array per example in input order."""
+        show = steps >= SHOW_PROGRESS_FROM if self.progress is None else self.progress
+        outputs: dict[str, list[Any]] = {}
+        with tqdm(total=count, desc=self.description, unit="input", disable=not show, leave=False) as bar:
+            for batch, examples in batches:
+                real = np.nonzero(examples >= 0)
                 placed = jax.device_put(batch, batch_sharding(self.mesh))
                 for key, value in jax.device_get(self._function(self.params, placed, **static)).items():
-                    outputs.setdefault(key, []).extend(np.asarray(value)[real])
-                bar.update(len(real))
-        return {key: dataset.in_input_order(values) for key, values in outputs.items()}
+                    column = outputs.setdefault(key, [None] * count)
+                    for example, result in zip(examples[real].tolist(), np.asarray(value)[real]):
+                        column[example] = result
+                bar.update(len(real[0]))
+        return outputs
 
 
 class Pipeline:
@@ -138,3 +167,6 @@ class Pipeline:
     def _run(self, features: Mapping[str, Sequence[np.ndarray]], **static: Any) -> Outputs:
         return self._runner(features, padding_values(self.model.tokenizer.pad_token_id), self.max_seq_length,
                             **static)
+
+    def _run_packed(self, features: Mapping[str, Sequence[np.ndarray]], **static: Any) -> Outputs:
+        return self._runner.packed(features, self.model.tokenizer.pad_token_id, self.max_seq_length, **static)
