@@ -17,6 +17,7 @@ import numpy as np
 
 from bertjax.atomic import write_text_atomically
 from bertjax.convert import load_pretrained, save_pretrained
+from bertjax.convert.run_folder import model_files
 from bertjax.data.batching import BucketedDataset
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError, DataError
@@ -24,7 +25,7 @@ from bertjax.pipelines import PredictionModel
 from bertjax.run_config import save_run_config
 from bertjax.runs.families import FAMILIES
 from bertjax.runs.model_setup import ModelSection, build_model
-from bertjax.runs.run_dir import RunContext, RunSection, check_at_least, run_folder, start_run
+from bertjax.runs.run_dir import RunContext, RunModel, RunSection, check_at_least, run_folder, start_run
 from bertjax.runs.task_family import TaskFamily, TaskSection
 from bertjax.tasks.finetuning import finetuning_loss, prediction
 from bertjax.train.evaluation import gather_predictions, jit_eval
@@ -72,7 +73,7 @@ def _starting_point(model: ModelSection) -> str | None:
 
 def _tokenizer(init_from: str | None, family: TaskFamily, config: FinetuningConfig, run_dir: Path) -> Any:
     if init_from:
-        return load_tokenizer(init_from)
+        return load_tokenizer(model_files(init_from))
     saved = run_dir / "tokenizer"
     if saved.is_dir():
         return load_tokenizer(saved)
@@ -193,7 +194,8 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
                                                                 jax.process_count()),
         context.mesh, context.checkpointer, context.metrics_log,
         tokens_per_batch=train.batch_size * task.max_seq_length, evaluate=evaluate, on_evaluation=on_evaluation,
-        on_start=lambda resumed_step: context.save_config(resumed_step, write=fold is None))
+        on_start=lambda resumed_step: context.save_config(
+            resumed_step, RunModel(built.config, family.objective.head, tokenizer), write=fold is None))
     context.finish(plot_curves)
     if result.interrupted:
         return {}
