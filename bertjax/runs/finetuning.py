@@ -145,10 +145,8 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
     changes: dict[str, Any] = {} if data.labels is None else {"id2label": dict(enumerate(data.labels))}
     if family.objective.head == "sequence_classification" and data.labels is None:
         changes["id2label"] = {0: "target"}  # one output: regression
-    if init_from is None:
-        changes |= {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
     built = build_model(dataclasses.replace(config.model, init_from=init_from), family.objective.head, train.seed,
-                        **changes)
+                        tokenizer if init_from is None else None, **changes)
     if task.max_seq_length > built.config.max_position_embeddings:
         raise ConfigError(f"task.max_seq_length ({task.max_seq_length}) is above the model's "
                           f"max_position_embeddings ({built.config.max_position_embeddings})")
