@@ -54,8 +54,8 @@ def load_pretrained(directory: str | Path, head: str, options: ModelOptions = Mo
     """
     check_head(head)
     directory = Path(directory)
+    file_config, _ = read_config(directory)  # first: a folder of an architecture bertjax lacks is named as such
     weights_path = find_weights(directory)
-    file_config, _ = read_config(directory)
     config = _apply_changes(file_config, config_changes, directory / "config.json")
     check_head(head, config)
     if weights_path.name == PARAMS_FILE:

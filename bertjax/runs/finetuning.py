@@ -20,6 +20,7 @@ from bertjax.convert import load_pretrained, save_pretrained
 from bertjax.data.batching import BucketedDataset
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError, DataError
+from bertjax.model import read_config_file
 from bertjax.pipelines import PredictionModel
 from bertjax.run_config import save_run_config
 from bertjax.runs.families import FAMILIES
@@ -104,6 +105,9 @@ def run_finetuning(config: FinetuningConfig) -> dict[str, Any]:
         raise DataError(f"task.predict_file {task.predict_file}: no such file")
     if folds == 1:
         raise ConfigError(f"train.cross_validate must be 0 (off) or at least 2 folds, got {folds}")
+    init_from = _starting_point(config.model)
+    if init_from:  # a folder of an architecture bertjax lacks is named as such, not by its tokenizer or weights files
+        read_config_file(Path(init_from) / "config.json")
     with run_folder(config.train):
         return _finetune(config)
 
