@@ -202,7 +202,8 @@ def test_evaluation_label_outside_the_training_labels(tmp_path: Path) -> None:
         run_finetuning(_config(tmp_path / "run", f"task.train_file={train}", f"task.eval_file={evaluation}"))
 
 
-@pytest.mark.parametrize("model_type, files", [("gpt2", ["vocab.txt"]), ("deberta-v2", ["spm.model", "pytorch_model.bin"])])
+@pytest.mark.parametrize("model_type, files", [("gpt2", ["vocab.txt"]),
+                                               ("deberta-v2", ["spm.model", "pytorch_model.bin"])])
 def test_a_folder_of_an_architecture_bertjax_lacks(tmp_path: Path, model_type: str, files: list[str]) -> None:
     """The one-line error names the folder's model_type, whatever tokenizer and weights files it holds (a DeBERTa-v3
     folder as published has a SentencePiece model, which bertjax does not read)."""
