@@ -29,6 +29,11 @@ def test_every_pretraining_config_loads(name: str) -> None:
     assert config.train.output_dir == f"runs/{name.removesuffix('.yaml')}" or name == "pretrain-tiny.yaml"
 
 
+def test_an_unknown_preset_is_refused_when_the_config_is_read() -> None:
+    with pytest.raises(ConfigError, match="unknown model preset 'modernbert-small'; choose one of: .*ettin-17m"):
+        load_run_config(PretrainingConfig, None, ["model.preset=modernbert-small"])
+
+
 def test_partial_sections_keep_their_own_defaults() -> None:
     config = load_run_config(PretrainingConfig, None, ["train.batch_size=8", "optimizer.weight_decay=0"])
     assert config.train.batch_size == 8

@@ -38,6 +38,9 @@ class ModelSection:
     remat: str = "none"
     attention_chunks: int | None = None  # batch slices of the reference attention; None: ModelOptions' choice
 
+    def __post_init__(self) -> None:
+        preset(self.preset)  # an unknown name is an error when the config is read, not after the data is prepared
+
     def options(self) -> ModelOptions:
         return ModelOptions.from_names(self.dtype, self.param_dtype, attention=self.attention,
                                        scan_layers=self.scan_layers, remat=self.remat,
