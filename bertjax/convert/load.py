@@ -56,10 +56,10 @@ def load_pretrained(directory: str | Path, head: str, options: ModelOptions = Mo
     """
     check_head(head)
     directory = Path(directory)
-    run = is_run_folder(directory)
-    weights_path = None if run else find_weights(directory)
-    file_config, _ = read_config(model_files(directory))
-    config = _apply_changes(file_config, config_changes, model_files(directory) / CONFIG_FILE)
+    files = model_files(directory)
+    file_config, _ = read_config(files)  # first: a folder of an architecture bertjax lacks is named as such
+    weights_path = None if is_run_folder(directory) else find_weights(directory)
+    config = _apply_changes(file_config, config_changes, files / CONFIG_FILE)
     check_head(head, config)
     if weights_path is None:
         step, state_dict = read_run_weights(directory)

@@ -75,8 +75,7 @@ def _pretrain(config: PretrainingConfig) -> dict[str, float]:
     data, train = config.data, config.train
     prepared, tokenizer = _prepared_data(data, context)
     head = "pretraining" if data.next_sentence else "masked_lm"
-    built = build_model(config.model, head, train.seed, vocab_size=len(tokenizer),
-                        pad_token_id=tokenizer.pad_token_id)
+    built = build_model(config.model, head, train.seed, tokenizer)
     if data.max_seq_length > built.config.max_position_embeddings:
         raise ConfigError(f"data.max_seq_length ({data.max_seq_length}) is above the model's "
                           f"max_position_embeddings ({built.config.max_position_embeddings})")
