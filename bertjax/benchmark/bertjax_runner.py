@@ -13,8 +13,8 @@ import numpy as np
 
 from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
 from bertjax.benchmark.pretrained import HEAD
-from bertjax.convert import load_pretrained
 from bertjax.benchmark.workloads import pretraining_objective
+from bertjax.convert import load_pretrained
 from bertjax.model import HEADS, BertForSequenceClassification, ModelConfig, ModelOptions
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss, prediction
 from bertjax.tasks.pretraining import pretraining_loss

@@ -55,6 +55,7 @@ def model_config(name: str) -> ModelConfig:
 
 
 def pretraining_objective(config: ModelConfig) -> PretrainingObjective:
+    """How the config's family is pretrained (`PRETRAINING_OBJECTIVES`)."""
     return PRETRAINING_OBJECTIVES[config.architecture.family]
 
 
