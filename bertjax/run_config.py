@@ -82,7 +82,12 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be a list, got {value!r}")
         (item_type, *_) = typing.get_args(annotation) or (Any,)
         return origin(_coerce(item, item_type, f"{where}[{index}]") for index, item in enumerate(value))
-    if origin is dict or annotation is Any:
+    if origin is dict:  # e.g. model.changes, whose entries an override may set one by one (model.changes.x=1)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        item_type = (typing.get_args(annotation) or (str, Any))[1]
+        return {key: _coerce(item, item_type, f"{where}.{key}") for key, item in value.items()}
+    if annotation is Any:
         return value
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -4,7 +4,8 @@
     python scripts/convert.py bertjax-to-hf BERTJAX_DIR OUT_DIR
 
 Without --head, hf-to-bertjax takes the head named by the folder's config.json `architectures`. Tokenizer files
-(tokenizer.json or vocab.txt) are carried along.
+(tokenizer.json or vocab.txt) are carried along. Either source may also be a run folder of scripts/pretrain.py or
+scripts/finetune.py: its newest readable checkpoint is converted.
 """
 
 import argparse
@@ -14,24 +15,34 @@ from pathlib import Path
 from bertjax.convert import (HF_CLASS_NAMES, head_for_architectures, hf_class_name, load_model_dir,
                              load_pretrained, save_model_dir, save_pretrained)
 from bertjax.convert.files import read_config, read_tokenizer
+from bertjax.convert.run_folder import is_run_folder, model_files
 from bertjax.error_report import report_errors
 
 
 def hf_to_bertjax(source: Path, output: Path, head: str | None) -> list[str]:
-    if head is None:
-        head = head_for_architectures(read_config(source)[1], str(source / "config.json"))
+    head = head or _head_of(source)
     config, params, report = load_pretrained(source, head)
-    save_model_dir(output, config, params, head, tokenizer=read_tokenizer(source))
+    save_model_dir(output, config, params, head, tokenizer=read_tokenizer(model_files(source)))
     return [*report.describe(),
             f"wrote the {head} head ({hf_class_name(config, head)}) as a bertjax model folder {output}: "
             f"{_listing(output)}"]
 
 
 def bertjax_to_hf(source: Path, output: Path) -> list[str]:
-    config, head, params = load_model_dir(source)
-    save_pretrained(output, config, params, head, tokenizer=read_tokenizer(source))
+    if is_run_folder(source):
+        head = _head_of(source)
+        config, params, _ = load_pretrained(source, head)
+    else:
+        config, head, params = load_model_dir(source)
+    save_pretrained(output, config, params, head, tokenizer=read_tokenizer(model_files(source)))
     return [f"wrote the {head} head as a Hugging Face {hf_class_name(config, head)} folder {output}: "
             f"{_listing(output)}"]
+
+
+def _head_of(source: Path) -> str:
+    """The head named by the config.json `architectures` of a model folder or of a run folder's model."""
+    files = model_files(source)
+    return head_for_architectures(read_config(files)[1], str(files / "config.json"))
 
 
 def _listing(directory: Path) -> str:

@@ -26,11 +26,13 @@ from bertjax.benchmark.host import host_cpu
 from bertjax.benchmark.memory_probe import ProbeError, isolated_memory_bytes
 from bertjax.benchmark.settings import BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, measure_alternating
-from bertjax.benchmark.torch_reference import idle_threads_sleep
-from bertjax.benchmark.workloads import MASK_TOKEN_ID, masked_lm_labels, model_config, synthetic_batch
+from bertjax.benchmark.torch_reference import (TORCH_ATTENTIONS, TRANSFORMERS_CLASSES, idle_threads_sleep,
+                                              packed_attention_masks)
+from bertjax.benchmark.workloads import (EXTRA_MODELS, masked_lm_labels, model_config, pretraining_objective,
+                                        synthetic_batch)
 from bertjax.data.builtin import builtin_corpus, builtin_sentiment
 from bertjax.errors import ConfigError
-from bertjax.model import BertForPreTraining, ModelOptions, preset
+from bertjax.model import HEADS, BertForPreTraining, ModelOptions, ModernBertConfig, preset
 from bertjax.tasks.pretraining import pretraining_loss
 from bertjax.train.losses import total_loss
 from bertjax.train.optimizer import OptimizerConfig, make_optimizer
@@ -49,7 +51,8 @@ def test_pretraining_batch_conventions() -> None:
         "masked_lm_weights": ("float32", (3, 6)), "next_sentence_labels": ("int32", (3,))}
     positions = batch["masked_lm_positions"]
     assert np.all(np.diff(positions, axis=1) > 0) and positions.min() >= 1 and positions.max() <= 38
-    assert np.all(np.take_along_axis(batch["input_ids"], positions, axis=1) == MASK_TOKEN_ID)
+    mask_token_id = pretraining_objective(config).mask_token_id
+    assert np.all(np.take_along_axis(batch["input_ids"], positions, axis=1) == mask_token_id)
     labels = masked_lm_labels(batch)
     assert np.array_equal(np.take_along_axis(labels, positions, axis=1), batch["masked_lm_ids"])
     assert np.sum(labels != -100) == positions.size
@@ -344,3 +347,74 @@ def test_pipeline_workload_measures_both_tasks_against_transformers() -> None:
         assert row.batch_size == 6 and 10 < row.tokens_per_second / row.sequences_per_second < row.seq_len
     assert rows[("pipeline feature-extraction", "transformers.pipeline")].speedup_vs_torch_eager == pytest.approx(1)
     assert results.environment["sentence_transformers"] and "pipeline rows:" in format_table(results)
+
+
+TINY_MODERN = ModernBertConfig(vocab_size=1200, pad_token_id=0, bos_token_id=1, cls_token_id=1, eos_token_id=2,
+                               sep_token_id=2, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                               num_attention_heads=2, local_attention=16, classifier_pooling="mean")
+
+
+@pytest.mark.parametrize("model", ["ettin-68m", "modernbert-base"])
+def test_modern_shapes_build_the_same_model_in_both_frameworks(model: str) -> None:
+    """The benchmark's ModernBERT shapes: bertjax's heads and transformers' (built as the PyTorch runner builds them)
+    hold the same parameters, and the shapes are the published ones (Ettin 68M, ModernBERT-base 149M)."""
+    import torch
+    import transformers
+
+    config = model_config(model)
+    published = {"ettin-68m": 68_000_000, "modernbert-base": 149_000_000}[model]
+    for workload in ("pretrain", "finetune"):
+        head = HEADS[pretraining_objective(config).head] if workload == "pretrain" else HEADS["sequence_classification"]
+        batch = synthetic_batch(config, workload, 1, 8)
+        shapes = jax.eval_shape(head(config).init, jax.random.key(0), batch["input_ids"])["params"]
+        ours = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(shapes))
+        _, pretraining_class, classifier_class = TRANSFORMERS_CLASSES["modernbert"]
+        with torch.device("meta"):
+            theirs = getattr(transformers, pretraining_class if workload == "pretrain" else classifier_class)(
+                transformers.ModernBertConfig.from_dict(config.to_dict()))
+        assert ours == sum(parameter.numel() for parameter in theirs.parameters()), workload
+        assert abs(ours - published) < 0.02 * published, ours
+
+
+@pytest.mark.parametrize("attention", TORCH_ATTENTIONS)
+def test_packed_torch_rows_give_each_sequence_as_alone(attention: str) -> None:
+    """The PyTorch runner's packed rows: transformers' ModernBERT with the block-diagonal masks per layer type and
+    restarting positions computes each sequence as it computes it alone (sequences longer than the window)."""
+    import torch
+    import transformers
+
+    config = transformers.ModernBertConfig.from_dict(TINY_MODERN.to_dict(), attn_implementation=attention)
+    model = transformers.ModernBertModel(config).eval()
+    lengths = (20, 30, 10)  # and 4 slots of padding
+    sequence_ids = np.concatenate([np.full(length, index + 1) for index, length in enumerate(lengths)] + [[0] * 4])
+    positions = np.concatenate([np.arange(length) for length in lengths] + [np.arange(4)])
+    input_ids = np.random.default_rng(0).integers(3, TINY_MODERN.vocab_size, size=(1, sequence_ids.size))
+    masks = packed_attention_masks(sequence_ids[None], TINY_MODERN.local_attention // 2, attention)
+    with torch.inference_mode():
+        packed = model(input_ids=torch.from_numpy(input_ids),
+                       attention_mask={name: torch.from_numpy(mask) for name, mask in masks.items()},
+                       position_ids=torch.from_numpy(positions[None])).last_hidden_state[0].numpy()
+        start = 0
+        for length in lengths:
+            alone = model(input_ids=torch.from_numpy(input_ids[:, start:start + length])).last_hidden_state[0].numpy()
+            np.testing.assert_allclose(packed[start:start + length], alone, rtol=0, atol=1e-5 * np.abs(alone).max())
+            start += length
+
+
+def test_modern_smoke_run_measures_both_frameworks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every workload of a tiny ModernBERT-shaped model, bertjax and PyTorch eager: pretraining MLM only, packed rows
+    in both frameworks, no NSP anywhere."""
+    monkeypatch.setitem(EXTRA_MODELS, "modern-tiny", TINY_MODERN)
+    settings = BenchmarkSettings(models=("modern-tiny",), batch_size=2, seq_len=64, warmup=0, rounds=1,
+                                 compile=False)
+    rows = {(row.workload, row.implementation): row for row in suite.run_benchmark(settings, progress=False).rows}
+    assert set(rows) == {("pretrain", "bertjax"), ("pretrain", "bertjax, MLM at all positions"),
+                         ("pretrain", "PyTorch eager"), ("pretrain-corpus", "bertjax"),
+                         ("pretrain-corpus", "bertjax, packed"), ("pretrain-corpus", "PyTorch eager"),
+                         ("pretrain-corpus", "PyTorch eager, packed"), ("finetune", "bertjax"),
+                         ("finetune", "PyTorch eager"), ("inference", "bertjax"), ("inference", "PyTorch eager")}
+    for key, row in rows.items():
+        assert row.error is None and row.sequences_per_second > 0, key
+    packed = rows[("pretrain-corpus", "PyTorch eager, packed")]
+    plain = rows[("pretrain-corpus", "PyTorch eager")]
+    assert packed.tokens_per_second / packed.sequences_per_second > plain.tokens_per_second / plain.sequences_per_second

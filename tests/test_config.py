@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tempfile
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import pytest
+import torch
 import transformers
 
 from bertjax.errors import ConfigError
-from bertjax.model import PRESETS, BertConfig, ModernBertConfig, config_from_dict, preset, read_config_file
+from bertjax.model import (HEADS, PRESETS, BertConfig, ModelOptions, ModernBertConfig, config_from_dict, preset,
+                           read_config_file)
 
 NON_DEFAULT = dict(
     vocab_size=1234, hidden_size=96, num_hidden_layers=3, num_attention_heads=6, intermediate_size=200,
@@ -104,6 +109,32 @@ def test_named_presets(name: str, layers: int, hidden: int, heads: int, intermed
     config = preset(name)
     assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
             config.intermediate_size) == (layers, hidden, heads, intermediate)
+
+
+# Parameters of the published checkpoints (masked-LM head included): ModernBERT's paper gives 149M and 395M; Ettin's
+# encoders are named by theirs.
+PUBLISHED_PARAMETERS = {"modernbert-base": 149e6, "modernbert-large": 395e6, "ettin-17m": 17e6, "ettin-32m": 32e6,
+                        "ettin-68m": 68e6, "ettin-150m": 150e6, "ettin-400m": 400e6, "ettin-1b": 1e9}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMETERS))
+def test_modern_presets_have_the_published_shapes(name: str) -> None:
+    """Each preset builds the masked-LM model that transformers builds from its config.json, with as many parameters
+    as the published checkpoint (within the rounding of its name)."""
+    config = preset(name)
+    assert isinstance(config, ModernBertConfig) and config.classifier_pooling == "mean"
+    assert config.head_size == 64 and config.local_attention == 128 and config.vocab_size == 50368
+    assert config.architecture.windows[:4] == (None, 64, 64, None)
+    assert config.global_rope_theta == 160000.0
+    assert config.local_rope_theta == (160000.0 if name.startswith("ettin") else 10000.0)
+    assert config.max_position_embeddings == (7999 if name.startswith("ettin") else 8192)
+    model = HEADS["masked_lm"](config, ModelOptions(scan_layers=True))
+    shapes = jax.eval_shape(lambda key: model.init(key, jnp.ones((1, 8), jnp.int32))["params"], jax.random.key(0))
+    ours = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
+    with torch.device("meta"):
+        reference = transformers.ModernBertForMaskedLM(transformers.ModernBertConfig(**config.to_dict()))
+    assert ours == sum(parameter.numel() for parameter in reference.parameters())
+    assert abs(ours / PUBLISHED_PARAMETERS[name] - 1) < 0.035
 
 
 def test_preset_changes_and_unknown_name() -> None:

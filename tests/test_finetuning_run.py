@@ -228,14 +228,22 @@ def test_evaluation_label_outside_the_training_labels(tmp_path: Path) -> None:
         run_finetuning(_config(tmp_path / "run", f"task.train_file={train}", f"task.eval_file={evaluation}"))
 
 
-def test_a_folder_that_is_not_a_bert_checkpoint(tmp_path: Path) -> None:
-    not_bert = tmp_path / "gpt"
-    not_bert.mkdir()
-    (not_bert / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 2}))
-    (not_bert / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nfine\n")
-    with pytest.raises(BertJaxError, match="config.json"):
-        run_finetuning(_config(tmp_path / "run", f"model.init_from={not_bert}"))
-    assert not (tmp_path / "run" / "config.yaml").exists()
+@pytest.mark.parametrize("model_type, files", [("gpt2", ["vocab.txt"]),
+                                               ("deberta-v2", ["spm.model", "pytorch_model.bin"])])
+def test_a_folder_of_an_architecture_bertjax_lacks(tmp_path: Path, model_type: str, files: list[str]) -> None:
+    """The one-line error names the folder's model_type, whatever tokenizer and weights files it holds (a DeBERTa-v3
+    folder as published has a SentencePiece model, which bertjax does not read)."""
+    folder = tmp_path / model_type
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type}))
+    for name in files:
+        (folder / name).write_bytes(b"")
+    message = f"{folder / 'config.json'}: model_type '{model_type}' is not an architecture bertjax implements; it " \
+              f"implements bert, modernbert"
+    with pytest.raises(BertJaxError) as caught:
+        run_finetuning(_config(tmp_path / "run", f"model.init_from={folder}"))
+    assert str(caught.value) == message
+    assert not (tmp_path / "run").exists()
 
 
 def test_script_runs_with_a_clear_error(tmp_path: Path) -> None:
@@ -296,6 +304,19 @@ def test_from_a_modernbert_folder(tmp_path: Path, modernbert_models: dict[str, P
     with torch.no_grad():
         theirs = reference.eval()(**{key: torch.tensor(value) for key, value in batch.items()}).logits.numpy()
     np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_a_fresh_small_modernbert_beats_the_majority_baseline(tmp_path: Path) -> None:
+    """A ModernBERT of 3 layers of 32 (global, local, local; a window of +-4 in rows of up to 64 tokens), initialised
+    afresh with a vocabulary trained on the shipped sentiment reviews, fine-tuned on them for 60 steps: held out, it
+    beats the majority label clearly (0.62 against 0.49 when measured; one standard error is 0.044)."""
+    summary = run_finetuning(_config(tmp_path / "run", "model.preset=modernbert-base",
+                                     "model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 48, "
+                                     "num_hidden_layers: 3, local_attention: 8}", "task.max_seq_length=64",
+                                     "train.steps=60", "train.eval_every=60"))
+    best = summary["best"]
+    assert best["accuracy"] > best["baseline_accuracy"] + 0.08
+    assert json.loads((tmp_path / "run" / "best" / "config.json").read_text())["model_type"] == "modernbert"
 
 
 def run_finetune_script(monkeypatch: pytest.MonkeyPatch, *arguments: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bertjax.data.pretraining.masking import (MASK_PROBABILITY, RANDOM_PROBABILITY, MaskingVocabulary, _take_words, mask_rows,
-                                  prediction_budget, random_bits, sequence_keys, uniform)
+from bertjax.data.pretraining.masking import (MASK_TOKEN_FRACTION, RANDOM_TOKEN_FRACTION, MaskingVocabulary, _take_words,
+                                              mask_rows, prediction_budget, random_bits, sequence_keys, uniform)
 
 VOCAB_SIZE = 60
 SPECIAL = 5  # ids below are special ([PAD], [UNK], [CLS], [SEP], [MASK])
@@ -22,7 +22,7 @@ def vocabulary() -> MaskingVocabulary:
 
 
 def reference_mask(sequence: np.ndarray, key: np.uint64, vocabulary: MaskingVocabulary, whole_word: bool,
-                   max_predictions: int) -> tuple[np.ndarray, list[int]]:
+                   max_predictions: int, split: tuple[float, float]) -> tuple[np.ndarray, list[int]]:
     """Google's create_masked_lm_predictions in a Python loop, with the draws of bertjax.data.pretraining.masking."""
     positions = np.arange(len(sequence), dtype=np.uint64)
     keys = np.full(len(sequence), key, np.uint64)
@@ -48,9 +48,9 @@ def reference_mask(sequence: np.ndarray, key: np.uint64, vocabulary: MaskingVoca
     for position in chosen:
         counter = np.array([position * DRAWS], np.uint64)
         action = uniform(keys[:1], counter + np.uint64(ACTION))[0]
-        if action < MASK_PROBABILITY:
+        if action < split[0]:
             masked[position] = vocabulary.mask_token_id
-        elif action < MASK_PROBABILITY + RANDOM_PROBABILITY:
+        elif action < split[0] + split[1]:
             pick = uniform(keys[:1], counter + np.uint64(REPLACEMENT))[0]
             masked[position] = vocabulary.replacement_ids[int(pick * len(vocabulary.replacement_ids))]
     return masked, chosen
@@ -64,10 +64,11 @@ def random_sequence(rng: np.random.Generator, length: int) -> np.ndarray:
     return tokens.astype(np.int32)
 
 
-@pytest.mark.parametrize("whole_word", [False, True])
-def test_rows_of_packed_sequences_match_the_reference(vocabulary: MaskingVocabulary, whole_word: bool) -> None:
-    rng = np.random.default_rng(0)
-    rows, length, width, max_predictions = 40, 96, 3, 40
+def packed_rows(seed: int, rows: int = 40, length: int = 96, width: int = 3
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, np.ndarray, np.uint64]]]:
+    """Rows of 1 to `width` random sequences: input_ids, slots, positions, keys, and each sequence's (row, offset,
+    tokens, key)."""
+    rng = np.random.default_rng(seed)
     input_ids = np.zeros((rows, length), np.int32)
     slots = np.zeros((rows, length), np.int64)
     positions = np.zeros((rows, length), np.int64)
@@ -81,12 +82,25 @@ def test_rows_of_packed_sequences_match_the_reference(vocabulary: MaskingVocabul
             input_ids[row, span], slots[row, span], positions[row, span] = sequence, slot + 1, np.arange(len(sequence))
             sequences.append((row, offset, sequence, keys[row, slot]))
             offset += len(sequence)
+    return input_ids, slots, positions, keys, sequences
+
+
+# [MASK] and random shares of the chosen tokens: BERT's, NeoBERT's (all [MASK]), and another.
+SPLITS = [(MASK_TOKEN_FRACTION, RANDOM_TOKEN_FRACTION), (1.0, 0.0), (0.5, 0.3)]
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("whole_word", [False, True])
+def test_rows_of_packed_sequences_match_the_reference(vocabulary: MaskingVocabulary, whole_word: bool,
+                                                      split: tuple[float, float]) -> None:
+    rows, max_predictions = 40, 40
+    input_ids, slots, positions, keys, sequences = packed_rows(0, rows)
     word_starts = input_ids < CONTINUATION if whole_word else None
-    result = mask_rows(input_ids, word_starts, slots, positions, keys, vocabulary, 0.15, max_predictions)
+    result = mask_rows(input_ids, word_starts, slots, positions, keys, vocabulary, 0.15, max_predictions, *split)
     expected_ids = input_ids.copy()
     expected_positions: list[list[int]] = [[] for _ in range(rows)]
     for row, offset, sequence, key in sequences:
-        masked, chosen = reference_mask(sequence, key, vocabulary, whole_word, max_predictions)
+        masked, chosen = reference_mask(sequence, key, vocabulary, whole_word, max_predictions, split)
         expected_ids[row, offset:offset + len(sequence)] = masked
         expected_positions[row] += [offset + position for position in chosen]
     np.testing.assert_array_equal(result.input_ids, expected_ids)
@@ -97,6 +111,33 @@ def test_rows_of_packed_sequences_match_the_reference(vocabulary: MaskingVocabul
         np.testing.assert_array_equal(result.masked_lm_weights[row], np.arange(max_predictions) < count)
         assert not result.masked_lm_positions[row, count:].any() and not result.masked_lm_ids[row, count:].any()
     assert sum(map(len, expected_positions)) > 100
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_the_chosen_tokens_are_split_as_asked(vocabulary: MaskingVocabulary, split: tuple[float, float]) -> None:
+    """Over about 26,000 chosen tokens (30% of the tokens), the shares shown as [MASK], as another token and as
+    themselves are the asked ones within five standard deviations of a binomial count; replacements are never special
+    tokens, and the split leaves which tokens are chosen unchanged."""
+    input_ids, slots, positions, keys, _ = packed_rows(1, rows=3000)
+    result = mask_rows(input_ids, None, slots, positions, keys, vocabulary, 0.3, 40, *split)
+    row, column = np.nonzero(result.masked_lm_weights)
+    chosen = result.masked_lm_positions[row, column]
+    shown, original = result.input_ids[row, chosen], result.masked_lm_ids[row, column]
+    count = len(chosen)
+    assert count > 25_000
+    replaced = (shown != original) & (shown != MASK_ID)
+    # A random pick is the original token once in (VOCAB_SIZE - SPECIAL) times, and then counts as kept.
+    random_share = split[1] * (1 - 1 / (VOCAB_SIZE - SPECIAL))
+    for observed, expected in ((np.mean(shown == MASK_ID), split[0]), (np.mean(replaced), random_share),
+                               (np.mean(shown == original), 1 - split[0] - random_share)):
+        assert abs(observed - expected) <= 5 * np.sqrt(expected * (1 - expected) / count) + 1e-12
+    assert not vocabulary.is_special[shown[replaced]].any()
+    unmasked = np.ones_like(input_ids, bool)
+    unmasked[row, chosen] = False
+    np.testing.assert_array_equal(result.input_ids[unmasked], input_ids[unmasked])
+    bert = mask_rows(input_ids, None, slots, positions, keys, vocabulary, 0.3, 40)
+    np.testing.assert_array_equal(result.masked_lm_positions, bert.masked_lm_positions)
+    np.testing.assert_array_equal(result.masked_lm_ids, bert.masked_lm_ids)
 
 
 def test_take_words_is_the_greedy_of_google() -> None:

@@ -353,8 +353,8 @@ def test_heads_modernbert_lacks_are_refused(tmp_path: Path, head: str) -> None:
 
 
 def test_unimplemented_architecture_is_a_one_line_error(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text(json.dumps(transformers.DebertaV2Config().to_dict()))
-    (tmp_path / "model.safetensors").write_bytes(b"")
+    (tmp_path / "config.json").write_text(json.dumps(transformers.DebertaV2Config().to_dict()))  # no weights: the
+    # architecture is named first
     message = f"{tmp_path / 'config.json'}: model_type 'deberta-v2' is not an architecture bertjax implements; it " \
               f"implements bert, modernbert"
     with pytest.raises(ConfigError) as caught:

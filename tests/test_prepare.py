@@ -154,6 +154,8 @@ def test_packed_rows_are_prepared_with_the_shards_and_read_back(corpus: Path, to
         PretrainingDataset(first, tokenizer, OPTIONS)
     # Rows are packed so that their predictions fit: with packing, masked_lm_prob makes another preparation.
     assert "masked_lm_prob" in packed.preparation() and "masked_lm_prob" not in OPTIONS.preparation()
+    # The [MASK]/random/kept split is drawn as batches are made and changes no row's budget: no other preparation.
+    assert not {"mask_token_fraction", "random_token_fraction"} & set(packed.preparation())
     monkeypatch.undo()
     prepare_corpus(FileSource(str(corpus)), _json(tokenizer), dataclasses.replace(packed, masked_lm_prob=0.3), folder,
                    SMALL_SHARDS)

@@ -354,6 +354,11 @@ def test_errors(documents, tokenizer):
         next(single.eval_batches(8))
     with pytest.raises(ConfigError, match="masked_lm_prob=0.0 must be in \\(0, 1\\]"):
         small_options(masked_lm_prob=0.0)
+    with pytest.raises(ConfigError, match="random_token_fraction=0.3 must be at least 0, with mask_token_fraction "
+                                          "at most 1 in all"):
+        small_options(mask_token_fraction=0.8, random_token_fraction=0.3)
+    with pytest.raises(ConfigError, match="mask_token_fraction=1.5 must be in \\[0, 1\\]"):
+        small_options(mask_token_fraction=1.5)
     with pytest.raises(ConfigError, match="max_seq_length=4 must be at least 5"):
         small_options(max_seq_length=4)
     with pytest.raises(ConfigError, match="word_segmenter='mecab' must be None or one of jieba"):

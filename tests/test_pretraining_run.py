@@ -36,13 +36,46 @@ TINY = ["model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_si
         "train.log_every=1", "optimizer.learning_rate=0.005"]
 
 
-def _config(run_dir: Path, *overrides: str) -> PretrainingConfig:
-    return load_run_config(PretrainingConfig, None, [*TINY, f"train.output_dir={run_dir}", *overrides])
+# configs/pretrain-modernbert.yaml scaled down as TINY scales BERT down: 3 layers of 32 (global, local, local) whose
+# window of +-4 tokens is shorter than the rows of 32; the recipe's masking, packing and optimizer as the file has them.
+MODERN_TINY = ["model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 48, num_hidden_layers: 3, "
+               "local_attention: 8, max_position_embeddings: 64}",
+               *(override for override in TINY[1:] if not override.startswith("optimizer.")),
+               "data.max_predictions_per_seq=12"]
+RECIPES = {"bert": (None, TINY), "modern": (ROOT / "configs" / "pretrain-modernbert.yaml", MODERN_TINY)}
+
+
+def _config(run_dir: Path, *overrides: str, recipe: str = "bert") -> PretrainingConfig:
+    file, tiny = RECIPES[recipe]
+    return load_run_config(PretrainingConfig, file, [*tiny, f"train.output_dir={run_dir}", *overrides])
 
 
 def _params_of(run_dir: Path) -> dict:
-    _, params, _ = load_pretrained(run_dir / "hf", "pretraining")
+    modern = isinstance(read_config_file(run_dir / "hf" / "config.json"), ModernBertConfig)
+    _, params, _ = load_pretrained(run_dir / "hf", "masked_lm" if modern else "pretraining")
     return params
+
+
+def assert_mlm_loss_falls(run_dir: Path, steps: int, by: float) -> None:
+    """The masked-LM loss of the last tenth of the training steps is `by` below the first tenth's, and the held-out
+    loss of the last evaluation `by` below that of step 0."""
+    losses = [entry["mlm_loss"] for entry in read_jsonl(run_dir / "metrics" / "train.jsonl")]
+    assert len(losses) == steps
+    assert np.mean(losses[-steps // 10:]) < np.mean(losses[:steps // 10]) - by, "the MLM loss must fall clearly"
+    evaluations = read_jsonl(run_dir / "metrics" / "eval.jsonl")
+    assert evaluations[0]["step"] == 0 and evaluations[-1]["step"] == steps
+    assert evaluations[-1]["mlm_loss"] < evaluations[0]["mlm_loss"] - by
+
+
+def assert_fill_mask_as_transformers(folder: Path, texts: list[str]) -> None:
+    """bertjax's fill-mask pipeline on `folder` gives transformers' top 3 tokens, with its scores."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    theirs = transformers.pipeline("fill-mask", model=str(folder), tokenizer=tokenizer)(texts, top_k=3)
+    ours = bertjax_pipeline("fill-mask", folder)(texts, top_k=3)
+    for mine, reference in zip(ours, theirs):
+        assert [fill["token"] for fill in mine] == [fill["token"] for fill in reference]
+        np.testing.assert_allclose([fill["score"] for fill in mine], [fill["score"] for fill in reference],
+                                   rtol=1e-4)
 
 
 def test_pretraining_learns_and_exports_to_transformers(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -51,14 +84,10 @@ def test_pretraining_learns_and_exports_to_transformers(tmp_path: Path, capsys: 
     shown = capsys.readouterr().out.split("what the model predicts for a masked word of held-out sentences:\n")[1]
     examples = [line for line in shown.splitlines() if "[MASK]" in line]
     assert len(examples) == 3 and shown.count("(the word: ") == 3  # fill-mask examples of the exported model
-    losses = [entry["mlm_loss"] for entry in read_jsonl(run_dir / "metrics" / "train.jsonl")]
-    assert len(losses) == 100
     # From ln(400) = 6.0 (uniform over the vocabulary) towards the unigram level of this small vocabulary, on the
     # training batches and on held-out text.
-    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.4, "the MLM loss must fall clearly"
-    evaluations = read_jsonl(run_dir / "metrics" / "eval.jsonl")
-    assert [entry["step"] for entry in evaluations] == [0, 50, 100]
-    assert evaluations[-1]["mlm_loss"] < evaluations[0]["mlm_loss"] - 0.4
+    assert_mlm_loss_falls(run_dir, steps=100, by=0.4)
+    assert [entry["step"] for entry in read_jsonl(run_dir / "metrics" / "eval.jsonl")] == [0, 50, 100]
     assert set(final) >= {"mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy"}
     for name in ("config.yaml", "tokenizer/vocab.txt", "hf/config.json", "hf/model.safetensors", "hf/vocab.txt"):
         assert (run_dir / name).is_file(), name
@@ -95,16 +124,17 @@ def test_packed_pretraining_learns(tmp_path: Path, capsys: pytest.CaptureFixture
 RESUMED_RUN = ["train.steps=12", "train.checkpoint_every=5", "train.eval_every=0", "train.eval_batches=2"]
 
 
-@pytest.fixture(scope="module")
-def straight_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["bert"])
+def straight_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """RESUMED_RUN of the recipe given as the fixture's parameter (a key of RECIPES)."""
     run_dir = tmp_path_factory.mktemp("straight")
-    run_pretraining(_config(run_dir, *RESUMED_RUN))
+    run_pretraining(_config(run_dir, *RESUMED_RUN, recipe=request.param))
     return run_dir
 
 
-def _stopped_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, signal_at_batch: int) -> int:
-    """Runs RESUMED_RUN in `run_dir` until SIGTERM (sent as batch `signal_at_batch` is made) stops it; returns the
-    step it stopped at (a few before: batches are made ahead)."""
+def _stopped_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, signal_at_batch: int, recipe: str = "bert") -> int:
+    """Runs RESUMED_RUN of `recipe` in `run_dir` until SIGTERM (sent as batch `signal_at_batch` is made) stops it;
+    returns the step it stopped at (a few before: batches are made ahead)."""
     original = PretrainingDataset.train_batch
 
     def interrupting(self: PretrainingDataset, step: int, *args: object, **kwargs: object) -> dict:
@@ -114,7 +144,7 @@ def _stopped_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, signal_at_batch
 
     with monkeypatch.context() as patch:
         patch.setattr(PretrainingDataset, "train_batch", interrupting)
-        assert run_pretraining(_config(run_dir, *RESUMED_RUN)) == {}
+        assert run_pretraining(_config(run_dir, *RESUMED_RUN, recipe=recipe)) == {}
     assert not (run_dir / "hf").exists()
     return read_jsonl(run_dir / "metrics" / "train.jsonl")[-1]["step"]
 
@@ -127,10 +157,12 @@ def _assert_same_run(run_dir: Path, straight: Path) -> None:
     jax.tree.map(np.testing.assert_array_equal, _params_of(run_dir), _params_of(straight))
 
 
+@pytest.mark.parametrize("straight_run", list(RECIPES), indirect=True)
 def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           straight_run: Path) -> None:
-    assert _stopped_run(tmp_path / "run", monkeypatch, signal_at_batch=7) < 12
-    run_pretraining(_config(tmp_path / "run", *RESUMED_RUN))
+                                                           straight_run: Path, request: pytest.FixtureRequest) -> None:
+    recipe = request.node.callspec.params["straight_run"]
+    assert _stopped_run(tmp_path / "run", monkeypatch, signal_at_batch=7, recipe=recipe) < 12
+    run_pretraining(_config(tmp_path / "run", *RESUMED_RUN, recipe=recipe))
     _assert_same_run(tmp_path / "run", straight_run)
 
 
@@ -274,13 +306,29 @@ def test_byte_level_bpe_pretraining_with_whole_word_masking(tmp_path: Path, caps
     assert not (run_dir / "hf" / "vocab.txt").exists()
     tokenizer = transformers.AutoTokenizer.from_pretrained(run_dir / "hf")
     assert len(tokenizer) == 400 and tokenizer.mask_token_id == 4
-    texts = ["the river [MASK] to the sea.", "a [MASK] of the old town"]
-    theirs = transformers.pipeline("fill-mask", model=str(run_dir / "hf"), tokenizer=tokenizer)(texts, top_k=3)
-    ours = bertjax_pipeline("fill-mask", run_dir / "hf")(texts, top_k=3)
-    for mine, reference in zip(ours, theirs):
-        assert [fill["token"] for fill in mine] == [fill["token"] for fill in reference]
-        np.testing.assert_allclose([fill["score"] for fill in mine], [fill["score"] for fill in reference],
-                                   rtol=1e-4)
+    assert_fill_mask_as_transformers(run_dir / "hf", ["the river [MASK] to the sea.", "a [MASK] of the old town"])
+
+
+def test_the_modern_recipe_learns_as_bert_does_and_fills_masks_as_transformers(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """configs/pretrain-modernbert.yaml, scaled down as the BERT run of the first test: its held-out masked-LM loss
+    falls as BERT's does in as many steps, and its export is a ModernBertForMaskedLM folder (byte-level BPE) with
+    which transformers' fill-mask pipeline gives what bertjax's gives."""
+    run_dir = tmp_path / "run"
+    run_pretraining(_config(run_dir, "train.steps=100", "train.eval_every=50", "train.eval_batches=4",
+                            recipe="modern"))
+    shown = capsys.readouterr().out
+    assert "initialised a new masked_lm model (modernbert L3/H32/A2" in shown and "packed into" in shown
+    assert "dynamic masking of 30% (80% [MASK], 10% random, 10% kept)" in shown
+    assert_mlm_loss_falls(run_dir, steps=100, by=0.4)
+    written = json.loads((run_dir / "hf" / "config.json").read_text())
+    assert (written["model_type"], written["architectures"]) == ("modernbert", ["ModernBertForMaskedLM"])
+    model, info = transformers.AutoModelForMaskedLM.from_pretrained(run_dir / "hf", output_loading_info=True)
+    assert isinstance(model, transformers.ModernBertForMaskedLM)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    # Texts longer than the window of +-4 tokens, the mask near either end.
+    assert_fill_mask_as_transformers(run_dir / "hf", ["The river [MASK] slowly to the sea past the old town.",
+                                                      "In the old town a small group of people [MASK] together."])
 
 
 def test_chinese_pretraining_with_jieba_words(tmp_path: Path, shared_data: Path,

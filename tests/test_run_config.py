@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from bertjax.errors import ConfigError
+from bertjax.model import ModernBertConfig
+from bertjax.model.presets import preset
 from bertjax.run_config import load_run_config, save_run_config
 from bertjax.runs.finetuning import FinetuningConfig
 from bertjax.runs.pretraining import PretrainingConfig
@@ -27,6 +29,11 @@ def test_every_pretraining_config_loads(name: str) -> None:
     assert config.train.output_dir == f"runs/{name.removesuffix('.yaml')}" or name == "pretrain-tiny.yaml"
 
 
+def test_an_unknown_preset_is_refused_when_the_config_is_read() -> None:
+    with pytest.raises(ConfigError, match="unknown model preset 'modernbert-small'; choose one of: .*ettin-17m"):
+        load_run_config(PretrainingConfig, None, ["model.preset=modernbert-small"])
+
+
 def test_partial_sections_keep_their_own_defaults() -> None:
     config = load_run_config(PretrainingConfig, None, ["train.batch_size=8", "optimizer.weight_decay=0"])
     assert config.train.batch_size == 8
@@ -39,6 +46,17 @@ def test_overrides_parse_values_as_yaml() -> None:
                                                        "data.next_sentence=false", "model.init_from=null"])
     assert config.model.changes == {"hidden_dropout_prob": 0.0}
     assert config.data.next_sentence is False and config.model.init_from is None
+
+
+def test_an_override_changes_one_entry_of_model_changes() -> None:
+    """The entries the config file gives stay, and the overridden one is read as YAML (an int here)."""
+    config = load_run_config(PretrainingConfig, CONFIGS / "pretrain-modernbert.yaml",
+                             ["model.changes.num_hidden_layers=2", "model.changes.global_rope_theta=50000.0"])
+    file = load_run_config(PretrainingConfig, CONFIGS / "pretrain-modernbert.yaml")
+    assert config.model.changes == {**file.model.changes, "num_hidden_layers": 2, "global_rope_theta": 50000.0}
+    assert type(config.model.changes["num_hidden_layers"]) is int
+    with pytest.raises(ConfigError, match="model.changes must be a mapping, got 5"):
+        load_run_config(PretrainingConfig, None, ["model.changes=5"])
 
 
 @pytest.mark.parametrize("override, field, value", [
@@ -149,3 +167,34 @@ def test_finetuning_defaults_are_the_sentiment_config_file() -> None:
     from bertjax.runs.finetuning import FinetuningConfig
 
     assert load_run_config(FinetuningConfig, CONFIGS / "finetune-sentiment.yaml") == FinetuningConfig()
+
+
+def test_the_modern_config_is_a_small_modernbert_with_the_modern_recipe() -> None:
+    """configs/pretrain-modernbert.yaml: ModernBERT's blocks (rotary, pre-norm, GeGLU, no biases) with local layers
+    whose window is shorter than the rows, masked LM only at 30% on packed rows, and the recipe's optimizer."""
+    config = load_run_config(PretrainingConfig, CONFIGS / "pretrain-modernbert.yaml")
+    model = preset(config.model.preset, **config.model.changes)
+    architecture = model.architecture
+    assert isinstance(model, ModernBertConfig) and architecture.positions == "rotary"
+    assert architecture.pre_norm and architecture.gated_mlp and architecture.activation == "gelu"
+    assert not (architecture.norm_bias or architecture.attention_bias or architecture.mlp_bias)
+    assert architecture.windows == (None, 32, 32, None) and 2 * 32 < config.data.max_seq_length
+    data = config.data
+    assert (data.masked_lm_prob, data.next_sentence, data.packing, data.tokenizer_type) == (0.3, False, True, "bpe")
+    assert data.max_predictions_per_seq >= data.masked_lm_prob * data.max_seq_length
+    optimizer = config.optimizer
+    assert (optimizer.schedule, optimizer.decay_shape, optimizer.adam_beta1, optimizer.adam_beta2,
+            optimizer.adam_epsilon) == ("warmup_stable_decay", "1-sqrt", 0.9, 0.98, 1e-6)
+    assert optimizer.decoupled_weight_decay and optimizer.update_clipping and optimizer.max_grad_norm is None
+
+
+def test_the_modernbert_base_config_is_the_preset_with_phase_one_rotary_base() -> None:
+    """configs/pretrain-modernbert-base.yaml: the modernbert-base preset, its global rotary base that of phase 1;
+    the warmup is 3B tokens and the run 1.7T, as the paper gives them."""
+    config = load_run_config(PretrainingConfig, CONFIGS / "pretrain-modernbert-base.yaml")
+    model = preset(config.model.preset, **config.model.changes)
+    assert model == preset("modernbert-base").replace(global_rope_theta=10000.0)
+    tokens_a_step = config.train.batch_size * config.data.max_seq_length
+    assert round(config.optimizer.warmup_steps * tokens_a_step / 1e9) == 3
+    assert round(config.train.steps * tokens_a_step / 1e11) == 17
+    assert config.data.max_predictions_per_seq >= config.data.masked_lm_prob * config.data.max_seq_length

@@ -203,8 +203,8 @@ def _bad_line(documents: list[list[str]], line: str, at: int) -> bytes:
 
 
 def test_bad_json_lines_are_named_by_file_and_line(tmp_path: Path, documents, tokenizer) -> None:
-    cases = [("{\"id\": 1, \"text\": \"Cut off", "not JSON \\(Unterminated string starting at: column 19\\)"),
-             ("[\"a list\"]", "a JSON list where a JSON object \\(a record\\) is expected"),
+    cases = [("{\"id\": 1, \"text\": \"Cut off", "invalid JSON \\(Unterminated string starting at at column 19\\)"),
+             ("[\"a list\"]", "expected a JSON object \\(\\{...\\}\\), got list"),
              ("{\"text\": 5}", "field 'text' holds a JSON int, not text")]
     for index, (line, message) in enumerate(cases):
         for suffix, compress in ((".jsonl", bytes), (".jsonl.zst", zstandard.ZstdCompressor().compress)):

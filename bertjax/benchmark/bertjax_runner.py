@@ -6,14 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
 from bertjax.benchmark.pretrained import HEAD
+from bertjax.benchmark.workloads import pretraining_objective
 from bertjax.convert import load_pretrained
-from bertjax.model import BertConfig, BertForPreTraining, BertForSequenceClassification, ModelOptions
+from bertjax.model import HEADS, BertForSequenceClassification, ModelConfig, ModelOptions
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss, prediction
 from bertjax.tasks.pretraining import pretraining_loss
 from bertjax.train.evaluation import jit_eval
@@ -26,10 +28,11 @@ from bertjax.train.steps import make_train_step
 Batch = dict[str, jax.Array]
 
 
-def all_positions_pretraining_loss(model: BertForPreTraining
+def all_positions_pretraining_loss(model: nn.Module
                                    ) -> Callable[[Any, Batch, jax.Array], tuple[dict[str, Mean], dict[str, Mean]]]:
-    """The pretraining loss computed as Hugging Face computes it: the vocabulary projection at every position,
-    cross entropy over the positions whose label is not -100. Same value as `pretraining_loss`, more work."""
+    """The pretraining loss computed as Hugging Face computes it by default: the vocabulary projection at every
+    position, cross entropy over the positions whose label is not -100 (plus NSP where the batch has its labels).
+    Same value as `pretraining_loss`, more work."""
 
     def loss_fn(params: Any, batch: Batch, key: jax.Array) -> tuple[dict[str, Mean], dict[str, Mean]]:
         logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"],
@@ -38,8 +41,11 @@ def all_positions_pretraining_loss(model: BertForPreTraining
         rows = jnp.arange(targets.shape[0])[:, None]
         labels = jnp.full(batch["input_ids"].shape, IGNORE_INDEX).at[rows, batch["masked_lm_positions"]].set(targets)
         mlm_loss, _ = classification_loss(logits["mlm_logits"], labels)  # [batch, seq, vocab] logits
-        nsp_loss, _ = classification_loss(logits["nsp_logits"], batch["next_sentence_labels"])
-        return {"mlm": mlm_loss, "nsp": nsp_loss}, {"mlm_loss": mlm_loss, "nsp_loss": nsp_loss}
+        terms, metrics = {"mlm": mlm_loss}, {"mlm_loss": mlm_loss}
+        if "next_sentence_labels" in batch:
+            nsp_loss, _ = classification_loss(logits["nsp_logits"], batch["next_sentence_labels"])
+            terms["nsp"], metrics["nsp_loss"] = nsp_loss, nsp_loss
+        return terms, metrics
 
     return loss_fn
 
@@ -61,7 +67,7 @@ class BertJaxRunner:
     pretrained: a classifier's model folder to load (`bertjax.benchmark.pretrained`); None initialises the params.
     """
 
-    def __init__(self, config: BertConfig, workload: str, batch: dict[str, np.ndarray], options: ModelOptions,
+    def __init__(self, config: ModelConfig, workload: str, batch: dict[str, np.ndarray], options: ModelOptions,
                  mlm_all_positions: bool = False, steps_per_call: int = 1, seed: int = 0,
                  pretrained: Path | None = None) -> None:
         self.config, self.workload, self.host_batch, self.options = config, workload, batch, options
@@ -84,7 +90,10 @@ class BertJaxRunner:
         return all_positions_pretraining_loss(model) if self.mlm_all_positions else pretraining_loss(model)
 
     def prepare(self) -> None:
-        head = BertForPreTraining if WORKLOAD_HEADS[self.workload] == "pretraining" else BertForSequenceClassification
+        if WORKLOAD_HEADS[self.workload] == "pretraining":
+            head = HEADS[pretraining_objective(self.config).head]  # BERT's MLM + NSP, or masked LM only
+        else:
+            head = BertForSequenceClassification
         model = head(self.config, self.options)
         if self.pretrained is not None:
             _, params, _ = load_pretrained(self.pretrained, HEAD, self.options)

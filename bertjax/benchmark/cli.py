@@ -8,7 +8,8 @@ import sys
 from bertjax.benchmark.report import format_table, write_json
 from bertjax.benchmark.settings import PIPELINE_MODEL, PIPELINE_WORKLOAD, BenchmarkSettings
 from bertjax.benchmark.suite import run_benchmark
-from bertjax.benchmark.torch_reference import idle_threads_sleep
+from bertjax.benchmark.torch_reference import TORCH_ATTENTIONS, idle_threads_sleep
+from bertjax.benchmark.workloads import EXTRA_MODELS
 from bertjax.error_report import report_errors
 from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
 from bertjax.train.host_allocator import reuse_freed_host_memory
@@ -21,9 +22,10 @@ def _names(text: str) -> tuple[str, ...]:
 def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, argparse.Namespace]:
     defaults = BenchmarkSettings()
     parser = argparse.ArgumentParser(
-        description="bertjax against Hugging Face PyTorch BERT, measured side by side in one process.")
+        description="bertjax against Hugging Face PyTorch BERT and ModernBERT, measured side by side in one process.")
     parser.add_argument("--models", type=_names, default=defaults.models,
-                        help="comma-separated presets (bert-mini, bert-base, ...) or minilm "
+                        help="comma-separated presets (bert-mini, bert-base, ...), minilm, or the ModernBERT shapes "
+                             f"{','.join(name for name in EXTRA_MODELS if name != 'minilm')} "
                              f"(default: {','.join(defaults.models)})")
     parser.add_argument("--workloads", type=_names, default=defaults.workloads,
                         help=f"comma-separated subset of {','.join(defaults.workloads)} (the default), and "
@@ -39,6 +41,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
                         help="timed rounds per implementation, alternating between implementations")
     parser.add_argument("--no-torch", dest="torch", action="store_false", help="measure bertjax only")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile")
+    parser.add_argument("--torch-attention", choices=TORCH_ATTENTIONS, default=defaults.torch_attention,
+                        help="transformers' attn_implementation for the PyTorch rows (default: sdpa, its own default)")
     parser.add_argument("--compile-budget", type=int, default=defaults.compile_budget, metavar="SECONDS",
                         help="report torch.compile as n/a when its first step (compilation) takes longer")
     parser.add_argument("--no-all-positions", dest="mlm_all_positions", action="store_false",

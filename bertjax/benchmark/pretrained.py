@@ -11,12 +11,12 @@ from pathlib import Path
 
 from bertjax.convert import save_pretrained
 from bertjax.convert.architecture import initial_params
-from bertjax.model import BertConfig
+from bertjax.model import ModelConfig
 
 PRETRAINED_WORKLOADS = ("finetune", "inference")
 HEAD = "sequence_classification"  # the head both workloads run: a two-label classifier
 
 
-def write_pretrained(directory: Path, config: BertConfig, seed: int) -> Path:
+def write_pretrained(directory: Path, config: ModelConfig, seed: int) -> Path:
     """Freshly initialised classifier weights as a Hugging Face model folder in `directory`."""
     return save_pretrained(directory, config, initial_params(HEAD, config, seed=seed), HEAD)

@@ -8,12 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from bertjax.benchmark.bertjax_runner import BertJaxRunner
-from bertjax.benchmark.corpus_batches import corpus_batches
+from bertjax.benchmark.corpus_batches import CorpusBatch, corpus_batches
 from bertjax.benchmark.host import cpu_threads
 from bertjax.benchmark.pretrained import PRETRAINED_WORKLOADS
 from bertjax.benchmark.settings import BenchmarkSettings
 from bertjax.benchmark.timing import Runner
-from bertjax.benchmark.workloads import model_config, predictions_per_sequence, synthetic_batch
+from bertjax.benchmark.workloads import model_config, predictions_per_sequence, pretraining_objective, synthetic_batch
 
 
 def start_frameworks(settings: BenchmarkSettings) -> None:
@@ -31,7 +31,10 @@ def runners_for(settings: BenchmarkSettings, model: str, workload: str, batch_si
                 ) -> tuple[list[Runner], dict[str, float]]:
     """The runners of one model x workload, and the share of each one's token slots that hold real tokens (only
     below 1 for the corpus workload, whose rows have real padding). `pretrained`: the model folder that the
-    workloads starting from a pretrained model load."""
+    workloads starting from a pretrained model load.
+
+    The corpus workload runs bertjax one sequence a row and packed, and PyTorch one a row; and packed too where
+    transformers can take packed rows on CPU (ModernBERT, whose pretraining has no NSP to predict per sequence)."""
     config = model_config(model)
     options = settings.options()
     if workload not in PRETRAINED_WORKLOADS:
@@ -41,9 +44,16 @@ def runners_for(settings: BenchmarkSettings, model: str, workload: str, batch_si
         return BertJaxRunner(config, workload, batch, options, steps_per_call=settings.steps_per_call,
                              seed=settings.seed, pretrained=pretrained, **variant)
 
+    def torch(batch: dict, **variant: bool | int) -> Runner:
+        from bertjax.benchmark.torch_reference import TorchRunner
+
+        return TorchRunner(config, workload, batch, settings.dtype, seed=settings.seed, pretrained=pretrained,
+                           attention=settings.torch_attention, **variant)
+
+    packed: CorpusBatch | None = None
     if workload == "pretrain-corpus":
         plain, packed = corpus_batches(config, batch_size, settings.seq_len,
-                                       predictions_per_sequence(settings.seq_len), settings.seed)
+                                       predictions_per_sequence(config, settings.seq_len), settings.seed)
         batch, filled = plain.batch, plain.filled
         runners: list[Runner] = [bertjax(batch), bertjax(packed.batch)]
         filled_by_label = {runners[1].label: packed.filled}
@@ -53,11 +63,10 @@ def runners_for(settings: BenchmarkSettings, model: str, workload: str, batch_si
     if workload == "pretrain" and settings.mlm_all_positions:
         runners.append(bertjax(batch, mlm_all_positions=True))
     if settings.torch:
-        from bertjax.benchmark.torch_reference import TorchRunner
-
-        runners.append(TorchRunner(config, workload, batch, settings.dtype, seed=settings.seed, pretrained=pretrained))
+        runners.append(torch(batch))
+        if packed is not None and pretraining_objective(config).head == "masked_lm":
+            runners.append(torch(packed.batch))
+            filled_by_label[runners[-1].label] = packed.filled
         if settings.compile:
-            runners.append(TorchRunner(config, workload, batch, settings.dtype, compiled=True,
-                                       compile_budget_seconds=settings.compile_budget, seed=settings.seed,
-                                       pretrained=pretrained))
+            runners.append(torch(batch, compiled=True, compile_budget_seconds=settings.compile_budget))
     return runners, {runner.label: filled_by_label.get(runner.label, filled) for runner in runners}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from bertjax.benchmark.torch_reference import TORCH_ATTENTIONS
 from bertjax.benchmark.workloads import WORKLOADS, model_config
 from bertjax.errors import ConfigError
 from bertjax.model import ModelOptions
 
 # Batches small enough for the default run to finish in minutes on a laptop-class CPU.
-CPU_BATCH_SIZES = {"bert-mini": 16, "minilm": 8, "bert-base": 4}
+CPU_BATCH_SIZES = {"bert-mini": 16, "minilm": 8, "bert-base": 4, "ettin-68m": 8, "modernbert-base": 4}
 CPU_DEFAULT_BATCH_SIZE = 8
 ACCELERATOR_BATCH_SIZE = 32
 # The pipeline workload: real texts through bertjax's and transformers' pipelines on the real all-MiniLM-L6-v2.
@@ -33,6 +34,7 @@ class BenchmarkSettings:
     torch: bool = True
     compile: bool = True
     compile_budget: int = 120  # seconds torch.compile may spend on its first step before it is reported n/a
+    torch_attention: str = "sdpa"  # transformers' attn_implementation: its default, or `eager`
     attention: str = "reference"
     attention_chunks: int | None = None  # None: ModelOptions' choice
     scan_layers: bool = False
@@ -64,6 +66,9 @@ class BenchmarkSettings:
         if PIPELINE_WORKLOAD in self.workloads and self.isolate_memory:
             raise ConfigError(f"--isolate-memory does not cover the {PIPELINE_WORKLOAD} workload; measure it in a run "
                               f"of its own without --isolate-memory")
+        if self.torch_attention not in TORCH_ATTENTIONS:
+            raise ConfigError(f"--torch-attention is {self.torch_attention!r}; choose one of "
+                              f"{', '.join(TORCH_ATTENTIONS)}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ConfigError(f"--dtype is {self.dtype!r}; choose float32 or bfloat16")
         for name in self.models:

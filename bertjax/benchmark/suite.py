@@ -96,7 +96,7 @@ def run_benchmark(settings: BenchmarkSettings, progress: bool = True) -> report.
                 if progress:
                     print(f"measuring {model} {workload}, batch {batch_size} x {settings.seq_len} ...", flush=True)
                 flops = flops_per_sequence(config, workload, settings.seq_len,
-                                           predictions_per_sequence(settings.seq_len))
+                                           predictions_per_sequence(config, settings.seq_len))
                 runners, filled = runners_for(settings, model, workload, batch_size, pretrained)
                 measurements = measure_alternating(runners, settings.steps, settings.warmup, settings.rounds)
                 if settings.isolate_memory:

@@ -1,10 +1,19 @@
-"""The PyTorch reference: Hugging Face `transformers` BERT run as its users run it, eager or under torch.compile.
+"""The PyTorch reference: Hugging Face `transformers` BERT or ModernBERT run as its users run it, eager or under
+torch.compile, with the attention implementation its users get by default (`sdpa`; `eager` on request).
 
-Training: `BertForPreTraining` / `BertForSequenceClassification` computing their own loss from labels, backward,
-global-norm clipping at 1.0, `torch.optim.AdamW` (betas 0.9/0.999, epsilon 1e-6, weight decay 0.01 except biases
-and LayerNorm) and a linear warmup schedule: the same update as bertjax's default optimizer. Inference: the
-classifier's forward under `torch.inference_mode()`. Fine-tuning and inference start from the suite's saved
-classifier folder through `from_pretrained`; pretraining from a freshly initialised model.
+Training: `BertForPreTraining` / `ModernBertForMaskedLM` / `...ForSequenceClassification` computing their own loss
+from labels, backward, global-norm clipping at 1.0, `torch.optim.AdamW` (betas 0.9/0.999, epsilon 1e-6, weight
+decay 0.01 except biases and norms) and a linear warmup schedule: the same update as bertjax's default optimizer.
+ModernBertForMaskedLM runs as configured by default (`sparse_prediction` off): the prediction head and the vocabulary
+projection at every position, the loss over the masked ones; it computes padded rows as they are (transformers 5
+unpads for no attention implementation on CPU). Inference: the classifier's forward under `torch.inference_mode()`.
+Fine-tuning and inference start from the suite's saved classifier folder through `from_pretrained`; pretraining from
+a freshly initialised model.
+
+Packed rows (ModernBERT): transformers reads packed sequences from `position_ids` only with flash attention (GPU).
+On CPU the model takes, per layer type, a [batch, 1, seq, seq] mask instead of the padding mask, so the runner gives
+it the block-diagonal mask of the row's sequences (within the window for sliding layers) and their `position_ids`:
+each sequence is computed as it would be alone, as bertjax computes it.
 """
 
 from __future__ import annotations
@@ -20,7 +29,14 @@ import numpy as np
 from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
 from bertjax.benchmark.workloads import masked_lm_labels
 from bertjax.errors import DependencyError
-from bertjax.model import BertConfig
+from bertjax.model import ModelConfig
+
+TORCH_ATTENTIONS = ("sdpa", "eager")
+# Per family: transformers' config class and its pretraining and classification heads (names in `transformers`).
+TRANSFORMERS_CLASSES = {
+    "bert": ("BertConfig", "BertForPreTraining", "BertForSequenceClassification"),
+    "modernbert": ("ModernBertConfig", "ModernBertForMaskedLM", "ModernBertForSequenceClassification"),
+}
 
 
 def idle_threads_sleep() -> None:
@@ -72,18 +88,42 @@ def warm_up() -> None:
         optimizer.zero_grad(set_to_none=True)
 
 
-class TorchRunner:
-    """One workload of Hugging Face BERT on a fixed batch (the same arrays bertjax gets)."""
+def decays(name: str) -> bool:
+    """As bertjax's `weight_decay_mask`: weight decay on every parameter but biases and norms (BERT's `LayerNorm`,
+    ModernBERT's `norm`, `attn_norm`, `final_norm`, ...)."""
+    return not name.endswith("bias") and "norm" not in name.lower()
 
-    def __init__(self, config: BertConfig, workload: str, batch: dict[str, np.ndarray], dtype: str,
+
+def packed_attention_masks(sequence_ids: np.ndarray, window: int, attention: str) -> dict[str, np.ndarray]:
+    """ModernBERT's masks per layer type for packed rows, as transformers makes them for `attention`: [batch, seq]
+    sequence ids -> [batch, 1, seq, seq], where a query may attend to a key of its own sequence (and at most `window`
+    tokens away in sliding layers). `sdpa` takes them as booleans; `eager` adds them to the scores (0 or the float32
+    minimum)."""
+    same_sequence = sequence_ids[:, None, :, None] == sequence_ids[:, None, None, :]
+    positions = np.arange(sequence_ids.shape[-1])
+    near = np.abs(positions[:, None] - positions[None, :]) <= window
+    masks = {"full_attention": same_sequence, "sliding_attention": same_sequence & near}
+    if attention == "eager":
+        masks = {layer_type: np.where(mask, 0.0, np.finfo(np.float32).min).astype(np.float32)
+                 for layer_type, mask in masks.items()}
+    return masks
+
+
+class TorchRunner:
+    """One workload of Hugging Face BERT or ModernBERT on a fixed batch (the same arrays bertjax gets)."""
+
+    def __init__(self, config: ModelConfig, workload: str, batch: dict[str, np.ndarray], dtype: str,
                  compiled: bool = False, compile_budget_seconds: int = 0, seed: int = 0,
-                 pretrained: Path | None = None) -> None:
+                 pretrained: Path | None = None, attention: str = "sdpa") -> None:
         """compile_budget_seconds: with `compiled`, give up on a first step (compilation) that takes longer; 0 waits.
-        pretrained: a classifier's model folder to load with `from_pretrained`; None initialises the model."""
+        pretrained: a classifier's model folder to load with `from_pretrained`; None initialises the model.
+        attention: transformers' `attn_implementation`. A batch with `sequence_ids` is packed (ModernBERT only)."""
         self.config, self.workload, self.host_batch, self.dtype = config, workload, batch, dtype
-        self.pretrained = pretrained
+        self.pretrained, self.attention = pretrained, attention
         self.compiled, self.compile_budget_seconds, self.seed = compiled, compile_budget_seconds, seed
         self.label = "torch.compile" if compiled else "PyTorch eager"
+        if "sequence_ids" in batch:
+            self.label += ", packed"
         self._compiled_once = False
         self._model: Any = None
         self._optimizer: Any = None
@@ -97,26 +137,21 @@ class TorchRunner:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         pretraining = WORKLOAD_HEADS[self.workload] == "pretraining"
-        head = transformers.BertForPreTraining if pretraining else transformers.BertForSequenceClassification
+        config_class, pretraining_head, classifier_head = TRANSFORMERS_CLASSES[self.config.architecture.family]
+        head = getattr(transformers, pretraining_head if pretraining else classifier_head)
         if self.pretrained is not None:
             transformers.utils.logging.disable_progress_bar()  # its per-weight bar would break up the benchmark's log
-            model = head.from_pretrained(self.pretrained).to(device)
+            model = head.from_pretrained(self.pretrained, attn_implementation=self.attention).to(device)
         else:
-            model = head(transformers.BertConfig.from_dict(self.config.to_dict())).to(device)
-        batch = self.host_batch
-        # int64 ids, as Hugging Face tokenizers return them.
-        inputs = {name: torch.from_numpy(batch[name].astype(np.int64)).to(device)
-                  for name in ("input_ids", "token_type_ids", "attention_mask")}
-        if pretraining:
-            inputs["labels"] = torch.from_numpy(masked_lm_labels(batch)).to(device)
-            inputs["next_sentence_label"] = torch.from_numpy(batch["next_sentence_labels"].astype(np.int64)).to(device)
-        elif self.workload == "finetune":
-            inputs["labels"] = torch.from_numpy(batch["labels"].astype(np.int64)).to(device)
-        self._inputs = inputs
+            config = getattr(transformers, config_class).from_dict(self.config.to_dict(),
+                                                                  attn_implementation=self.attention)
+            model = head(config).to(device)
+        self._inputs = self._model_inputs(torch, device, pretraining)
         if self.workload in TRAINING_WORKLOADS:
             model.train()
-            decay = [p for name, p in model.named_parameters() if not name.endswith("bias") and "LayerNorm" not in name]
-            no_decay = [p for name, p in model.named_parameters() if name.endswith("bias") or "LayerNorm" in name]
+            parameters = list(model.named_parameters())
+            decay = [parameter for name, parameter in parameters if decays(name)]
+            no_decay = [parameter for name, parameter in parameters if not decays(name)]
             self._optimizer = torch.optim.AdamW(
                 [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                 lr=1e-4, betas=(0.9, 0.999), eps=1e-6)
@@ -124,6 +159,28 @@ class TorchRunner:
         else:
             model.eval()
         self._model = torch.compile(model) if self.compiled else model
+
+    def _model_inputs(self, torch: Any, device: str, pretraining: bool) -> dict[str, Any]:
+        """The batch as the model's keyword arguments: int64 ids, as Hugging Face tokenizers return them; labels."""
+        batch = self.host_batch
+
+        def tensor(array: np.ndarray) -> Any:
+            return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+        names = ("input_ids", "attention_mask") + (("token_type_ids",) if self.config.architecture.token_types else ())
+        inputs = {name: tensor(batch[name].astype(np.int64)) for name in names}
+        if "sequence_ids" in batch:
+            # The sliding layers' window, transformers' `sliding_window`.
+            masks = packed_attention_masks(batch["sequence_ids"], self.config.local_attention // 2, self.attention)
+            inputs["attention_mask"] = {layer_type: tensor(mask) for layer_type, mask in masks.items()}
+            inputs["position_ids"] = tensor(batch["position_ids"].astype(np.int64))
+        if pretraining:
+            inputs["labels"] = tensor(masked_lm_labels(batch))
+            if "next_sentence_labels" in batch:
+                inputs["next_sentence_label"] = tensor(batch["next_sentence_labels"].astype(np.int64))
+        elif self.workload == "finetune":
+            inputs["labels"] = tensor(batch["labels"].astype(np.int64))
+        return inputs
 
     def _autocast(self) -> Any:
         torch, _ = _import_torch()

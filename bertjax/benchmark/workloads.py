@@ -1,46 +1,79 @@
-"""What the benchmark runs: model architectures by name and identical synthetic batches for both frameworks."""
+"""What the benchmark runs: model architectures by name, each family's pretraining objective, and identical synthetic
+batches for both frameworks."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from bertjax.benchmark.flops import WORKLOAD_HEADS
 from bertjax.errors import ConfigError
-from bertjax.model import PRESETS, BertConfig, preset
+from bertjax.model import PRESETS, BertConfig, ModelConfig, ModernBertConfig, preset
 
 WORKLOADS = tuple(WORKLOAD_HEADS)
-# Architectures the benchmark knows besides the presets: MiniLM-L6-H384 (all-MiniLM-L6-v2's encoder).
-EXTRA_MODELS = {"minilm": BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                                     intermediate_size=1536)}
-MASKED_FRACTION = 0.15
+# Architectures the benchmark knows besides the presets: MiniLM-L6-H384 (all-MiniLM-L6-v2's encoder), and the
+# shapes of Ettin's 68M encoder (one rotary base, mean pooling) and ModernBERT-base (the config's defaults).
+EXTRA_MODELS: dict[str, ModelConfig] = {
+    "minilm": BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
+    "ettin-68m": ModernBertConfig(hidden_size=512, intermediate_size=768, num_hidden_layers=19,
+                                  num_attention_heads=8, global_rope_theta=160000.0, local_rope_theta=160000.0,
+                                  classifier_pooling="mean"),
+    "modernbert-base": ModernBertConfig(),
+}
 NUM_LABELS = 2
 FIRST_REGULAR_TOKEN = 1000  # ids below are special or unused in BERT vocabularies
-MASK_TOKEN_ID = 103  # [MASK] in the BERT vocabularies
 
 
-def model_config(name: str) -> BertConfig:
-    """A preset (`bert-mini`, `bert-base`, ...) or `minilm`, with a two-label classifier."""
+@dataclasses.dataclass(frozen=True)
+class PretrainingObjective:
+    """How a family is pretrained: its head (`bertjax.model.HEADS`), the share of tokens masked, its [MASK] id."""
+
+    head: str
+    masked_fraction: float
+    mask_token_id: int
+
+
+# BERT's recipe: masked LM at 15% plus next-sentence prediction. The modern recipe (ModernBERT, Ettin): masked LM only,
+# at 30%.
+PRETRAINING_OBJECTIVES = {
+    "bert": PretrainingObjective("pretraining", 0.15, 103),  # [MASK] in the BERT vocabularies
+    "modernbert": PretrainingObjective("masked_lm", 0.30, 50284),  # <mask> in ModernBERT's
+}
+
+
+def model_config(name: str) -> ModelConfig:
+    """A preset (`bert-mini`, `bert-base`, ...) or one of `EXTRA_MODELS`, with a two-label classifier."""
     if name in EXTRA_MODELS:
         config = EXTRA_MODELS[name]
     elif name in PRESETS:
         config = preset(name)
     else:
-        raise ConfigError(f"unknown benchmark model {name!r}; choose `minilm` or a preset: {', '.join(sorted(PRESETS))}")
+        raise ConfigError(f"unknown benchmark model {name!r}; choose {', '.join(sorted(EXTRA_MODELS))} or a preset: "
+                          f"{', '.join(sorted(PRESETS))}")
     return config.with_labels([f"LABEL_{index}" for index in range(NUM_LABELS)])
 
 
-def predictions_per_sequence(seq_len: int) -> int:
-    """BERT's max_predictions_per_seq: 15% of the tokens (20 at 128), never [CLS] or the final [SEP]."""
-    return min(max(1, round(MASKED_FRACTION * seq_len)), seq_len - 2)
+def pretraining_objective(config: ModelConfig) -> PretrainingObjective:
+    """How the config's family is pretrained (`PRETRAINING_OBJECTIVES`)."""
+    return PRETRAINING_OBJECTIVES[config.architecture.family]
 
 
-def synthetic_batch(config: BertConfig, workload: str, batch_size: int, seq_len: int, seed: int = 0
+def predictions_per_sequence(config: ModelConfig, seq_len: int) -> int:
+    """Predicted positions per sequence (max_predictions_per_seq): the family's masked share of the tokens (BERT's 20
+    at 128, ModernBERT's 38), never [CLS] or the final [SEP]."""
+    fraction = pretraining_objective(config).masked_fraction
+    return min(max(1, round(fraction * seq_len)), seq_len - 2)
+
+
+def synthetic_batch(config: ModelConfig, workload: str, batch_size: int, seq_len: int, seed: int = 0
                     ) -> dict[str, np.ndarray]:
     """A full-length batch in the project's conventions, deterministic for `seed`.
 
     All workloads: `input_ids`, `token_type_ids` (second half of each sequence is segment B), `attention_mask`
     int32 [batch, seq]. `pretrain` adds `masked_lm_positions`, `masked_lm_ids` int32 and `masked_lm_weights`
-    float32 [batch, predictions] and `next_sentence_labels` int32 [batch]; the others add `labels` int32 [batch].
+    float32 [batch, predictions] and, for a family pretrained with NSP, `next_sentence_labels` int32 [batch]; the
+    others add `labels` int32 [batch].
     """
     if workload not in WORKLOADS:
         raise ConfigError(f"workload is {workload!r}; choose one of {', '.join(WORKLOADS)}")
@@ -60,14 +93,16 @@ def synthetic_batch(config: BertConfig, workload: str, batch_size: int, seq_len:
     if WORKLOAD_HEADS[workload] != "pretraining":
         batch["labels"] = rng.integers(0, config.num_labels, size=batch_size).astype(np.int32)
         return batch
-    predictions = predictions_per_sequence(seq_len)
+    objective = pretraining_objective(config)
+    predictions = predictions_per_sequence(config, seq_len)
     # Sorted distinct positions between [CLS] and the final [SEP].
     positions = np.sort(np.argsort(rng.random((batch_size, seq_len - 2)), axis=1)[:, :predictions] + 1, axis=1)
     batch["masked_lm_positions"] = positions.astype(np.int32)
     batch["masked_lm_ids"] = np.take_along_axis(batch["input_ids"], positions, axis=1)
-    np.put_along_axis(batch["input_ids"], positions, MASK_TOKEN_ID % config.vocab_size, axis=1)
+    np.put_along_axis(batch["input_ids"], positions, objective.mask_token_id % config.vocab_size, axis=1)
     batch["masked_lm_weights"] = np.ones((batch_size, predictions), np.float32)
-    batch["next_sentence_labels"] = rng.integers(0, 2, size=batch_size).astype(np.int32)
+    if objective.head == "pretraining":
+        batch["next_sentence_labels"] = rng.integers(0, 2, size=batch_size).astype(np.int32)
     return batch
 
 

@@ -30,12 +30,16 @@ HF_WEIGHT_FILES = (SAFETENSORS_FILE, "model.safetensors.index.json", "pytorch_mo
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 
 
-def find_weights(directory: Path) -> Path:
-    """The weights file of a Hugging Face or bertjax model folder."""
+def _check_directory(directory: Path) -> None:
     if not directory.is_dir():
         raise CheckpointError(
             f"{directory}: no such directory; pass a folder holding config.json and model.safetensors "
             f"(or pytorch_model.bin, or a bertjax params.msgpack)")
+
+
+def find_weights(directory: Path) -> Path:
+    """The weights file of a Hugging Face or bertjax model folder."""
+    _check_directory(directory)
     for name in (*HF_WEIGHT_FILES, PARAMS_FILE):
         if (directory / name).is_file():
             return directory / name
@@ -47,6 +51,7 @@ def find_weights(directory: Path) -> Path:
 
 def read_config(directory: Path) -> tuple[ModelConfig, list[str] | None]:
     """The folder's config (of the family its `model_type` names) and its `architectures` list (None when absent)."""
+    _check_directory(directory)
     path = directory / CONFIG_FILE
     config = read_config_file(path)
     return config, json.loads(path.read_text(encoding="utf-8")).get("architectures")

@@ -11,9 +11,10 @@ import numpy as np
 from flax.traverse_util import flatten_dict
 
 from bertjax.convert.architecture import ParamPath, check_head, expected_params, initial_params
-from bertjax.convert.files import PARAMS_FILE, find_weights, read_config, read_params, read_state_dict
+from bertjax.convert.files import CONFIG_FILE, PARAMS_FILE, find_weights, read_config, read_params, read_state_dict
 from bertjax.convert.names import NAMINGS, StateDict, canonical_key, hf_key, state_dict_from_params, to_hf_layout
 from bertjax.convert.placement import DevicePlacement
+from bertjax.convert.run_folder import CHECKPOINTS, is_run_folder, model_files, read_run_weights
 from bertjax.errors import CheckpointError, ConfigError
 from bertjax.model import ModelConfig, ModelOptions, sinusoidal_table
 
@@ -44,8 +45,9 @@ def load_pretrained(directory: str | Path, head: str, options: ModelOptions = Mo
                     config_changes: dict[str, Any] | None = None, seed: int = 0
                     ) -> tuple[ModelConfig, Params, LoadReport]:
     """Reads a model folder (config.json + model.safetensors, pytorch_model.bin or bertjax's params.msgpack) of any
-    family bertjax implements (BERT, ModernBERT) into the params of `head` (a key of `bertjax.model.HEADS`, or
-    `model` for the bare encoder).
+    family bertjax implements (BERT, ModernBERT), or a run folder (its newest readable checkpoint,
+    `bertjax.convert.run_folder`), into the params of `head` (a key of `bertjax.model.HEADS`, or `model` for the
+    bare encoder).
 
     config_changes: config fields to change, e.g. `id2label` for a classifier with new labels.
     Returns per-layer params, or stacked ones when `options.scan_layers`, in `options.param_dtype`, on JAX's default
@@ -54,17 +56,21 @@ def load_pretrained(directory: str | Path, head: str, options: ModelOptions = Mo
     """
     check_head(head)
     directory = Path(directory)
-    weights_path = find_weights(directory)
-    file_config, _ = read_config(directory)
-    config = _apply_changes(file_config, config_changes, directory / "config.json")
+    files = model_files(directory)
+    file_config, _ = read_config(files)  # first: a folder of an architecture bertjax lacks is named as such
+    weights_path = None if is_run_folder(directory) else find_weights(directory)
+    config = _apply_changes(file_config, config_changes, files / CONFIG_FILE)
     check_head(head, config)
-    if weights_path.name == PARAMS_FILE:
-        state_dict = state_dict_from_params(read_params(weights_path), config.architecture.family)
+    if weights_path is None:
+        step, state_dict = read_run_weights(directory)
+        source = str(directory / CHECKPOINTS / str(step))
     else:
-        state_dict = read_state_dict(weights_path)
+        state_dict = state_dict_from_params(read_params(weights_path), config.architecture.family) \
+            if weights_path.name == PARAMS_FILE else read_state_dict(weights_path)
+        source = str(weights_path)
     if file_config.architecture.positions == config.architecture.positions == "sinusoidal":
-        _check_sinusoidal_table(state_dict, config, str(weights_path))
-    params, report = fit_state_dict(state_dict, config, head, options, seed, source=str(weights_path),
+        _check_sinusoidal_table(state_dict, config, source)
+    params, report = fit_state_dict(state_dict, config, head, options, seed, source=source,
                                     labels_changed=config.num_labels != file_config.num_labels)
     return config, params, report
 

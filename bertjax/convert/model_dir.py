@@ -29,8 +29,8 @@ def save_model_dir(directory: str | Path, config: ModelConfig, params: Params, h
     """Writes a bertjax model folder atomically; params may be per-layer or stacked."""
     params = jax.device_get(unstack_layers(params))
     check_params(params, config, head)
-    return write_model_folder(directory, config, head, tokenizer, PARAMS_FILE,
-                              lambda path: write_params(path, params))
+    return write_model_folder(directory, config, head, tokenizer,
+                              lambda folder: write_params(folder / PARAMS_FILE, params))
 
 
 def load_model_dir(directory: str | Path, options: ModelOptions = ModelOptions()

@@ -34,16 +34,17 @@ def save_pretrained(directory: str | Path, config: ModelConfig, params: Params, 
         word_embeddings = state_dict[name.replace("position_embeddings", "word_embeddings")]
         table = sinusoidal_table(config.max_position_embeddings, config.hidden_size)
         state_dict[name] = table.astype(word_embeddings.dtype)
-    return write_model_folder(directory, config, head, tokenizer, SAFETENSORS_FILE,
-                              lambda path: write_state_dict(path, state_dict))
+    return write_model_folder(directory, config, head, tokenizer,
+                              lambda folder: write_state_dict(folder / SAFETENSORS_FILE, state_dict))
 
 
-def write_model_folder(directory: str | Path, config: ModelConfig, head: str, tokenizer: Any, weights_name: str,
-                       write_weights: Callable[[Path], None]) -> Path:
-    """Writes config.json, the weights file (by `write_weights`) and the tokenizer files, atomically."""
+def write_model_folder(directory: str | Path, config: ModelConfig, head: str, tokenizer: Any,
+                       write_weights: Callable[[Path], None] | None = None) -> Path:
+    """Writes config.json, the weights (`write_weights(folder)`, where given) and the tokenizer files, atomically."""
     with atomic_directory(directory) as folder:
         write_config(folder / CONFIG_FILE, config, head)
-        write_weights(folder / weights_name)
+        if write_weights is not None:
+            write_weights(folder)
         if tokenizer is not None:
             # vocab.txt too, which transformers 5 no longer writes
             save_tokenizer(tokenizer, folder, max_length=config.max_position_embeddings)

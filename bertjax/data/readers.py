@@ -138,20 +138,27 @@ def _read_delimited(path: Path, delimiter: str, quoted: bool, columns: Columns,
     return records
 
 
+def json_record(line: str, where: str) -> dict[str, Any]:
+    """One line of a JSON-lines file as its record; DataError naming `where` (`file line N`) where the line is not
+    a JSON object."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{where}: invalid JSON ({error.msg} at column {error.colno}); the file must hold one JSON "
+                        f"object a line") from None
+    if not isinstance(value, dict):
+        raise DataError(f"{where}: expected a JSON object ({{...}}), got {type(value).__name__}; the file must hold "
+                        f"one JSON object a line")
+    return value
+
+
 def _read_json_lines(path: Path, columns: Columns) -> list[Record]:
     records = []
     with open_text(path) as file:
         for line, text in enumerate(file, start=1):
             if not text.strip():
                 continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path} line {line}: invalid JSON ({error.msg} at column {error.colno}); "
-                                f"the file must hold one JSON object a line") from None
-            if not isinstance(value, dict):
-                raise DataError(f"{path} line {line}: expected a JSON object ({{...}}), got "
-                                f"{type(value).__name__}; the file must hold one JSON object a line")
+            value = json_record(text, f"{path} line {line}")
             _check_columns(list(value), columns, f"{path} line {line}")
             records.append(Record(value, path, line))
     return records

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bertjax.convert import HF_CLASS_NAMES, head_for_architectures
-from bertjax.convert.files import read_config
+from bertjax.convert.files import CONFIG_FILE, read_config
+from bertjax.convert.run_folder import model_files
 from bertjax.errors import ConfigError
 from bertjax.model import ModelOptions
 from bertjax.pipelines.feature_extraction import FeatureExtractionPipeline, sentence_transformers_settings
@@ -37,12 +38,13 @@ UNUSED_WEIGHTS = {"feature-extraction": ("pooler.",)}  # embeddings pool the tok
 
 
 def task_of_folder(directory: str | Path) -> str:
-    """The pipeline task for a model folder's head (its config.json `architectures`)."""
+    """The pipeline task for a model or run folder's head (its config.json `architectures`)."""
     directory = Path(directory)
-    if not (directory / "config.json").is_file():
-        raise ConfigError(f"{directory}: no config.json; pass a bertjax or Hugging Face model folder")
-    _, architectures = read_config(directory)
-    head = head_for_architectures(architectures, str(directory / "config.json"))
+    files = model_files(directory)
+    if not (files / CONFIG_FILE).is_file():
+        raise ConfigError(f"{directory}: no config.json; pass a bertjax or Hugging Face model folder, or a run folder")
+    _, architectures = read_config(files)
+    head = head_for_architectures(architectures, str(files / CONFIG_FILE))
     if head not in TASK_OF_HEAD:
         raise ConfigError(f"{directory}: a {HF_CLASS_NAMES[head]} has no pipeline; name the task (one of "
                           f"{', '.join(PIPELINES)})")
@@ -52,8 +54,8 @@ def task_of_folder(directory: str | Path) -> str:
 def pipeline(task: str | None, model: str | Path, *, batch_size: int = 32, max_seq_length: int | None = None,
              dtype: str | None = None, options: ModelOptions = ModelOptions(), progress: bool | None = None,
              compilation_cache: str | bool = AUTO, **task_options: Any) -> Any:
-    """The pipeline for `task` (None: the folder's own, `task_of_folder`) on a bertjax or Hugging Face BERT
-    folder; nothing is downloaded.
+    """The pipeline for `task` (None: the folder's own, `task_of_folder`) on a bertjax or Hugging Face model
+    folder, or a run folder (its newest readable checkpoint); nothing is downloaded.
 
     batch_size: rows per batch (fewer for short calls); max_seq_length: longer inputs are truncated (question
     answering windows its contexts), by default the model's (a sentence-transformers folder's own limit);

@@ -12,7 +12,8 @@ import numpy as np
 from tqdm import tqdm
 
 from bertjax.convert import head_module, hf_class_name, load_pretrained
-from bertjax.convert.files import read_config
+from bertjax.convert.files import CONFIG_FILE, read_config
+from bertjax.convert.run_folder import model_files
 from bertjax.data.batching import BucketedDataset, fine_bucket_lengths, padding_values
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.data.windows import Windows, tokenize_windows
@@ -53,22 +54,24 @@ class PredictionModel:
 
 def load_prediction_model(directory: str | Path, head: str, task: str, options: ModelOptions = ModelOptions(),
                           may_lack: Collection[str] = ()) -> PredictionModel:
-    """Loads a bertjax or Hugging Face folder as `head`; a folder without that head's weights is an error.
+    """Loads a bertjax or Hugging Face folder, or a run folder (its newest readable checkpoint), as `head`; a folder
+    without that head's weights is an error.
 
     may_lack: prefixes of Hugging Face weight names the task does not use (e.g. the pooler for embeddings).
     """
     directory = Path(directory)
-    if not (directory / "config.json").is_file():
+    files = model_files(directory)
+    if not (files / CONFIG_FILE).is_file():
         raise ConfigError(f"{directory}: no config.json; pass a bertjax or Hugging Face model folder (e.g. a "
-                          f"fine-tuning run's best/ or a pretraining run's hf/). Nothing is downloaded")
-    _, architectures = read_config(directory)
+                          f"fine-tuning run's best/ or a pretraining run's hf/) or a run folder. Nothing is downloaded")
+    _, architectures = read_config(files)
     config, params, report = load_pretrained(directory, head, options)
     missing = [name for name in report.missing if not name.startswith(tuple(may_lack))]
     if missing:
         held = ", ".join(architectures or ["no architectures"])
         raise ConfigError(f"{directory}: holds {held}, without the weights {task} needs ({', '.join(missing[:4])}"
                           f"{', ...' if len(missing) > 4 else ''}); pass a folder with a {hf_class_name(config, head)}")
-    return PredictionModel(config, params, load_tokenizer(directory), head, options)
+    return PredictionModel(config, params, load_tokenizer(files), head, options)
 
 
 def _rows_per_batch(examples: int, batch_size: int, devices: int) -> int:

@@ -17,14 +17,16 @@ import numpy as np
 
 from bertjax.atomic import write_text_atomically
 from bertjax.convert import load_pretrained, save_pretrained
+from bertjax.convert.run_folder import model_files
 from bertjax.data.batching import BucketedDataset
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import ConfigError, DataError
+from bertjax.model import read_config_file
 from bertjax.pipelines import PredictionModel
 from bertjax.run_config import save_run_config
 from bertjax.runs.families import FAMILIES
 from bertjax.runs.model_setup import ModelSection, build_model
-from bertjax.runs.run_dir import RunContext, RunSection, check_at_least, run_folder, start_run
+from bertjax.runs.run_dir import RunContext, RunModel, RunSection, check_at_least, run_folder, start_run
 from bertjax.runs.task_family import TaskFamily, TaskSection
 from bertjax.tasks.finetuning import finetuning_loss, prediction
 from bertjax.train.evaluation import gather_predictions, jit_eval
@@ -72,7 +74,7 @@ def _starting_point(model: ModelSection) -> str | None:
 
 def _tokenizer(init_from: str | None, family: TaskFamily, config: FinetuningConfig, run_dir: Path) -> Any:
     if init_from:
-        return load_tokenizer(init_from)
+        return load_tokenizer(model_files(init_from))
     saved = run_dir / "tokenizer"
     if saved.is_dir():
         return load_tokenizer(saved)
@@ -104,6 +106,9 @@ def run_finetuning(config: FinetuningConfig) -> dict[str, Any]:
         raise DataError(f"task.predict_file {task.predict_file}: no such file")
     if folds == 1:
         raise ConfigError(f"train.cross_validate must be 0 (off) or at least 2 folds, got {folds}")
+    init_from = _starting_point(config.model)
+    if init_from:  # a folder of an architecture bertjax lacks is named as such, not by its tokenizer or weights files
+        read_config_file(model_files(init_from) / "config.json")
     with run_folder(config.train):
         return _finetune(config)
 
@@ -145,10 +150,8 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
     changes: dict[str, Any] = {} if data.labels is None else {"id2label": dict(enumerate(data.labels))}
     if family.objective.head == "sequence_classification" and data.labels is None:
         changes["id2label"] = {0: "target"}  # one output: regression
-    if init_from is None:
-        changes |= {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
     built = build_model(dataclasses.replace(config.model, init_from=init_from), family.objective.head, train.seed,
-                        **changes)
+                        tokenizer if init_from is None else None, **changes)
     if task.max_seq_length > built.config.max_position_embeddings:
         raise ConfigError(f"task.max_seq_length ({task.max_seq_length}) is above the model's "
                           f"max_position_embeddings ({built.config.max_position_embeddings})")
@@ -193,7 +196,8 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
                                                                 jax.process_count()),
         context.mesh, context.checkpointer, context.metrics_log,
         tokens_per_batch=train.batch_size * task.max_seq_length, evaluate=evaluate, on_evaluation=on_evaluation,
-        on_start=lambda resumed_step: context.save_config(resumed_step, write=fold is None))
+        on_start=lambda resumed_step: context.save_config(
+            resumed_step, RunModel(built.config, family.objective.head, tokenizer), write=fold is None))
     context.finish(plot_curves)
     if result.interrupted:
         return {}

@@ -8,6 +8,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from transformers import PreTrainedTokenizerBase
 
 from bertjax.convert import load_pretrained
 from bertjax.errors import ConfigError
@@ -37,6 +38,9 @@ class ModelSection:
     remat: str = "none"
     attention_chunks: int | None = None  # batch slices of the reference attention; None: ModelOptions' choice
 
+    def __post_init__(self) -> None:
+        preset(self.preset)  # an unknown name is an error when the config is read, not after the data is prepared
+
     def options(self) -> ModelOptions:
         return ModelOptions.from_names(self.dtype, self.param_dtype, attention=self.attention,
                                        scan_layers=self.scan_layers, remat=self.remat,
@@ -57,16 +61,21 @@ class BuiltModel:
         return params
 
 
-def build_model(section: ModelSection, head: str, seed: int, **config_changes: Any) -> BuiltModel:
-    """The model for `head` (a key of HEADS); `config_changes` (e.g. vocab_size, id2label) come from the data."""
+def build_model(section: ModelSection, head: str, seed: int, tokenizer: PreTrainedTokenizerBase | None = None,
+                **config_changes: Any) -> BuiltModel:
+    """The model for `head` (a key of HEADS). `tokenizer` (the run's vocabulary) sets `vocab_size` and the special
+    token ids: every one the family's config has for a fresh model, `pad_token_id` for a loaded one;
+    `config_changes` (e.g. id2label) come from the data."""
     options = section.options()
     changes = {**section.changes, **config_changes}
     if section.init_from:
+        if tokenizer is not None:
+            changes |= {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
         config, params, report = load_pretrained(section.init_from, head, options=options,
                                                  config_changes=changes, seed=seed)
         built = BuiltModel(config, HEADS[head](config, options), params, report.describe())
     else:
-        built = _fresh_model(section, head, seed, options, changes)
+        built = _fresh_model(section, head, seed, options, changes, tokenizer)
     count = section.keep_layers
     if count is None or count == built.config.num_hidden_layers:
         return built
@@ -78,13 +87,26 @@ def build_model(section: ModelSection, head: str, seed: int, **config_changes: A
                       [*built.notes, f"kept the first {count} of {built.config.num_hidden_layers} layers"])
 
 
-def _fresh_model(section: ModelSection, head: str, seed: int, options: ModelOptions, changes: dict[str, Any]
-                 ) -> BuiltModel:
+def tokenizer_fields(tokenizer: PreTrainedTokenizerBase) -> dict[str, int | None]:
+    """The config fields a vocabulary decides: its size and its special tokens' ids. A tokenizer without beginning
+    and end tokens (BERT's, the vocabularies bertjax trains) begins a sequence with [CLS] and ends it with [SEP],
+    which is what ModernBERT's config says of its own (bos = cls, eos = sep)."""
+    cls_token_id, sep_token_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    return {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id, "cls_token_id": cls_token_id,
+            "sep_token_id": sep_token_id,
+            "bos_token_id": cls_token_id if tokenizer.bos_token_id is None else tokenizer.bos_token_id,
+            "eos_token_id": sep_token_id if tokenizer.eos_token_id is None else tokenizer.eos_token_id}
+
+
+def _fresh_model(section: ModelSection, head: str, seed: int, options: ModelOptions, changes: dict[str, Any],
+                 tokenizer: PreTrainedTokenizerBase | None) -> BuiltModel:
     try:
-        if section.config_file:
-            config = read_config_file(section.config_file).replace(**changes)
-        else:
-            config = preset(section.preset, **changes)
+        config = read_config_file(section.config_file) if section.config_file else preset(section.preset)
+        if tokenizer is not None:  # the ids of the family's fields, so that none points outside the vocabulary
+            known = {field.name for field in dataclasses.fields(config)}
+            changes = {**changes, **{name: value for name, value in tokenizer_fields(tokenizer).items()
+                                     if name in known}}
+        config = config.replace(**changes)
     except TypeError as error:
         raise ConfigError(f"model.changes: {error}") from None
     model = HEADS[head](config, options)

@@ -19,7 +19,7 @@ from bertjax.runs.fill_mask_examples import describe_fill_mask
 from bertjax.runs.model_setup import ModelSection, build_model, describe
 from bertjax.runs.pretraining_data import (PretrainingDataSection, corpus_source, given_tokenizer, prepare_share,
                                            prepared_ahead, train_vocabulary)
-from bertjax.runs.run_dir import RunContext, RunSection, run_folder, start_run
+from bertjax.runs.run_dir import RunContext, RunModel, RunSection, run_folder, start_run
 from bertjax.tasks.pretraining import pretraining_eval_sums, pretraining_loss, summarize_pretraining_eval
 from bertjax.train.evaluation import jit_eval, sum_over_batches
 from bertjax.train.loop import LoopConfig, run_training
@@ -75,8 +75,7 @@ def _pretrain(config: PretrainingConfig) -> dict[str, float]:
     data, train = config.data, config.train
     prepared, tokenizer = _prepared_data(data, context)
     head = "pretraining" if data.next_sentence else "masked_lm"
-    built = build_model(config.model, head, train.seed, vocab_size=len(tokenizer),
-                        pad_token_id=tokenizer.pad_token_id)
+    built = build_model(config.model, head, train.seed, tokenizer)
     if data.max_seq_length > built.config.max_position_embeddings:
         raise ConfigError(f"data.max_seq_length ({data.max_seq_length}) is above the model's "
                           f"max_position_embeddings ({built.config.max_position_embeddings})")
@@ -110,7 +109,7 @@ def _pretrain(config: PretrainingConfig) -> dict[str, float]:
         lambda step: dataset.train_batch(step, rows),
         context.mesh, context.checkpointer, context.metrics_log,
         tokens_per_batch=train.batch_size * data.max_seq_length, evaluate=evaluate,
-        on_start=context.save_config)
+        on_start=lambda resumed_step: context.save_config(resumed_step, RunModel(built.config, head, tokenizer)))
     context.finish(plot_curves)
     if result.interrupted:
         return {}

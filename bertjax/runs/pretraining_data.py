@@ -12,6 +12,7 @@ from typing import Any
 from bertjax.atomic import atomic_directory
 from bertjax.data.builtin import builtin_corpus
 from bertjax.data.pretraining.corpus import check_format
+from bertjax.data.pretraining.masking import MASK_TOKEN_FRACTION, RANDOM_TOKEN_FRACTION
 from bertjax.data.pretraining.sources import CorpusSource, FileSource, TfdsSource
 from bertjax.data.pretraining.prepare import PreparationSettings, open_prepared, prepare_corpus, share_folder
 from bertjax.data.pretraining.options import PretrainingOptions
@@ -43,7 +44,9 @@ class PretrainingDataSection:
     lowercase: bool = True  # for a trained vocabulary or a bare vocab.txt; a tokenizer folder or JSON says its own
     max_seq_length: int = 128
     max_predictions_per_seq: int = 20
-    masked_lm_prob: float = 0.15
+    masked_lm_prob: float = 0.15  # the share of each sequence's tokens that is predicted (ModernBERT: 0.3)
+    mask_token_fraction: float = MASK_TOKEN_FRACTION  # of those, the share shown as [MASK] (NeoBERT: 1.0)
+    random_token_fraction: float = RANDOM_TOKEN_FRACTION  # and the share shown as a random token; the rest as it is
     short_seq_prob: float = 0.1
     next_sentence: bool = True  # False: RoBERTa-style MLM only on full-sentence segments
     whole_word_masking: bool = False
@@ -72,11 +75,14 @@ class PretrainingDataSection:
                               f"data.tokenizer={self.tokenizer} gives one; set only one of them")
         if self.prepare_workers < 0:
             raise ConfigError(f"data.prepare_workers must be 0 (one per core) or more, got {self.prepare_workers}")
+        self.options()  # checks the sequence and masking options when the config is read
 
     def options(self) -> PretrainingOptions:
         return PretrainingOptions(
             max_seq_length=self.max_seq_length, max_predictions_per_seq=self.max_predictions_per_seq,
-            masked_lm_prob=self.masked_lm_prob, short_seq_prob=self.short_seq_prob, next_sentence=self.next_sentence,
+            masked_lm_prob=self.masked_lm_prob, mask_token_fraction=self.mask_token_fraction,
+            random_token_fraction=self.random_token_fraction, short_seq_prob=self.short_seq_prob,
+            next_sentence=self.next_sentence,
             whole_word_masking=self.whole_word_masking, dynamic_masking=self.dynamic_masking,
             dupe_factor=self.dupe_factor, packing=self.packing, max_sequences_per_pack=self.max_sequences_per_pack,
             eval_fraction=self.eval_fraction, seed=self.seed, word_segmenter=self.word_segmenter)

@@ -1,6 +1,8 @@
 """A run folder and what every run opens in it: its lock, devices, checkpoints, metrics, the saved effective config.
 
     <output_dir>/config.yaml       the effective run config (written once the run is known to be resumable)
+    <output_dir>/model/            config.json and tokenizer of the run's model (bertjax.convert.run_folder), with
+                                   the checkpoints what makes the folder loadable as a model
     <output_dir>/checkpoints/      orbax checkpoints of the train state (latest K; unreadable ones are moved to
                                    checkpoints-unreadable/)
     <output_dir>/metrics/*.jsonl   train and eval metrics; tensorboard/ event files; plots/*.png
@@ -23,8 +25,10 @@ from typing import Any
 import jax
 from jax.sharding import Mesh
 
+from bertjax.convert.run_folder import save_run_model
 from bertjax.errors import LOGGED_NOTE, ConfigError
 from bertjax.folder_lock import folder_lock
+from bertjax.model import ModelConfig
 from bertjax.run_config import save_run_config
 from bertjax.train.checkpoint import Checkpointer
 from bertjax.train.compilation_cache import AUTO, use_compilation_cache
@@ -71,6 +75,15 @@ class RunSection:
                        eval_batches=1, checkpoint_every=0, keep_checkpoints=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class RunModel:
+    """What a run trains: its model's config, head and tokenizer."""
+
+    config: ModelConfig
+    head: str
+    tokenizer: Any
+
+
 @dataclasses.dataclass
 class RunContext:
     run_dir: Path
@@ -87,12 +100,14 @@ class RunContext:
         if self.primary:
             print(message, flush=True)
 
-    def save_config(self, resumed_step: int | None, write: bool = True) -> None:
-        """Saves the effective config (unless not `write`) and drops metrics logged after the checkpoint resumed
-        from; called once the checkpoint (if any) is known to fit this config."""
+    def save_config(self, resumed_step: int | None, model: RunModel, write: bool = True) -> None:
+        """Saves the effective config (unless not `write`) and the model's description (`model/`), and drops metrics
+        logged after the checkpoint resumed from; called once the checkpoint (if any) is known to fit this config."""
         self.metrics_log.truncate_after(resumed_step or 0)
-        if self.primary and write:
-            save_run_config(self.config, self.run_dir / "config.yaml")
+        if self.primary:
+            save_run_model(self.run_dir, model.config, model.head, model.tokenizer)
+            if write:
+                save_run_config(self.config, self.run_dir / "config.yaml")
 
     def metrics(self, split: str) -> list[dict[str, float]]:
         path = self.run_dir / "metrics" / f"{split}.jsonl"

@@ -207,8 +207,11 @@ class Checkpointer:
                                   "holds the step folders")
         return restored[1:]
 
-    def restore_newest(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]] | None:
+    def restore_newest(self, abstract_state: Any = None) -> tuple[int, Any, dict[str, Any]] | None:
         """(step, state, metadata) of the newest step that reads back whole, or None where there is no step.
+
+        abstract_state: the target (as in `restore`); None restores each step as it was saved, as nested dicts and
+        lists of arrays on the default device, for a reader that does not rebuild the train state.
 
         Each newer step that cannot be read is reported through `say` (its folder and the first line of the cause)
         and, with `set_aside`, moved to `<directory>-unreadable/`. Where no step can be read, nothing is moved and
@@ -288,9 +291,13 @@ class Checkpointer:
         return self._attempt(step, lambda: self._manager.restore(step, args=args))
 
     def _restore_step(self, abstract_state: Any, step: int) -> tuple[Any, dict[str, Any]]:
-        """The state and metadata of `step`, its arrays checked against their checksums (steps written before
-        checkpoints had checksums are restored unchecked)."""
-        self._check_layout(abstract_state, step)
+        """The state and metadata of `step` (into `abstract_state`, or as saved where it is None), its arrays
+        checked against their checksums (steps written before checkpoints had checksums are restored unchecked)."""
+        if abstract_state is None:
+            abstract_state = jax.tree.map(lambda stored: jax.ShapeDtypeStruct(stored.shape, stored.dtype),
+                                          self._stored_tree(step))
+        else:
+            self._check_layout(abstract_state, step)
         items = dict(state=ocp.args.StandardRestore(abstract_state), metadata=ocp.args.JsonRestore())
         checked = (self.step_directory(step) / "checksums").is_dir()
         if checked:
@@ -337,11 +344,16 @@ class Checkpointer:
                 sync_global_devices("bertjax: unreadable checkpoints set aside")
             self._manager.reload()
 
-    def _stored_leaves(self, step: int) -> dict[str, Any]:
+    def _stored_tree(self, step: int) -> Any:
+        """The saved state's description: its tree with each array's shape and dtype."""
         stored = self._attempt(step, lambda: self._manager.metadata(step).item_metadata["state"])
         if stored is None:
             raise self._unreadable(step, "the description of its state (state/_METADATA) is missing")
-        return {_path_name(path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(stored.tree)[0]}
+        return stored.tree
+
+    def _stored_leaves(self, step: int) -> dict[str, Any]:
+        flat = jax.tree_util.tree_flatten_with_path(self._stored_tree(step))[0]
+        return {_path_name(path): leaf for path, leaf in flat}
 
     def _check_layout(self, abstract_state: Any, step: int) -> None:
         """Raises CheckpointError naming the first leaf whose presence, shape or dtype differs from the checkpoint's."""

@@ -22,13 +22,12 @@ Every line of a document's text (a paragraph, a record's or a row's text) is spl
 from __future__ import annotations
 
 import glob
-import json
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bertjax.data.pretraining.sentences import split_sentences
-from bertjax.data.readers import read_text
+from bertjax.data.readers import json_record, read_text
 from bertjax.errors import ConfigError, DataError
 
 Documents = list[list[str]]
@@ -135,14 +134,7 @@ def json_documents(text: str, text_field: str, where: Callable[[int], str]) -> D
     for index, line in enumerate(text.split("\n")):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{where(index)}: not JSON ({error.msg}: column {error.colno}); a JSON-lines corpus "
-                            f"holds one JSON object a line") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{where(index)}: a JSON {type(record).__name__} where a JSON object (a record) is "
-                            f"expected; a JSON-lines corpus holds one JSON object a line")
+        record = json_record(line, where(index))
         if text_field not in record:
             raise DataError(f"{where(index)}: the record has no field {text_field!r} (its fields: "
                             f"{', '.join(map(repr, record)) or 'none'}); set data.text_field to the one that holds "

@@ -81,8 +81,11 @@ class PretrainingDataset:
     def describe(self) -> str:
         options = self.options
         objective = "MLM + NSP" if options.next_sentence else "MLM on full sentences"
+        kept = 1 - options.mask_token_fraction - options.random_token_fraction
         masking = f"{'whole-word ' if options.whole_word_masking else ''}" \
-                  f"{'dynamic' if options.dynamic_masking else 'static'} masking"
+                  f"{'dynamic' if options.dynamic_masking else 'static'} masking of {options.masked_lm_prob:.0%} " \
+                  f"({options.mask_token_fraction:.0%} [MASK], {options.random_token_fraction:.0%} random, " \
+                  f"{kept:.0%} kept)"
         layout = f"packed into {len(self.train_rows):,} rows, " if options.packing else ""
         return (f"{self.num_documents:,} documents ({self.num_eval_documents:,} held out), "
                 f"{self.num_tokens:,} tokens -> {len(self.train):,} training and "
@@ -161,7 +164,8 @@ class PretrainingDataset:
             row_word_starts = np.zeros(inside.shape, bool)
             row_word_starts[inside] = word_starts
         masked = mask_rows(batch["input_ids"], row_word_starts, placed.slots, placed.positions, keys, self.vocabulary,
-                           options.masked_lm_prob, options.max_predictions_per_seq)
+                           options.masked_lm_prob, options.max_predictions_per_seq, options.mask_token_fraction,
+                           options.random_token_fraction)
         batch |= {"input_ids": masked.input_ids, "masked_lm_positions": masked.masked_lm_positions,
                   "masked_lm_ids": masked.masked_lm_ids, "masked_lm_weights": masked.masked_lm_weights}
         if options.packing:

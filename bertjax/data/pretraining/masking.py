@@ -1,12 +1,13 @@
 """BERT's masked-LM corruption (create_masked_lm_predictions), for whole batches of rows at once with numpy.
 
 A fraction masked_lm_prob of each sequence's non-special tokens (rounded, at least 1, at most
-max_predictions_per_seq) is chosen; each chosen token becomes [MASK] with probability 0.8, a random non-special
-token with 0.1, and stays as it is with 0.1. Special tokens ([CLS], [SEP], [PAD], [UNK], ...) are never chosen.
+max_predictions_per_seq) is chosen; each chosen token becomes [MASK] with probability mask_token_fraction (BERT's
+0.8), a random non-special token with random_token_fraction (0.1), and stays as it is otherwise (0.1; NeoBERT masks
+every chosen token: 1.0 and 0.0). Special tokens ([CLS], [SEP], [PAD], [UNK], ...) are never chosen.
 Whole-word masking chooses words, not pieces: a word is a piece that starts one (word starts are given with the
 tokens, see words: for WordPiece a piece and the `##` pieces that follow it) and the pieces after it up to the next
 start or special token, and words are taken in random order, each only if all its pieces still fit in the budget
-(as Google's do_whole_word_mask); the 80/10/10 choice is then made for each piece. Without it every piece is a word
+(as Google's do_whole_word_mask); the [MASK]/random/kept choice is then made for each piece. Without it every piece is a word
 of its own.
 
 Every random number is a counter-based hash (SplitMix64) of a per-sequence key and the token's position in its
@@ -20,8 +21,8 @@ import dataclasses
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-MASK_PROBABILITY = 0.8
-RANDOM_PROBABILITY = 0.1
+MASK_TOKEN_FRACTION = 0.8  # BERT's split of the chosen tokens: 80% [MASK], 10% random, 10% kept
+RANDOM_TOKEN_FRACTION = 0.1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # Per token, three draws: which words are chosen, [MASK]/random/kept, which random token.
 _CHOICE, _ACTION, _REPLACEMENT, _DRAWS = range(4)
@@ -142,7 +143,8 @@ def _choose(candidate: np.ndarray, word_starts: np.ndarray | None, groups: np.nd
 
 
 def mask_rows(input_ids: np.ndarray, word_starts: np.ndarray | None, slots: np.ndarray, positions: np.ndarray,
-              keys: np.ndarray, vocabulary: MaskingVocabulary, masked_lm_prob: float, max_predictions_per_seq: int
+              keys: np.ndarray, vocabulary: MaskingVocabulary, masked_lm_prob: float, max_predictions_per_seq: int,
+              mask_token_fraction: float = MASK_TOKEN_FRACTION, random_token_fraction: float = RANDOM_TOKEN_FRACTION
               ) -> MaskedRows:
     """Masks rows of sequences as in the module docstring.
 
@@ -165,8 +167,8 @@ def mask_rows(input_ids: np.ndarray, word_starts: np.ndarray | None, slots: np.n
     action = uniform(chosen_keys, chosen_counters + np.uint64(_ACTION))
     replacement = uniform(chosen_keys, chosen_counters + np.uint64(_REPLACEMENT))
     original = input_ids[row_of, position]
-    new = np.where(action < MASK_PROBABILITY, vocabulary.mask_token_id, original)
-    replaced = (action >= MASK_PROBABILITY) & (action < MASK_PROBABILITY + RANDOM_PROBABILITY)
+    new = np.where(action < mask_token_fraction, vocabulary.mask_token_id, original)
+    replaced = (action >= mask_token_fraction) & (action < mask_token_fraction + random_token_fraction)
     picks = (replacement[replaced] * len(vocabulary.replacement_ids)).astype(np.int64)
     new[replaced] = vocabulary.replacement_ids[picks]
     masked = input_ids.astype(np.int32, copy=True)

@@ -7,12 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from bertjax.data.pretraining.masking import MASK_TOKEN_FRACTION, RANDOM_TOKEN_FRACTION
 from bertjax.data.pretraining.words import SEGMENTERS
 from bertjax.errors import ConfigError, DataError
 
 # Independent random streams: the second entry of every Generator seed.
 HOLDOUT_STREAM, INSTANCE_STREAM, SHUFFLE_STREAM, MASK_STREAM = range(4)
-# The options that decide which sequences a corpus gives (the others decide how they are masked and laid out).
+# The options that decide which sequences a corpus gives (the others decide how they are masked and laid out;
+# masks, and the [MASK]/random/kept split of the chosen tokens, are drawn as each batch is made).
 PREPARATION_FIELDS = ("max_seq_length", "short_seq_prob", "next_sentence", "dupe_factor", "packing", "eval_fraction",
                       "eval_documents", "seed", "word_segmenter")
 # With packing, also those that decide how sequences are packed into rows (a row's predictions must fit).
@@ -30,6 +32,8 @@ class PretrainingOptions:
     packing: several sequences per row with attention kept within each (see packing); without NSP, sequences then
     stop at document ends instead of running on into the next document.
     max_sequences_per_pack: the most sequences in one packed row.
+    mask_token_fraction, random_token_fraction: of the chosen tokens, the share that becomes [MASK] and the share
+    that becomes a random token (the rest stays): BERT's 0.8 and 0.1; 1.0 and 0.0 masks them all (NeoBERT).
     word_segmenter: where words start comes from this segmenter (one of words.SEGMENTERS) run on the text instead of
     the tokenizer's pieces (see words); whole_word_masking masks the words either gives.
     """
@@ -37,6 +41,8 @@ class PretrainingOptions:
     max_seq_length: int = 128
     max_predictions_per_seq: int = 20
     masked_lm_prob: float = 0.15
+    mask_token_fraction: float = MASK_TOKEN_FRACTION
+    random_token_fraction: float = RANDOM_TOKEN_FRACTION
     short_seq_prob: float = 0.1
     next_sentence: bool = True
     whole_word_masking: bool = False
@@ -55,6 +61,10 @@ class PretrainingOptions:
             ("max_seq_length", self.max_seq_length >= minimum_length, f"at least {minimum_length}"),
             ("max_predictions_per_seq", self.max_predictions_per_seq >= 1, "at least 1"),
             ("masked_lm_prob", 0 < self.masked_lm_prob <= 1, "in (0, 1]"),
+            ("mask_token_fraction", 0 <= self.mask_token_fraction <= 1, "in [0, 1]"),
+            ("random_token_fraction", 0 <= self.random_token_fraction
+             and self.mask_token_fraction + self.random_token_fraction <= 1,
+             "at least 0, with mask_token_fraction at most 1 in all (shares of the chosen tokens; the rest stays)"),
             ("short_seq_prob", 0 <= self.short_seq_prob <= 1, "in [0, 1]"),
             ("dupe_factor", self.dupe_factor >= 1, "at least 1"),
             ("max_sequences_per_pack", self.max_sequences_per_pack >= 1, "at least 1"),
