@@ -14,21 +14,21 @@ import numpy as np
 import pytest
 
 from bertjax.benchmark import memory, memory_probe
-from bertjax.benchmark.bertjax_runner import BertJaxRunner, all_positions_pretraining_loss, scanned_steps
-from bertjax.benchmark import suite
+from bertjax.benchmark.steps.bertjax_runner import BertJaxRunner, all_positions_pretraining_loss, scanned_steps
+from bertjax.benchmark.steps import suite
 from bertjax.benchmark.cli import main, parse_settings
 from bertjax.benchmark.peak import Peak
 from bertjax.benchmark.pipeline.runners import PipelineRunner, token_lengths
 from bertjax.benchmark.pipeline.workload import check_agreement, disagreement, mixed_texts
-from bertjax.benchmark.pretrained import write_pretrained
+from bertjax.benchmark.steps.pretrained import write_pretrained
 from bertjax.benchmark.report import MeasuredGroup, Results, format_table, rows_for
 from bertjax.benchmark.host import host_cpu
 from bertjax.benchmark.memory_probe import ProbeError, isolated_memory_bytes
 from bertjax.benchmark.settings import BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, measure_alternating
-from bertjax.benchmark.torch_reference import (TORCH_ATTENTIONS, TRANSFORMERS_CLASSES, idle_threads_sleep,
+from bertjax.benchmark.steps.torch_reference import (TORCH_ATTENTIONS, TRANSFORMERS_CLASSES, idle_threads_sleep,
                                               packed_attention_masks)
-from bertjax.benchmark.workloads import (EXTRA_MODELS, masked_lm_labels, model_config, pretraining_objective,
+from bertjax.benchmark.steps.workloads import (EXTRA_MODELS, masked_lm_labels, model_config, pretraining_objective,
                                         synthetic_batch)
 from bertjax.data.builtin import builtin_corpus, builtin_sentiment
 from bertjax.errors import ConfigError
@@ -123,7 +123,7 @@ def test_pretrained_workloads_load_one_folder_into_both_frameworks(tmp_path: Pat
     """Fine-tuning and inference start from the same saved weights: both frameworks predict the same logits."""
     import torch
 
-    from bertjax.benchmark.torch_reference import TorchRunner
+    from bertjax.benchmark.steps.torch_reference import TorchRunner
 
     config = model_config("bert-tiny")
     folder = write_pretrained(tmp_path / "model", config, seed=3)

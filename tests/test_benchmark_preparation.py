@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bertjax.benchmark.data.preparation import MIB, _tree_rss, format_table, write_corpus, write_json_lines
-from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.corpus.documents import read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bertjax.data.pretraining.corpus import detect_format, read_documents
-from bertjax.data.pretraining.sources import TfdsSource
+from bertjax.data.pretraining.corpus.documents import detect_format, read_documents
+from bertjax.data.pretraining.corpus.sources import TfdsSource
 from bertjax.errors import ConfigError, DataError
 
 SENTENCES_TEXT = "The cat sat.\nIt was happy.\n\n\nA new document starts.\n  Its second line.  \n\nThird one.\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jieba
 
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.corpus.documents import read_documents
 from bertjax.data.tokenizer import train_bpe, train_wordpiece
 from bertjax.runs.fill_mask_examples import masked_examples
 

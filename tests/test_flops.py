@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from bertjax.benchmark.flops import flops_per_sequence, forward_flops_per_sequence, model_flops_utilization
+from bertjax.benchmark.steps.flops import flops_per_sequence, forward_flops_per_sequence, model_flops_utilization
 from bertjax.benchmark.peak import measure_matmul_peak, table_peak
-from bertjax.benchmark.workloads import model_config, predictions_per_sequence, pretraining_objective, synthetic_batch
+from bertjax.benchmark.steps.workloads import model_config, predictions_per_sequence, pretraining_objective, synthetic_batch
 from bertjax.errors import ConfigError
 from bertjax.model import HEADS, BertForSequenceClassification, ModernBertConfig, preset
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss

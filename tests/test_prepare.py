@@ -22,15 +22,15 @@ import pytest
 
 import bertjax.data.pretraining.prepare as prepare
 import bertjax.data.pretraining.shards as shards
-import bertjax.data.pretraining.text_pieces as text_pieces
-from bertjax.data.pretraining.corpus import parse_documents, read_documents
-from bertjax.data.pretraining.sources import FileSource
+import bertjax.data.pretraining.corpus.text_pieces as text_pieces
+from bertjax.data.pretraining.corpus.documents import parse_documents, read_documents
+from bertjax.data.pretraining.corpus.sources import FileSource
 from bertjax.data.pretraining.masking import prediction_budget
 from bertjax.data.pretraining.prepare import PreparationSettings, open_prepared, prepare_corpus
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.data.pretraining.options import PretrainingOptions
 from bertjax.data.pretraining.shards import ARRAYS
-from bertjax.data.pretraining.text_pieces import FileIdentity, plan_pieces, spread_sample
+from bertjax.data.pretraining.corpus.text_pieces import FileIdentity, plan_pieces, spread_sample
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError, DataError
 from tests.test_pretraining_data import synthetic_documents
@@ -270,7 +270,7 @@ def test_a_full_disk_keeps_whole_shards_and_a_rerun_makes_the_missing_ones(corpu
 PREPARER = """
 import sys, time
 import bertjax.data.pretraining.prepare as prepare
-from bertjax.data.pretraining.sources import FileSource
+from bertjax.data.pretraining.corpus.sources import FileSource
 from bertjax.data.pretraining.prepare import PreparationSettings, prepare_corpus
 from bertjax.data.pretraining.options import PretrainingOptions
 
@@ -336,7 +336,7 @@ def test_a_script_without_a_main_guard_is_told_so_instead_of_waiting(corpus: Pat
     tokenizer_file.write_text(_json(tokenizer))
     script = tmp_path / "unguarded.py"  # worker processes import it again as they start
     script.write_text(textwrap.dedent(f"""
-        from bertjax.data.pretraining.sources import FileSource
+        from bertjax.data.pretraining.corpus.sources import FileSource
         from bertjax.data.pretraining.prepare import PreparationSettings, prepare_corpus
         from bertjax.data.pretraining.options import PretrainingOptions
         prepare_corpus(FileSource({str(corpus)!r}), open({str(tokenizer_file)!r}).read(), PretrainingOptions(),

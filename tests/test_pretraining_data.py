@@ -9,8 +9,8 @@ import pytest
 from transformers import PreTrainedTokenizerFast
 
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.pretraining.corpus import read_documents
-from bertjax.data.pretraining.sentences import split_sentences
+from bertjax.data.pretraining.corpus.documents import read_documents
+from bertjax.data.pretraining.corpus.sentences import split_sentences
 from bertjax.data.pretraining.instances import truncate_seq_pair
 from bertjax.data.pretraining.dataset import PretrainingDataset, PretrainingOptions
 from bertjax.data.pretraining.tokenized import sentence_encoder, tokenize_documents

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.corpus.documents import read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -354,7 +354,7 @@ def test_chinese_pretraining_with_jieba_words(tmp_path: Path, shared_data: Path,
 
 def test_pretraining_on_json_lines_and_parquet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from bertjax.data.builtin import builtin_corpus
-    from bertjax.data.pretraining.corpus import read_documents
+    from bertjax.data.pretraining.corpus.documents import read_documents
     from tests.test_sources import write_corpus
 
     documents = read_documents(builtin_corpus())

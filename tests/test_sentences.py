@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bertjax.data.pretraining.sentences import split_sentences
+from bertjax.data.pretraining.corpus.sentences import split_sentences
 
 @pytest.mark.parametrize("text, sentences", [
     ("Mr. Smith went to Washington. He arrived on Monday.",

@@ -16,13 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-import bertjax.data.pretraining.compressed as compressed
-import bertjax.data.pretraining.parquet_pieces as parquet_pieces
-import bertjax.data.pretraining.text_pieces as text_pieces
-from bertjax.data.pretraining.corpus import corpus_files, file_format
+import bertjax.data.pretraining.corpus.compressed as compressed
+import bertjax.data.pretraining.corpus.parquet_pieces as parquet_pieces
+import bertjax.data.pretraining.corpus.text_pieces as text_pieces
+from bertjax.data.pretraining.corpus.documents import corpus_files, file_format
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.data.pretraining.prepare import PreparationSettings, prepare_corpus
-from bertjax.data.pretraining.sources import FileSource
+from bertjax.data.pretraining.corpus.sources import FileSource
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError, DataError
 from tests.test_prepare import OPTIONS, SMALL_SHARDS, _equal, _json

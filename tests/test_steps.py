@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from bertjax.benchmark.workloads import synthetic_batch
+from bertjax.benchmark.steps.workloads import synthetic_batch
 from bertjax.model import BertForPreTraining, preset
 from bertjax.tasks.pretraining import pretraining_loss
 from bertjax.train.optimizer import OptimizerConfig, make_optimizer

@@ -9,7 +9,7 @@ import pytest
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, BertTokenizerFast, PreTrainedTokenizerFast
 
-from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.corpus.documents import read_documents
 from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_bpe, train_wordpiece
 from bertjax.errors import ConfigError, DataError
 

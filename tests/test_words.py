@@ -12,8 +12,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import DataCollatorForLanguageModeling
 
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.pretraining.corpus import read_documents
-from bertjax.data.pretraining.sentences import split_sentences
+from bertjax.data.pretraining.corpus.documents import read_documents
+from bertjax.data.pretraining.corpus.sentences import split_sentences
 from bertjax.data.pretraining.tokenized import sentence_encoder
 from bertjax.data.pretraining.words import JiebaSegmenter
 from bertjax.data.tokenizer import train_bpe, train_wordpiece

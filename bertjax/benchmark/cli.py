@@ -7,9 +7,9 @@ import sys
 
 from bertjax.benchmark.report import format_table, write_json
 from bertjax.benchmark.settings import PIPELINE_MODEL, PIPELINE_WORKLOAD, BenchmarkSettings
-from bertjax.benchmark.suite import run_benchmark
-from bertjax.benchmark.torch_reference import TORCH_ATTENTIONS, idle_threads_sleep
-from bertjax.benchmark.workloads import EXTRA_MODELS
+from bertjax.benchmark.steps.suite import run_benchmark
+from bertjax.benchmark.steps.torch_reference import TORCH_ATTENTIONS, idle_threads_sleep
+from bertjax.benchmark.steps.workloads import EXTRA_MODELS
 from bertjax.error_report import report_errors
 from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
 from bertjax.train.host_allocator import reuse_freed_host_memory

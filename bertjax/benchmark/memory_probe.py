@@ -14,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bertjax.benchmark.runners import runners_for, start_frameworks
+from bertjax.benchmark.steps.runners import runners_for, start_frameworks
 from bertjax.benchmark.settings import BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, start_runner
-from bertjax.benchmark.torch_reference import TorchRunner, idle_threads_sleep
+from bertjax.benchmark.steps.torch_reference import TorchRunner, idle_threads_sleep
 from bertjax.train.host_allocator import reuse_freed_host_memory
 
 _CHILD = "from bertjax.benchmark.memory_probe import main; main()"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertjax.benchmark.flops import model_flops_utilization
+from bertjax.benchmark.steps.flops import model_flops_utilization
 from bertjax.benchmark.peak import Peak
 from bertjax.benchmark.timing import Measurement
 

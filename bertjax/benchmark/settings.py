@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from bertjax.benchmark.torch_reference import TORCH_ATTENTIONS
-from bertjax.benchmark.workloads import WORKLOADS, model_config
+from bertjax.benchmark.steps.torch_reference import TORCH_ATTENTIONS
+from bertjax.benchmark.steps.workloads import WORKLOADS, model_config
 from bertjax.errors import ConfigError
 from bertjax.model import ModelOptions
 

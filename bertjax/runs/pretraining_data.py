@@ -11,9 +11,9 @@ from typing import Any
 
 from bertjax.atomic import atomic_directory
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.pretraining.corpus import check_format
+from bertjax.data.pretraining.corpus.documents import check_format
 from bertjax.data.pretraining.masking import MASK_TOKEN_FRACTION, RANDOM_TOKEN_FRACTION
-from bertjax.data.pretraining.sources import CorpusSource, FileSource, TfdsSource
+from bertjax.data.pretraining.corpus.sources import CorpusSource, FileSource, TfdsSource
 from bertjax.data.pretraining.prepare import PreparationSettings, open_prepared, prepare_corpus, share_folder
 from bertjax.data.pretraining.options import PretrainingOptions
 from bertjax.data.pretraining.shards import PreparedCorpus

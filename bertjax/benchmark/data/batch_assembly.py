@@ -18,7 +18,7 @@ import numpy as np
 
 from bertjax.benchmark.host import cpu_threads, host_cpu
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.corpus.documents import read_documents
 from bertjax.data.pretraining.dataset import PretrainingDataset, PretrainingOptions
 from bertjax.data.tokenizer import train_wordpiece
 

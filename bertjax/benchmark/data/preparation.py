@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bertjax.benchmark.data.batch_assembly import environment
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.corpus.documents import read_documents
 
 METHODS = ("bertjax", "bertjax-jsonl", "tokenizers", "datasets")
 MIB = 1 << 20

@@ -16,7 +16,7 @@ OPTIONS = dict(max_seq_length=128, max_predictions_per_seq=20)
 
 def shared_vocabulary(tokenizer_file: str, text: str, tokenizer_type: str) -> dict:
     """The shared vocabulary of `tokenizer_type`, learnt from the text file the corpora repeat."""
-    from bertjax.data.pretraining.corpus import read_documents
+    from bertjax.data.pretraining.corpus.documents import read_documents
     from bertjax.data.tokenizer import TRAINERS
 
     documents = read_documents(text)
@@ -26,7 +26,7 @@ def shared_vocabulary(tokenizer_file: str, text: str, tokenizer_type: str) -> di
 
 
 def _bertjax_prepare(corpus: str, tokenizer_file: str, output: str, **changes):
-    from bertjax.data.pretraining.sources import FileSource
+    from bertjax.data.pretraining.corpus.sources import FileSource
     from bertjax.data.pretraining.prepare import PreparationSettings, prepare_corpus
     from bertjax.data.pretraining.options import PretrainingOptions
 
@@ -126,7 +126,7 @@ def assemble_batches(corpus: str, tokenizer_file: str, output: str, batch_size: 
 
 def sampled_vocabulary(corpus: str, sample_mb: str) -> dict:
     """A vocabulary learnt as a run learns it: from `sample_mb` MiB spread over the corpus."""
-    from bertjax.data.pretraining.sources import FileSource
+    from bertjax.data.pretraining.corpus.sources import FileSource
     from bertjax.data.tokenizer import train_wordpiece
 
     tokenizer = train_wordpiece(FileSource(corpus).vocabulary_sample(int(float(sample_mb) * (1 << 20))), VOCAB_SIZE)

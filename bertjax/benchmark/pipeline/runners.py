@@ -86,7 +86,7 @@ def transformers_pipeline(task: str, folder: Path, batch_size: int, texts: Seque
     normalised, as sentence-transformers computes them."""
     import transformers
 
-    from bertjax.benchmark.torch_reference import torch_device
+    from bertjax.benchmark.steps.torch_reference import torch_device
 
     transformers.utils.logging.disable_progress_bar()
     model_class = (transformers.AutoModelForSequenceClassification if task == TEXT_CLASSIFICATION
@@ -111,7 +111,7 @@ def sentence_transformers_encode(folder: Path, batch_size: int) -> Predict:
     """sentence-transformers' `encode`, which sorts its inputs by length before batching them."""
     from sentence_transformers import SentenceTransformer
 
-    from bertjax.benchmark.torch_reference import torch_device
+    from bertjax.benchmark.steps.torch_reference import torch_device
 
     model = SentenceTransformer(str(folder), device=torch_device())
     return lambda texts: {"embeddings": model.encode(texts, batch_size=batch_size, show_progress_bar=False)}

@@ -16,7 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from bertjax.benchmark.flops import forward_flops_per_sequence
+from bertjax.benchmark.steps.flops import forward_flops_per_sequence
 from bertjax.benchmark.pipeline.runners import (
     FEATURE_EXTRACTION,
     TEXT_CLASSIFICATION,
@@ -28,7 +28,7 @@ from bertjax.benchmark.pipeline.runners import (
     token_lengths,
     transformers_pipeline,
 )
-from bertjax.benchmark.pretrained import HEAD
+from bertjax.benchmark.steps.pretrained import HEAD
 from bertjax.benchmark.report import MeasuredGroup
 from bertjax.benchmark.settings import (
     PIPELINE_BATCH_SIZE,
@@ -36,10 +36,10 @@ from bertjax.benchmark.settings import (
     BenchmarkSettings,
 )
 from bertjax.benchmark.timing import Measurement, measure_alternating
-from bertjax.benchmark.workloads import NUM_LABELS, model_config
+from bertjax.benchmark.steps.workloads import NUM_LABELS, model_config
 from bertjax.convert import load_pretrained, save_pretrained
 from bertjax.data.builtin import builtin_corpus, builtin_sentiment
-from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.corpus.documents import read_documents
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import DependencyError
 

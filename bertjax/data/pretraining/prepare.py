@@ -33,11 +33,11 @@ import numpy as np
 from tqdm import tqdm
 
 from bertjax.atomic import write_text_atomically
-from bertjax.data.pretraining.sources import CorpusSource, ShardTask
+from bertjax.data.pretraining.corpus.sources import CorpusSource, ShardTask
 from bertjax.data.pretraining.options import PretrainingOptions
 from bertjax.data.pretraining.shards import PreparedCorpus, ShardOffsets, array_names, build_shard
 from bertjax.data.pretraining.tokenized import SentenceEncoder, sentence_encoder
-from bertjax.data.pretraining.text_pieces import FileIdentity
+from bertjax.data.pretraining.corpus.text_pieces import FileIdentity
 from bertjax.errors import DataError
 from bertjax.folder_lock import folder_lock
 

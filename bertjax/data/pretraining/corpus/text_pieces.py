@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from bertjax.data.pretraining.corpus import (Documents, detect_format, heading_level, json_documents,
+from bertjax.data.pretraining.corpus.documents import (Documents, detect_format, heading_level, json_documents,
                                              parse_documents, text_lines, tsv_column, tsv_documents)
 from bertjax.errors import ConfigError, DataError
 

@@ -18,8 +18,8 @@ from typing import BinaryIO
 
 import zstandard
 
-from bertjax.data.pretraining.corpus import Documents
-from bertjax.data.pretraining.text_pieces import FileIdentity, decode, layout_documents
+from bertjax.data.pretraining.corpus.documents import Documents
+from bertjax.data.pretraining.corpus.text_pieces import FileIdentity, decode, layout_documents
 from bertjax.errors import DataError
 
 READ_BYTES = 1 << 20  # decompressed bytes read at a time (at most)

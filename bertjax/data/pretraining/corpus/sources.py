@@ -14,11 +14,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bertjax.data.pretraining.compressed import CompressedFile, StreamedPiece
-from bertjax.data.pretraining.corpus import (Documents, check_format, compression_of, corpus_files, file_format,
+from bertjax.data.pretraining.corpus.compressed import CompressedFile, StreamedPiece
+from bertjax.data.pretraining.corpus.documents import (Documents, check_format, compression_of, corpus_files, file_format,
                                              text_sentences)
-from bertjax.data.pretraining.parquet_pieces import RowGroups, RowPiece, plan_row_pieces
-from bertjax.data.pretraining.text_pieces import (SCAN_BLOCK, FileIdentity, Piece, SampledPiece, plan_pieces,
+from bertjax.data.pretraining.corpus.parquet_pieces import RowGroups, RowPiece, plan_row_pieces
+from bertjax.data.pretraining.corpus.text_pieces import (SCAN_BLOCK, FileIdentity, Piece, SampledPiece, plan_pieces,
                                                   spread_sample)
 from bertjax.data.tfds_source import load_records
 from bertjax.errors import DataError

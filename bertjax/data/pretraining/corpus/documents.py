@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from bertjax.data.pretraining.sentences import split_sentences
+from bertjax.data.pretraining.corpus.sentences import split_sentences
 from bertjax.data.readers import json_record, read_text
 from bertjax.errors import ConfigError, DataError
 

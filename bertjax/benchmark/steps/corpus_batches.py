@@ -7,9 +7,9 @@ import dataclasses
 
 import numpy as np
 
-from bertjax.benchmark.workloads import pretraining_objective
+from bertjax.benchmark.steps.workloads import pretraining_objective
 from bertjax.data.builtin import builtin_corpus
-from bertjax.data.pretraining.corpus import read_documents
+from bertjax.data.pretraining.corpus.documents import read_documents
 from bertjax.data.pretraining.dataset import PretrainingDataset, PretrainingOptions
 from bertjax.data.tokenizer import train_wordpiece
 from bertjax.errors import ConfigError

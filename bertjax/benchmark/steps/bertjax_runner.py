@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
-from bertjax.benchmark.pretrained import HEAD
-from bertjax.benchmark.workloads import pretraining_objective
+from bertjax.benchmark.steps.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
+from bertjax.benchmark.steps.pretrained import HEAD
+from bertjax.benchmark.steps.workloads import pretraining_objective
 from bertjax.convert import load_pretrained
 from bertjax.model import HEADS, BertForSequenceClassification, ModelConfig, ModelOptions
 from bertjax.tasks.finetuning import OBJECTIVES, finetuning_loss, prediction
@@ -64,7 +64,7 @@ class BertJaxRunner:
 
     steps_per_call: training steps per jitted call (a `lax.scan` over stacked batches). XLA on CPU maps its
     temporaries afresh at every call, so more steps per call page-fault less per step.
-    pretrained: a classifier's model folder to load (`bertjax.benchmark.pretrained`); None initialises the params.
+    pretrained: a classifier's model folder to load (`bertjax.benchmark.steps.pretrained`); None initialises the params.
     """
 
     def __init__(self, config: ModelConfig, workload: str, batch: dict[str, np.ndarray], options: ModelOptions,

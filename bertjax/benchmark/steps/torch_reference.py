@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.benchmark.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
-from bertjax.benchmark.workloads import masked_lm_labels
+from bertjax.benchmark.steps.flops import TRAINING_WORKLOADS, WORKLOAD_HEADS
+from bertjax.benchmark.steps.workloads import masked_lm_labels
 from bertjax.errors import DependencyError
 from bertjax.model import ModelConfig
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import jax
 
 from bertjax.benchmark import report
-from bertjax.benchmark.flops import flops_per_sequence
+from bertjax.benchmark.steps.flops import flops_per_sequence
 from bertjax.benchmark.host import cpu_threads, host_cpu
 from bertjax.benchmark.memory_probe import ProbeError, isolated_memory_bytes
 from bertjax.benchmark.pipeline.workload import pipeline_groups
-from bertjax.benchmark.pretrained import PRETRAINED_WORKLOADS, write_pretrained
+from bertjax.benchmark.steps.pretrained import PRETRAINED_WORKLOADS, write_pretrained
 from bertjax.benchmark.peak import best_peak
-from bertjax.benchmark.runners import runners_for, start_frameworks
+from bertjax.benchmark.steps.runners import runners_for, start_frameworks
 from bertjax.benchmark.settings import PIPELINE_MODEL, PIPELINE_WORKLOAD, BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, measure_alternating
-from bertjax.benchmark.workloads import model_config, predictions_per_sequence
+from bertjax.benchmark.steps.workloads import model_config, predictions_per_sequence
 
 
 def _version(distribution: str) -> str | None:
@@ -46,7 +46,7 @@ def environment(settings: BenchmarkSettings) -> dict[str, object]:
         import torch
         import transformers
 
-        from bertjax.benchmark.torch_reference import torch_device
+        from bertjax.benchmark.steps.torch_reference import torch_device
 
         values |= {"torch": torch.__version__, "transformers": transformers.__version__,
                    "torch_device": torch_device(), "torch_threads": torch.get_num_threads()}

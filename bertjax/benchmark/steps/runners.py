@@ -7,20 +7,20 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from bertjax.benchmark.bertjax_runner import BertJaxRunner
-from bertjax.benchmark.corpus_batches import CorpusBatch, corpus_batches
+from bertjax.benchmark.steps.bertjax_runner import BertJaxRunner
+from bertjax.benchmark.steps.corpus_batches import CorpusBatch, corpus_batches
 from bertjax.benchmark.host import cpu_threads
-from bertjax.benchmark.pretrained import PRETRAINED_WORKLOADS
+from bertjax.benchmark.steps.pretrained import PRETRAINED_WORKLOADS
 from bertjax.benchmark.settings import BenchmarkSettings
 from bertjax.benchmark.timing import Runner
-from bertjax.benchmark.workloads import model_config, predictions_per_sequence, pretraining_objective, synthetic_batch
+from bertjax.benchmark.steps.workloads import model_config, predictions_per_sequence, pretraining_objective, synthetic_batch
 
 
 def start_frameworks(settings: BenchmarkSettings) -> None:
     """Starts what every runner shares before any is measured, so that no runner is charged for it: PyTorch's
     threads (warmed up) and JAX's client and compiler (one small jitted matmul)."""
     if settings.torch:
-        from bertjax.benchmark.torch_reference import set_torch_threads, warm_up
+        from bertjax.benchmark.steps.torch_reference import set_torch_threads, warm_up
 
         set_torch_threads(cpu_threads())  # as many as XLA's CPU client uses
         warm_up()
@@ -45,7 +45,7 @@ def runners_for(settings: BenchmarkSettings, model: str, workload: str, batch_si
                              seed=settings.seed, pretrained=pretrained, **variant)
 
     def torch(batch: dict, **variant: bool | int) -> Runner:
-        from bertjax.benchmark.torch_reference import TorchRunner
+        from bertjax.benchmark.steps.torch_reference import TorchRunner
 
         return TorchRunner(config, workload, batch, settings.dtype, seed=settings.seed, pretrained=pretrained,
                            attention=settings.torch_attention, **variant)

@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bertjax.data.pretraining.corpus import Documents, text_sentences
-from bertjax.data.pretraining.text_pieces import FileIdentity
+from bertjax.data.pretraining.corpus.documents import Documents, text_sentences
+from bertjax.data.pretraining.corpus.text_pieces import FileIdentity
 from bertjax.errors import DataError
 
 

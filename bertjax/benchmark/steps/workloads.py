@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from bertjax.benchmark.flops import WORKLOAD_HEADS
+from bertjax.benchmark.steps.flops import WORKLOAD_HEADS
 from bertjax.errors import ConfigError
 from bertjax.model import PRESETS, BertConfig, ModelConfig, ModernBertConfig, preset
 
