@@ -23,7 +23,6 @@ from bertjax.convert.save import write_model_folder
 from bertjax.errors import CheckpointError
 from bertjax.model import ModelConfig
 from bertjax.model.layout import unstack_layers
-from bertjax.train.checkpoint import Checkpointer
 
 RUN_MODEL = "model"
 CHECKPOINTS = "checkpoints"
@@ -47,6 +46,8 @@ def save_run_model(run_dir: Path, config: ModelConfig, head: str, tokenizer: Any
 def read_run_weights(run_dir: Path, say: Callable[[str], None] = print) -> tuple[int, StateDict]:
     """(step, Hugging Face state dict) of the run's newest checkpoint that reads back whole; each newer unreadable
     one is reported through `say`."""
+    from bertjax.train.checkpoint import Checkpointer  # here: orbax loads only when a run folder is read
+
     config, _ = read_config(run_dir / RUN_MODEL)
     if not (run_dir / CHECKPOINTS).is_dir():
         raise CheckpointError(f"{run_dir}: the run has written no checkpoint yet; wait for its first "
