@@ -1,4 +1,4 @@
-"""bertjax: BERT pretraining and fine-tuning in JAX, with Hugging Face weight compatibility.
+"""bertjax: BERT and ModernBERT pretraining and fine-tuning in JAX, with Hugging Face weight compatibility.
 
 The names below load on first use, so that importing one part of the package (the model, the benchmark) does not
 pay for the rest (the run drivers' metrics, plots and checkpointing libraries). Type checkers and editors read the
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from bertjax.errors import BertJaxError, CheckpointError, ConfigError, DataError, DependencyError
     from bertjax.model import (HEADS, BertConfig, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
                                BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification,
-                               BertForTokenClassification, BertModel, ModelOptions, preset)
+                               BertForTokenClassification, BertModel, ModelOptions, ModernBertConfig, preset)
     from bertjax.pipelines import pipeline
     from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
     from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
@@ -38,7 +38,7 @@ _MODULE_OF = {
     **dict.fromkeys(("HEADS", "BertConfig", "BertForMaskedLM", "BertForMultipleChoice",
                      "BertForNextSentencePrediction", "BertForPreTraining", "BertForQuestionAnswering",
                      "BertForSequenceClassification", "BertForTokenClassification", "BertModel", "ModelOptions",
-                     "preset"), "bertjax.model"),
+                     "ModernBertConfig", "preset"), "bertjax.model"),
     "pipeline": "bertjax.pipelines",
     "FinetuningConfig": "bertjax.runs.finetuning", "run_finetuning": "bertjax.runs.finetuning",
     "PretrainingConfig": "bertjax.runs.pretraining", "run_pretraining": "bertjax.runs.pretraining",

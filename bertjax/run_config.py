@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import yaml
 
 from bertjax.atomic import write_text_atomically
-from bertjax.errors import CheckpointError, ConfigError
+from bertjax.errors import CheckpointError, ConfigError, first_line
 
 T = TypeVar("T")
 YAML_NULLS = ("null", "Null", "NULL", "~")
@@ -128,7 +128,7 @@ def parse_override(text: str) -> tuple[list[str], CommandLineValue]:
     try:
         value = CommandLineValue(raw, yaml.safe_load(raw) if raw != "" else "")
     except yaml.YAMLError as error:
-        value = CommandLineValue(raw, error=str(error).replace("\n", " "))
+        value = CommandLineValue(raw, error=_yaml_problem(error))
     return key.strip().split("."), value
 
 
@@ -142,6 +142,13 @@ def _merge(tree: dict[str, Any], keys: list[str], value: Any) -> None:
     tree[keys[-1]] = value
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What YAML found wrong and where, in one line (its own message pictures the place over several lines)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or first_line(error)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
+
+
 def load_run_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
     """Reads `path` (YAML; None for the defaults) into `cls`, applying `section.field=value` overrides."""
     values: dict[str, Any] = {}
@@ -153,7 +160,7 @@ def load_run_config(cls: type[T], path: str | Path | None, overrides: list[str] 
         try:
             values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML ({error})") from None
+            raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(error)})") from None
         if values is None:
             raise ConfigError(f"{path}: the file is empty; a run config holds sections (task:, model:, train: ...)")
         if not isinstance(values, dict):

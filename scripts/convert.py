@@ -1,4 +1,4 @@
-"""Convert BERT weights between a Hugging Face folder and a bertjax model folder.
+"""Convert BERT or ModernBERT weights between a Hugging Face folder and a bertjax model folder.
 
     python scripts/convert.py hf-to-bertjax HF_DIR OUT_DIR --head pretraining
     python scripts/convert.py bertjax-to-hf BERTJAX_DIR OUT_DIR
@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from bertjax.convert import (HF_CLASS_NAMES, head_for_architectures, load_model_dir, load_pretrained,
-                             save_model_dir, save_pretrained)
+from bertjax.convert import (HF_CLASS_NAMES, head_for_architectures, hf_class_name, load_model_dir,
+                             load_pretrained, save_model_dir, save_pretrained)
 from bertjax.convert.files import read_config, read_tokenizer
-from bertjax.errors import BertJaxError
+from bertjax.error_report import report_errors
 
 
 def hf_to_bertjax(source: Path, output: Path, head: str | None) -> list[str]:
@@ -23,13 +23,15 @@ def hf_to_bertjax(source: Path, output: Path, head: str | None) -> list[str]:
     config, params, report = load_pretrained(source, head)
     save_model_dir(output, config, params, head, tokenizer=read_tokenizer(source))
     return [*report.describe(),
-            f"wrote the {head} head ({HF_CLASS_NAMES[head]}) as a bertjax model folder {output}: {_listing(output)}"]
+            f"wrote the {head} head ({hf_class_name(config, head)}) as a bertjax model folder {output}: "
+            f"{_listing(output)}"]
 
 
 def bertjax_to_hf(source: Path, output: Path) -> list[str]:
     config, head, params = load_model_dir(source)
     save_pretrained(output, config, params, head, tokenizer=read_tokenizer(source))
-    return [f"wrote the {head} head as a Hugging Face {HF_CLASS_NAMES[head]} folder {output}: {_listing(output)}"]
+    return [f"wrote the {head} head as a Hugging Face {hf_class_name(config, head)} folder {output}: "
+            f"{_listing(output)}"]
 
 
 def _listing(directory: Path) -> str:
@@ -52,19 +54,18 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of an error")
     arguments = parser.parse_args(argv)
-    try:
-        if arguments.command == "hf-to-bertjax":
-            lines = hf_to_bertjax(arguments.source, arguments.output, arguments.head)
-        else:
-            lines = bertjax_to_hf(arguments.source, arguments.output)
-    except (BertJaxError, OSError) as error:
-        if arguments.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    return 0
+    lines: list[str] = []
 
+    def convert() -> None:
+        if arguments.command == "hf-to-bertjax":
+            lines.extend(hf_to_bertjax(arguments.source, arguments.output, arguments.head))
+        else:
+            lines.extend(bertjax_to_hf(arguments.source, arguments.output))
+
+    status = report_errors(convert, arguments.debug)
+    if status == 0:
+        print("\n".join(lines))
+    return status
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -111,6 +111,60 @@ def mlm_dir(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def _bpe_tokenizer(texts: list[str]):
+    """A byte-level BPE tokenizer as ModernBERT's: its special tokens, `[CLS] $A [SEP]` (and `$B [SEP]`) around
+    the text, a [MASK] that takes the space before it, no token type ids for the model."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=1200, special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", cls_token="[CLS]",
+                                   sep_token="[SEP]", pad_token="[PAD]", model_max_length=512,
+                                   mask_token=AddedToken("[MASK]", lstrip=True, normalized=False),
+                                   model_input_names=["input_ids", "attention_mask"])
+
+
+@pytest.fixture(scope="session")
+def modernbert_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small random ModernBERT folders of every head (classifiers scaled up, so that their predictions are confident
+    and varied), with a byte-level BPE tokenizer trained on the shipped corpus, for the tests of every path."""
+    import jax
+    import numpy as np
+
+    from bertjax.convert import save_pretrained
+    from bertjax.convert.architecture import initial_params
+    from bertjax.data.builtin import builtin_corpus
+    from bertjax.model import ModernBertConfig
+
+    texts = [line.strip() for line in builtin_corpus().read_text(encoding="utf-8").splitlines() if line.strip()]
+    tokenizer = _bpe_tokenizer(texts)
+    ids = {name: tokenizer.convert_tokens_to_ids(f"[{name.upper()}]") for name in ("cls", "sep", "pad")}
+    config = ModernBertConfig(
+        vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=96,
+        max_position_embeddings=512, local_attention=16, initializer_range=0.2, pad_token_id=ids["pad"],
+        cls_token_id=ids["cls"], bos_token_id=ids["cls"], sep_token_id=ids["sep"], eos_token_id=ids["sep"])
+    root = tmp_path_factory.mktemp("modernbert-models")
+    heads = {"masked_lm": ("masked_lm", {}), "classifier": ("sequence_classification", {0: "negative", 1: "positive"}),
+             "tagger": ("token_classification", ENTITY_TAGS), "qa": ("question_answering", None),
+             "choices": ("multiple_choice", None)}
+    folders = {}
+    for name, (head, labels) in heads.items():
+        head_config = config.replace(id2label=labels or None)
+        params = jax.tree_util.tree_map(np.asarray, initial_params(head, head_config, seed=len(folders)))
+        if "classifier" in params:
+            params["classifier"] = {key: value * 8.0 for key, value in params["classifier"].items()}
+        folders[name] = save_pretrained(root / name, head_config, params, head, tokenizer=tokenizer)
+    return folders
+
+
 CHINESE_VOCAB_SIZE = 21_128  # bert-base-chinese's
 CHINESE_PUNCTUATION = "，。！？；：、（）《》“”‘’【】…—～·「」『』"
 CHINESE_WORD_PIECES = ("the", "mac", "book", "##book", "ip", "##hone", "pro", "mba", "pm", "##i", "20", "##19", "##66",

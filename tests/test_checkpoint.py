@@ -1,4 +1,5 @@
-"""Checkpointer: exact round trips (optax state, typed PRNG keys), retention, layout checks, atomic saves, shardings."""
+"""Checkpointer: exact round trips (optax state, typed PRNG keys), retention, layout checks, atomic saves, shardings,
+and restoring past a step whose files were damaged (the checksums find changed bits)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ import orbax.checkpoint as ocp
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from checkpoint_damage import DAMAGES, array_file, flip_a_bit, truncate
 from bertjax.errors import CheckpointError
-from bertjax.train.checkpoint import Checkpointer
+from bertjax.train.checkpoint import Checkpointer, UnreadableCheckpointError
 
-# A read that fails (the corrupt-step tests) leaves tensorstore callbacks that later reach orbax's closed event loop,
-# from another thread and in whichever test runs then; the report is harmless and only that one is silenced.
+# A read that fails (the damaged-step tests) abandons reads whose coroutines and tensorstore callbacks complain later,
+# from another thread and in whichever test runs then. The checkpointer drops these complaints, but pytest puts its
+# own hook in place for each test; the report is harmless and only that one is silenced.
 pytestmark = pytest.mark.filterwarnings(
-    r"ignore:Exception ignored in[\s\S]*Event loop is closed:pytest.PytestUnraisableExceptionWarning")
+    r"ignore:Exception ignored in[\s\S]*(Event loop is closed|reading array index):"
+    r"pytest.PytestUnraisableExceptionWarning")
 
 
 @flax.struct.dataclass
@@ -178,19 +182,112 @@ def test_a_file_is_not_a_checkpoint_folder(tmp_path: Path) -> None:
         Checkpointer(path)
 
 
-@pytest.mark.parametrize("damage", ["state/_METADATA", "state/manifest.ocdbt", "state/d"])
-def test_a_corrupt_step_names_its_folder(tmp_path: Path, damage: str) -> None:
-    state = make_state()
+HIDDEN = 512  # arrays larger than orbax keeps inline in its index: each has data in an array file
+
+
+def _save_steps(directory: Path, steps: tuple[int, ...], hidden: int = HIDDEN) -> None:
+    with Checkpointer(directory) as checkpointer:
+        for step in steps:
+            checkpointer.save(step, make_state(seed=step, hidden=hidden), {"step": step})
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_an_unreadable_newest_step_is_set_aside_and_the_one_before_restored(tmp_path: Path, damage: str) -> None:
+    directory = tmp_path / "checkpoints"
+    _save_steps(directory, (3, 6))
+    DAMAGES[damage](directory / "6")
+    damaged_files = sorted(path.relative_to(directory / "6") for path in (directory / "6").rglob("*"))
+    said = []
+    with Checkpointer(directory, say=said.append) as checkpointer:
+        step, restored, metadata = checkpointer.restore_newest(abstract(make_state(hidden=HIDDEN)))
+        assert (step, metadata) == (3, {"step": 3})
+        assert_trees_equal(restored, make_state(seed=3, hidden=HIDDEN))
+        assert checkpointer.all_steps() == [3]
+        checkpointer.save(6, make_state(seed=6, hidden=HIDDEN), {"step": 6})  # the run trains that step again
+    assert len(said) == 1 and "\n" not in said[0] and len(said[0]) < 300, said
+    assert said[0].startswith(f"checkpoint {directory / '6'} cannot be read (")
+    assert said[0].endswith("; moved it to checkpoints-unreadable/6 and resuming from step 3")
+    # Renamed, never deleted: every file of the damaged step is kept.
+    aside = tmp_path / "checkpoints-unreadable" / "6"
+    assert sorted(path.relative_to(aside) for path in aside.rglob("*")) == damaged_files
+    with Checkpointer(directory) as checkpointer:
+        assert checkpointer.restore(abstract(make_state(hidden=HIDDEN)))[1] == {"step": 6}
+
+
+def test_the_checksums_find_changed_bits_that_orbax_reads_without_complaint(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _save_steps(tmp_path, (2,), hidden=4096)  # incompressible arrays: zstd stores them raw, without a check
+    flip_a_bit(array_file(tmp_path / "2"))
+    target = abstract(make_state(seed=2, hidden=4096))
     with Checkpointer(tmp_path) as checkpointer:
-        checkpointer.save(6, state, {})
-    damaged = tmp_path / "6" / damage
-    if damaged.is_dir():
-        shutil.rmtree(damaged)
-    else:
-        damaged.write_bytes(b"\x00garbage")
+        with monkeypatch.context() as patch:
+            patch.setattr(Checkpointer, "_check_checksums", lambda *arguments: None)
+            unchecked, _ = checkpointer.restore(target, 2)
+        with pytest.raises(UnreadableCheckpointError) as raised:
+            checkpointer.restore(target, 2)
+    changed = [name for name, got, want in zip(_names(unchecked), jax.tree.leaves(unchecked),
+                                               jax.tree.leaves(make_state(seed=2, hidden=4096)))
+               if not np.array_equal(*(jax.random.key_data(leaf) if jax.dtypes.issubdtype(leaf.dtype,
+                                                                                        jax.dtypes.prng_key)
+                                       else leaf for leaf in (got, want)))]
+    assert len(changed) == 1
+    assert str(raised.value) == (f"checkpoint {tmp_path / '2'} cannot be read ({changed[0]} does not match the "
+                                 "checksum it was saved with: its files changed after they were written)")
+
+
+def _names(tree: Any) -> list[str]:
+    return ["/".join(str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key)))) for key in path)
+            for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def test_an_unreadable_step_asked_for_is_one_line_and_stays(tmp_path: Path) -> None:
+    _save_steps(tmp_path, (3, 6))
+    truncate(array_file(tmp_path / "6"))
     with Checkpointer(tmp_path) as checkpointer:
-        with pytest.raises(CheckpointError, match=f"checkpoint {tmp_path / '6'} .*delete that folder"):
-            checkpointer.restore(abstract(state))
+        with pytest.raises(UnreadableCheckpointError) as raised:
+            checkpointer.restore(abstract(make_state(hidden=HIDDEN)), 6)
+        assert checkpointer.all_steps() == [3, 6]
+    message = str(raised.value)
+    # The first line of the innermost cause, paths inside the step folder written from there; no TensorStore spec.
+    assert message.startswith(f"checkpoint {tmp_path / '6'} cannot be read (OUT_OF_RANGE: Error reading ")
+    assert message.count(str(tmp_path)) == 1 and "\n" not in message and "tensorstore_spec" not in message
+    assert len(message) < 250
+
+
+def test_without_a_readable_step_nothing_is_moved_and_the_error_says_what_to_do(tmp_path: Path) -> None:
+    directory = tmp_path / "checkpoints"
+    _save_steps(directory, (3, 6))
+    DAMAGES["truncated array file"](directory / "6")
+    DAMAGES["removed metadata file"](directory / "3")
+    with Checkpointer(directory) as checkpointer:
+        with pytest.raises(CheckpointError) as raised:
+            checkpointer.restore_newest(abstract(make_state(hidden=HIDDEN)))
+        assert checkpointer.all_steps() == [3, 6]
+    message = str(raised.value)
+    assert message.startswith(f"no checkpoint in {directory} can be read (step 6: OUT_OF_RANGE: ")
+    assert message.endswith("; nor the 1 older): move that folder away to start afresh")
+    assert len(message) < 300 and not (tmp_path / "checkpoints-unreadable").exists()
+
+
+def test_a_reader_skips_an_unreadable_step_without_moving_it(tmp_path: Path) -> None:
+    _save_steps(tmp_path, (3, 6))
+    truncate(array_file(tmp_path / "6"))
+    said = []
+    with Checkpointer(tmp_path, say=said.append, set_aside=False) as checkpointer:
+        step, _, _ = checkpointer.restore_newest(abstract(make_state(hidden=HIDDEN)))
+        assert step == 3 and checkpointer.all_steps() == [3, 6]
+    assert said == [f"checkpoint {tmp_path / '6'} cannot be read ({said[0].split(' cannot be read (')[1]}"]
+    assert said[0].endswith("; using step 3")
+
+
+def test_a_step_saved_without_checksums_restores_unchecked(tmp_path: Path) -> None:
+    """Checkpoints written before they had checksums still resume."""
+    _save_steps(tmp_path, (3,))
+    shutil.rmtree(tmp_path / "3" / "checksums")
+    with Checkpointer(tmp_path) as checkpointer:
+        restored, metadata = checkpointer.restore(abstract(make_state(hidden=HIDDEN)))
+    assert_trees_equal(restored, make_state(seed=3, hidden=HIDDEN))
+    assert metadata == {"step": 3}
 
 
 @pytest.mark.parametrize("spec", [PartitionSpec(), PartitionSpec("data")])

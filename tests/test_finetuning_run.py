@@ -166,7 +166,7 @@ def test_cross_validation_reports_mean_and_std_and_resumes_as_a_whole(tmp_path: 
     monkeypatch.setattr(BucketedDataset, "train_batch", interrupting)
     assert run_finetuning(_config(tmp_path / "cv", "train.steps=4", "train.cross_validate=2")) == {}
     monkeypatch.setattr(BucketedDataset, "train_batch", original)
-    assert sorted(path.name for path in (tmp_path / "cv").iterdir()) == ["config.yaml", "fold_0", "fold_1"]
+    assert sorted(path.name for path in (tmp_path / "cv").iterdir()) == [".lock", "config.yaml", "fold_0", "fold_1"]
     assert not (tmp_path / "cv" / "fold_1" / "config.yaml").exists()
     summary = run_finetuning(load_run_config(FinetuningConfig, tmp_path / "cv" / "config.yaml"))
     assert len(summary["folds"]) == 2
@@ -257,6 +257,34 @@ def test_minilm_on_sst2_reaches_80_percent(tmp_path: Path, minilm_dir: Path, sha
         "optimizer.weight_decay=0.01", f"train.output_dir={tmp_path / 'run'}", "train.log_every=25"]))
     print(f"SST-2 accuracy from MiniLM: {summary['best']['accuracy']:.4f}")
     assert summary["best"]["accuracy"] >= 0.80
+
+
+def test_from_a_modernbert_folder(tmp_path: Path, modernbert_models: dict[str, Path],
+                                  capsys: pytest.CaptureFixture) -> None:
+    """A ModernBERT masked-LM folder (byte-level BPE tokenizer) fine-tuned as a classifier, its first two layers
+    kept and scanned (the first on its own, having no attention norm): the classifier it lacks is initialised as
+    transformers does and reported, and the export is a folder that transformers' ModernBertForSequenceClassification
+    loads whole and computes alike."""
+    run_dir = tmp_path / "run"
+    run_finetuning(_config(run_dir, f"model.init_from={modernbert_models['masked_lm']}", "model.changes={}",
+                           "model.keep_layers=2", "model.scan_layers=true", "train.steps=6", "train.eval_every=6"))
+    printed = capsys.readouterr().out
+    assert "initialised as transformers does (not in the checkpoint): classifier.bias, classifier.weight" in printed
+    assert "kept the first 2 of 3 layers" in printed
+    written = json.loads((run_dir / "best" / "config.json").read_text())
+    assert (written["model_type"], written["architectures"], written["num_hidden_layers"]) == \
+        ("modernbert", ["ModernBertForSequenceClassification"], 2)
+    config, params, _ = load_pretrained(run_dir / "best", "sequence_classification")
+    reference, info = transformers.ModernBertForSequenceClassification.from_pretrained(run_dir / "best",
+                                                                                       output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(run_dir / "best")
+    batch = tokenizer(["a wonderful little film", "the service was slow and rude"], padding=True, return_tensors="np")
+    ours = BertForSequenceClassification(config).apply({"params": params}, batch["input_ids"],
+                                                       batch["attention_mask"])["logits"]
+    with torch.no_grad():
+        theirs = reference.eval()(**{key: torch.tensor(value) for key, value in batch.items()}).logits.numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=1e-5)
 
 
 def run_finetune_script(monkeypatch: pytest.MonkeyPatch, *arguments: str) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 import pytest
 
+from checkpoint_damage import DAMAGES
 from bertjax.train.checkpoint import Checkpointer
 from bertjax.train.losses import Mean
 from bertjax.train.loop import LoopConfig, LoopResult, run_training
@@ -103,6 +104,23 @@ def test_a_stopped_and_resumed_run_logs_what_a_straight_run_logs(tmp_path: Path,
     assert second.batches == list(range(stopped.step, TOTAL_STEPS))
     assert _log(tmp_path / "resumed", "train") == _log(straight, "train")
     assert _log(tmp_path / "resumed", "eval") == _log(straight, "eval")
+
+
+def test_a_damaged_newest_checkpoint_costs_only_the_steps_since_the_one_before(tmp_path: Path) -> None:
+    """A run stopped after step 6 (at 7 or 8), whose newest checkpoint then loses its metadata file, resumes from the
+    checkpoint before it, as a run stopped there does, and ends as the straight run does. (The toy's arrays are too
+    small for array files of their own: tests/test_pretraining_run.py truncates one.)"""
+    straight = _run_straight(tmp_path, checkpoint_every=3)
+    stopped = _Run(tmp_path / "run", stop_at_step=9)(checkpoint_every=3)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert Checkpointer(checkpoints).all_steps() == [3, 6, stopped.step] and stopped.step > 6
+    DAMAGES["removed metadata file"](checkpoints / str(stopped.step))
+    again = _Run(tmp_path / "run")
+    assert again(checkpoint_every=3).resumed_from == 6
+    assert again.batches == list(range(6, TOTAL_STEPS))
+    assert _log(tmp_path / "run", "train") == _log(straight, "train")
+    assert _log(tmp_path / "run", "eval") == _log(straight, "eval")
+    assert (tmp_path / "run" / "checkpoints-unreadable" / str(stopped.step) / "state").is_dir()
 
 
 def test_a_stop_during_the_final_evaluation_ends_in_a_checkpoint(tmp_path: Path) -> None:

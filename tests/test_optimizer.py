@@ -85,6 +85,11 @@ def test_layerwise_decay_and_freezing_scales(params: dict) -> None:
     stacked = update_scales(stack_layers(params), config, num_layers=3)
     np.testing.assert_array_equal(stacked["bert"]["encoder"]["layer"]["output"]["dense"]["kernel"][:, 0, 0],
                                   [0.0, 0.25, 0.5])
+    # Stacked from the second layer on, as a ModernBERT's layers are (its first has no attention norm).
+    later = update_scales(stack_layers(params, first_stacked=1), config, num_layers=3)
+    assert float(later["bert"]["encoder"]["layer_0"]["output"]["dense"]["kernel"]) == 0.0
+    np.testing.assert_array_equal(later["bert"]["encoder"]["layer"]["output"]["dense"]["kernel"][:, 0, 0],
+                                  [0.25, 0.5])
 
 
 def test_frozen_parameters_do_not_move(params: dict) -> None:

@@ -340,3 +340,103 @@ def test_long_calls_show_progress(models: dict[str, Path], capsys: pytest.Captur
     assert "text-classification: " in capsys.readouterr().err  # 10 batches: a bar
     pipeline("text-classification", models["classifier"], batch_size=2, progress=False)(_sentences(20))
     assert "text-classification" not in capsys.readouterr().err
+
+
+def _modernbert(directory: Path, head: str) -> torch.nn.Module:
+    return getattr(transformers, f"ModernBertFor{head}").from_pretrained(directory).eval()
+
+
+def test_modernbert_classification_and_fill_mask_equal_transformers(modernbert_models: dict[str, Path]) -> None:
+    """A ModernBERT folder (byte-level BPE tokenizer, ModernBERT's heads) in each pipeline, against transformers'
+    pipelines on the same folder."""
+    texts = _sentences(12)
+    ours = pipeline("text-classification", modernbert_models["classifier"])(texts, top_k=None)
+    with torch.no_grad():
+        theirs = _reference("text-classification", modernbert_models["classifier"],
+                            "ModernBertForSequenceClassification")(texts, top_k=None)
+    assert len({result[0]["label"] for result in ours}) > 1
+    for mine, reference in zip(ours, theirs):
+        assert [entry["label"] for entry in mine] == [entry["label"] for entry in reference]
+        np.testing.assert_allclose([entry["score"] for entry in mine], [entry["score"] for entry in reference],
+                                   rtol=0, atol=1e-5)
+    masked = ["The capital of France is [MASK].", "A [MASK] walks into a bar and orders a [MASK]."]
+    fills = pipeline("fill-mask", modernbert_models["masked_lm"])(masked, top_k=4)
+    with torch.no_grad():
+        reference = _reference("fill-mask", modernbert_models["masked_lm"], "ModernBertForMaskedLM")
+        expected = [reference(text, top_k=4) for text in masked]
+    for mine, theirs in zip([fills[0], *fills[1]], [expected[0], *expected[1]]):
+        assert [(entry["token"], entry["token_str"], entry["sequence"]) for entry in mine] == \
+            [(entry["token"], entry["token_str"], entry["sequence"]) for entry in theirs]
+        np.testing.assert_allclose([entry["score"] for entry in mine], [entry["score"] for entry in theirs],
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_modernbert_token_classification_tags_words_by_their_first_token(modernbert_models: dict[str, Path]) -> None:
+    """Each word's tag and score are those of PyTorch's logits at its first token; entities are spans of the text
+    without the space that a byte-level BPE word starts with. (transformers' own pipeline guesses BPE words from the
+    tokens and splits them, so it is no reference here.)"""
+    tagger = pipeline("token-classification", modernbert_models["tagger"])
+    words = tagger.tagged_words(ENTITY_TEXTS[:2])
+    model = _modernbert(modernbert_models["tagger"], "TokenClassification")
+    tokenizer = load_tokenizer(modernbert_models["tagger"])
+    for text, tagged in zip(ENTITY_TEXTS, words):
+        encoding = tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**encoding).logits[0].double()
+        probabilities = torch.softmax(logits, -1).numpy()
+        firsts = {}
+        for position, word in enumerate(encoding.word_ids()):
+            if word is not None:
+                firsts.setdefault(word, position)
+        assert [word.index for word in tagged] == list(firsts)
+        for word in tagged:
+            best = probabilities[firsts[word.index]].argmax()
+            assert word.tag == model.config.id2label[int(best)]
+            assert word.score == pytest.approx(probabilities[firsts[word.index], best], abs=1e-5)
+            assert text[word.start:word.end] == text[word.start:word.end].strip() != ""
+    entities = tagger(ENTITY_TEXTS[0])
+    assert entities and all(ENTITY_TEXTS[0][entity["start"]:entity["end"]] == entity["word"] for entity in entities)
+
+
+def test_modernbert_question_answering_and_multiple_choice(modernbert_models: dict[str, Path]) -> None:
+    """Against PyTorch's logits, as the BERT tests: the best span (start + end over context tokens) and the choice
+    probabilities."""
+    context = "The novel was written by Jane Austen in 1813, and it was read by many people in the city."
+    question = "Who wrote the novel?"
+    answer = pipeline("question-answering", modernbert_models["qa"])(question, context)
+    tokenizer = load_tokenizer(modernbert_models["qa"])
+    encoding = tokenizer(question, context, return_offsets_mapping=True, return_tensors="pt")
+    offsets = encoding.pop("offset_mapping")[0].tolist()
+    context_tokens = [index for index, sequence in enumerate(encoding.sequence_ids()) if sequence == 1]
+    with torch.no_grad():
+        output = _modernbert(modernbert_models["qa"], "QuestionAnswering")(**encoding)
+    start, end = output.start_logits[0].numpy(), output.end_logits[0].numpy()
+    _, best_start, best_end = max((start[s] + end[e], s, e) for s in context_tokens for e in context_tokens
+                                  if s <= e < s + 15)
+    assert (answer["start"], answer["end"]) == (offsets[best_start][0], offsets[best_end][1])
+    assert answer["answer"] == context[answer["start"]:answer["end"]]
+
+    choices = ["because it started to rain.", "and ate the soup.", "since the sun was out."]
+    result = pipeline("multiple-choice", modernbert_models["choices"])("She opened the umbrella", choices)
+    encoding = load_tokenizer(modernbert_models["choices"])(["She opened the umbrella"] * 3, choices, padding=True,
+                                                            return_tensors="pt")
+    with torch.no_grad():
+        logits = _modernbert(modernbert_models["choices"], "MultipleChoice")(
+            **{key: value[None] for key, value in encoding.items()}).logits[0].numpy()
+    np.testing.assert_allclose(result["scores"], np.exp(logits) / np.exp(logits).sum(), atol=1e-5)
+
+
+def test_modernbert_embeddings_and_task_of_folder(modernbert_models: dict[str, Path]) -> None:
+    """A ModernBERT head's folder embeds with its encoder (token states as transformers' ModernBertModel gives
+    them), and each folder's own task is found from its config.json."""
+    texts = _sentences(3)
+    states = pipeline("feature-extraction", modernbert_models["classifier"], pooling="none")(texts)
+    model = transformers.ModernBertModel.from_pretrained(modernbert_models["classifier"]).eval()
+    tokenizer = load_tokenizer(modernbert_models["classifier"])
+    for text, mine in zip(texts, states):
+        with torch.no_grad():
+            expected = model(**tokenizer(text, return_tensors="pt")).last_hidden_state[0].numpy()
+        np.testing.assert_allclose(mine, expected, atol=1e-5)
+    assert [task_of_folder(modernbert_models[name]) for name in ("classifier", "tagger", "qa", "choices",
+                                                                  "masked_lm")] == \
+        ["text-classification", "token-classification", "question-answering", "multiple-choice", "fill-mask"]

@@ -74,3 +74,16 @@ def test_the_script_reads_standard_input(pipeline_models: dict[str, Path]) -> No
     assert done.returncode == 0, done.stderr
     (row,) = _lines(done.stdout)
     assert row["text"] == "a lovely day" and row["label"] in ("negative", "neutral", "positive")
+
+
+def test_modernbert_folders(modernbert_models: dict[str, Path], tmp_path: Path, capsys) -> None:
+    """A ModernBERT folder's own task, as for BERT: here classification, and fill-mask with its BPE [MASK]."""
+    texts = ["A wonderful, moving film.", "The food was cold and bland."]
+    (tmp_path / "reviews.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    assert run_predict([str(modernbert_models["classifier"]), str(tmp_path / "reviews.txt")]) == 0
+    expected = pipeline("text-classification", modernbert_models["classifier"])(texts)
+    assert [row["label"] for row in _lines(capsys.readouterr().out)] == [result["label"] for result in expected]
+    (tmp_path / "masked.txt").write_text("The capital of France is [MASK].\n")
+    assert run_predict([str(modernbert_models["masked_lm"]), str(tmp_path / "masked.txt"), "--top-k", "2"]) == 0
+    (filled,) = _lines(capsys.readouterr().out)
+    assert len(filled["fills"]) == 2 and all("[MASK]" not in fill["sequence"] for fill in filled["fills"])

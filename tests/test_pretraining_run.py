@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +18,16 @@ import pytest
 import torch
 import transformers
 
+from checkpoint_damage import array_file, truncate
 from bertjax.convert import load_pretrained
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.errors import CheckpointError, ConfigError, DataError
-from bertjax.model import BertForPreTraining
+from bertjax.model import BertForMaskedLM, BertForPreTraining, ModernBertConfig, read_config_file
 from bertjax.pipelines import pipeline as bertjax_pipeline
 from bertjax.run_config import load_run_config
 from bertjax.runs.pretraining import PretrainingConfig, PretrainingDataSection, run_pretraining
 from bertjax.runs.pretraining_data import given_tokenizer
+from bertjax.train.checkpoint import Checkpointer
 from bertjax.train.metrics_log import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,30 +92,100 @@ def test_packed_pretraining_learns(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "packed into" in capsys.readouterr().out
 
 
-def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    steps = ["train.steps=12", "train.checkpoint_every=5", "train.eval_every=0", "train.eval_batches=2"]
-    run_pretraining(_config(tmp_path / "straight", *steps))
+RESUMED_RUN = ["train.steps=12", "train.checkpoint_every=5", "train.eval_every=0", "train.eval_batches=2"]
 
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("straight")
+    run_pretraining(_config(run_dir, *RESUMED_RUN))
+    return run_dir
+
+
+def _stopped_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, signal_at_batch: int) -> int:
+    """Runs RESUMED_RUN in `run_dir` until SIGTERM (sent as batch `signal_at_batch` is made) stops it; returns the
+    step it stopped at (a few before: batches are made ahead)."""
     original = PretrainingDataset.train_batch
 
     def interrupting(self: PretrainingDataset, step: int, *args: object, **kwargs: object) -> dict:
-        if step == 7:
+        if step == signal_at_batch:
             os.kill(os.getpid(), signal.SIGTERM)
         return original(self, step, *args, **kwargs)
 
-    monkeypatch.setattr(PretrainingDataset, "train_batch", interrupting)
-    interrupted_dir = tmp_path / "interrupted"
-    assert run_pretraining(_config(interrupted_dir, *steps)) == {}
-    stopped_at = read_jsonl(interrupted_dir / "metrics" / "train.jsonl")[-1]["step"]
-    assert stopped_at < 12 and not (interrupted_dir / "hf").exists()
-    monkeypatch.setattr(PretrainingDataset, "train_batch", original)
-    run_pretraining(_config(interrupted_dir, *steps))
+    with monkeypatch.context() as patch:
+        patch.setattr(PretrainingDataset, "train_batch", interrupting)
+        assert run_pretraining(_config(run_dir, *RESUMED_RUN)) == {}
+    assert not (run_dir / "hf").exists()
+    return read_jsonl(run_dir / "metrics" / "train.jsonl")[-1]["step"]
 
-    straight = read_jsonl(tmp_path / "straight" / "metrics" / "train.jsonl")
-    resumed = read_jsonl(interrupted_dir / "metrics" / "train.jsonl")
+
+def _assert_same_run(run_dir: Path, straight: Path) -> None:
+    resumed, straight_losses = (read_jsonl(path / "metrics" / "train.jsonl") for path in (run_dir, straight))
     assert [entry["step"] for entry in resumed] == list(range(1, 13))
-    np.testing.assert_array_equal([entry["loss"] for entry in resumed], [entry["loss"] for entry in straight])
-    jax.tree.map(np.testing.assert_array_equal, _params_of(interrupted_dir), _params_of(tmp_path / "straight"))
+    np.testing.assert_array_equal([entry["loss"] for entry in resumed], [entry["loss"] for entry in straight_losses])
+    assert read_jsonl(run_dir / "metrics" / "eval.jsonl") == read_jsonl(straight / "metrics" / "eval.jsonl")
+    jax.tree.map(np.testing.assert_array_equal, _params_of(run_dir), _params_of(straight))
+
+
+def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           straight_run: Path) -> None:
+    assert _stopped_run(tmp_path / "run", monkeypatch, signal_at_batch=7) < 12
+    run_pretraining(_config(tmp_path / "run", *RESUMED_RUN))
+    _assert_same_run(tmp_path / "run", straight_run)
+
+
+def test_a_truncated_array_file_in_the_newest_checkpoint_costs_the_steps_since_the_one_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, straight_run: Path) -> None:
+    """The run resumes from step 5, as a run stopped there would, and ends as the straight run does; the damaged
+    step is moved aside, whole."""
+    run_dir = tmp_path / "run"
+    stopped_at = _stopped_run(run_dir, monkeypatch, signal_at_batch=10)
+    assert 5 < stopped_at < 12
+    truncate(array_file(run_dir / "checkpoints" / str(stopped_at)))
+    capsys.readouterr()
+    run_pretraining(_config(run_dir, *RESUMED_RUN))
+    notice = next(line for line in capsys.readouterr().out.splitlines() if "cannot be read" in line)
+    assert notice.startswith(f"checkpoint {(run_dir / 'checkpoints' / str(stopped_at)).absolute()} cannot be read "
+                             f"(OUT_OF_RANGE: ")
+    assert notice.endswith(f"; moved it to checkpoints-unreadable/{stopped_at} and resuming from step 5")
+    assert len(notice) < 300
+    _assert_same_run(run_dir, straight_run)
+    assert (run_dir / "checkpoints-unreadable" / str(stopped_at) / "state").is_dir()
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under `folder`, with its size and modification time."""
+    return {str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns) for path in folder.rglob("*")}
+
+
+def test_a_second_launch_on_a_running_folder_stops_at_once_and_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, straight_run: Path) -> None:
+    """The same command started again while the run trains (here: once it saved step 5) exits with one line naming
+    the folder and the process that holds it, having changed nothing there; the run goes on and ends as a run
+    without a second launch does."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "scripts" / "pretrain.py"), *TINY, f"train.output_dir={run_dir}",
+               *RESUMED_RUN]
+    original, seen = Checkpointer.save, {}
+
+    def saving_then_launching_again(self: Checkpointer, step: int, *args: object, **kwargs: object) -> bool:
+        saved = original(self, step, *args, **kwargs)
+        if step == 5:  # the run waits here meanwhile (its batches made ahead are in memory only)
+            before = _listing(run_dir)
+            seen["second"] = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
+            seen["changes"] = set(before.items()) ^ set(_listing(run_dir).items())
+        return saved
+
+    monkeypatch.setattr(Checkpointer, "save", saving_then_launching_again)
+    run_pretraining(_config(run_dir, *RESUMED_RUN))
+    second = seen["second"]
+    assert second.returncode == 1 and second.stdout == ""
+    assert re.fullmatch(rf"error: run folder {run_dir} is in use by process {os.getpid()} on host "
+                        rf"{re.escape(socket.gethostname())} \(since [0-9T:-]+\); wait for that run to end, or choose "
+                        r"another train.output_dir\n", second.stderr), second.stderr
+    assert seen["changes"] == set()
+    _assert_same_run(run_dir, straight_run)
 
 
 def test_a_checkpoint_of_another_model_shape_is_refused_and_kept(tmp_path: Path) -> None:
@@ -273,3 +346,24 @@ def test_a_folder_prepared_in_another_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="data.text_field='body', but .* was prepared with 'text'"):
         run_pretraining(load_run_config(PretrainingConfig, None, [*TINY, *run, "data.format=documents",
                                                                   "data.text_field=body"]))
+
+
+def test_modernbert_from_a_config_file_pretrains_packed_and_exports(tmp_path: Path) -> None:
+    """A ModernBERT config.json (sequences longer than its window) pretrained with masked LM only on packed rows:
+    the export is a ModernBertForMaskedLM folder that transformers loads whole and computes alike."""
+    config_file = tmp_path / "config.json"
+    ModernBertConfig(hidden_size=32, num_attention_heads=2, intermediate_size=48, num_hidden_layers=3,
+                     local_attention=8, max_position_embeddings=64).to_json_file(config_file)
+    run_dir = tmp_path / "run"
+    run_pretraining(_config(run_dir, f"model.config_file={config_file}", "model.changes={}", "data.next_sentence=false",
+                            "data.packing=true", "train.steps=6", "train.eval_every=6", "train.eval_batches=2"))
+    exported = read_config_file(run_dir / "hf" / "config.json")
+    assert isinstance(exported, ModernBertConfig) and exported.architecture.windows == (None, 4, 4)
+    config, params, _ = load_pretrained(run_dir / "hf", "masked_lm")
+    model, info = transformers.ModernBertForMaskedLM.from_pretrained(run_dir / "hf", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    input_ids = np.random.default_rng(0).integers(5, config.vocab_size, (2, 20)).astype(np.int32)
+    ours = BertForMaskedLM(config).apply({"params": params}, input_ids)["mlm_logits"]
+    with torch.no_grad():
+        theirs = model.eval()(input_ids=torch.from_numpy(input_ids).long()).logits.numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)

@@ -9,7 +9,7 @@ from bertjax.benchmark.report import format_table, write_json
 from bertjax.benchmark.settings import PIPELINE_MODEL, PIPELINE_WORKLOAD, BenchmarkSettings
 from bertjax.benchmark.suite import run_benchmark
 from bertjax.benchmark.torch_reference import idle_threads_sleep
-from bertjax.errors import BertJaxError
+from bertjax.error_report import report_errors
 from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
 from bertjax.train.host_allocator import reuse_freed_host_memory
 
@@ -69,17 +69,13 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
 def main(argv: list[str] | None = None) -> int:
     reuse_freed_host_memory()  # before JAX starts, as the training scripts do; PyTorch shares the setting
     idle_threads_sleep()  # before torch is imported
-    arguments = None
-    try:
+
+    def benchmark() -> None:
         settings, arguments = parse_settings(argv)
         results = run_benchmark(settings)
         print(format_table(results))
         if arguments.json:
             write_json(results, arguments.json)
             print(f"numbers written to {arguments.json}")
-    except BertJaxError as error:
-        if arguments is not None and arguments.debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+
+    return report_errors(benchmark, debug="--debug" in (sys.argv[1:] if argv is None else argv))

@@ -15,11 +15,11 @@ from flax.serialization import msgpack_restore, msgpack_serialize
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from bertjax.convert.architecture import HF_CLASS_NAMES
+from bertjax.convert.architecture import hf_class_name
 from bertjax.convert.names import StateDict
 from bertjax.data.tokenizer import load_tokenizer
-from bertjax.errors import CheckpointError, DependencyError
-from bertjax.model import BertConfig
+from bertjax.errors import CheckpointError, DependencyError, first_line
+from bertjax.model import ModelConfig, read_config_file
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -40,24 +40,24 @@ def find_weights(directory: Path) -> Path:
         if (directory / name).is_file():
             return directory / name
     present = sorted(path.name for path in directory.iterdir())
-    raise CheckpointError(
-        f"{directory}: no weights file; expected one of {', '.join((*HF_WEIGHT_FILES, PARAMS_FILE))} "
-        f"(found: {', '.join(present) or 'nothing'}); save the model with transformers' save_pretrained first")
+    held = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "") or "nothing"
+    raise CheckpointError(f"{directory}: no weights file ({', '.join((*HF_WEIGHT_FILES, PARAMS_FILE))}) among "
+                          f"{held}; save the model with save_pretrained first")
 
 
-def read_config(directory: Path) -> tuple[BertConfig, list[str] | None]:
-    """The folder's BertConfig and its `architectures` list (None when absent)."""
+def read_config(directory: Path) -> tuple[ModelConfig, list[str] | None]:
+    """The folder's config (of the family its `model_type` names) and its `architectures` list (None when absent)."""
     path = directory / CONFIG_FILE
-    config = BertConfig.from_json_file(path)
+    config = read_config_file(path)
     return config, json.loads(path.read_text(encoding="utf-8")).get("architectures")
 
 
-def write_config(path: Path, config: BertConfig, head: str) -> None:
+def write_config(path: Path, config: ModelConfig, head: str) -> None:
     """config.json as transformers reads it, with `architectures` naming the head's class."""
     if head == "question_answering" and config.num_labels != 2:
-        # transformers sizes qa_outputs by num_labels, which must be 2 (start, end); labels mean nothing here.
+        # transformers sizes the span outputs by num_labels, which must be 2 (start, end); labels mean nothing here.
         config = config.replace(id2label=None)
-    values = {**config.to_dict(), "architectures": [HF_CLASS_NAMES[head]]}
+    values = {**config.to_dict(), "architectures": [hf_class_name(config, head)]}
     path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -92,8 +92,8 @@ def _readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
 
 
 def _unreadable_safetensors(path: Path, error: Exception) -> CheckpointError:
-    return CheckpointError(f"{path}: cannot read the safetensors weights ({error}); the file is corrupt or truncated, "
-                           f"so download or save it again")
+    return CheckpointError(f"{path}: cannot read the safetensors weights ({first_line(error)}); the file is corrupt or "
+                           f"truncated, so download or save it again")
 
 
 def _safetensors_readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
@@ -140,7 +140,8 @@ def _torch_readers(path: Path) -> dict[str, Callable[[], np.ndarray]]:
         tensors = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as error:
         raise CheckpointError(
-            f"{path}: cannot read the PyTorch weights ({error}); the file is corrupt or not a state dict") from None
+            f"{path}: cannot read the PyTorch weights ({first_line(error)}); the file is corrupt or not a state "
+            f"dict") from None
     if not isinstance(tensors, dict) or not all(isinstance(value, torch.Tensor) for value in tensors.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors by name")
 
@@ -161,7 +162,8 @@ def read_params(path: Path) -> dict[str, Any]:
     try:
         params = msgpack_restore(path.read_bytes())
     except ValueError as error:
-        raise CheckpointError(f"{path}: cannot read the params ({error}); the file is corrupt or truncated") from None
+        raise CheckpointError(f"{path}: cannot read the params ({first_line(error)}); the file is corrupt or "
+                              f"truncated") from None
     if not isinstance(params, dict):
         raise CheckpointError(f"{path}: expected a tree of named parameters, found {type(params).__name__}")
     return params

@@ -1,6 +1,6 @@
 """bertjax's own model folder, the starting point for fine-tuning and the convert script's output.
 
-    config.json      Hugging Face's BERT config; `architectures` names the head's class (e.g. BertForMaskedLM)
+    config.json      Hugging Face's config of the family; `architectures` names the head's class (e.g. BertForMaskedLM)
     params.msgpack   `flax.serialization.msgpack_serialize` of the per-layer params
     tokenizer files  tokenizer.json, vocab.txt, ... when a tokenizer was given
 """
@@ -18,13 +18,13 @@ from bertjax.convert.load import fit_state_dict
 from bertjax.convert.names import state_dict_from_params
 from bertjax.convert.save import write_model_folder
 from bertjax.errors import CheckpointError
-from bertjax.model import BertConfig, ModelOptions
+from bertjax.model import ModelConfig, ModelOptions
 from bertjax.model.layout import unstack_layers
 
 Params = dict[str, Any]
 
 
-def save_model_dir(directory: str | Path, config: BertConfig, params: Params, head: str,
+def save_model_dir(directory: str | Path, config: ModelConfig, params: Params, head: str,
                    tokenizer: Any = None) -> Path:
     """Writes a bertjax model folder atomically; params may be per-layer or stacked."""
     params = jax.device_get(unstack_layers(params))
@@ -34,7 +34,7 @@ def save_model_dir(directory: str | Path, config: BertConfig, params: Params, he
 
 
 def load_model_dir(directory: str | Path, options: ModelOptions = ModelOptions()
-                   ) -> tuple[BertConfig, str, Params]:
+                   ) -> tuple[ModelConfig, str, Params]:
     """Reads a bertjax model folder: (config, head, params), stacked when `options.scan_layers`."""
     directory = Path(directory)
     params_path = directory / PARAMS_FILE
@@ -46,6 +46,6 @@ def load_model_dir(directory: str | Path, options: ModelOptions = ModelOptions()
             f"load_pretrained")
     config, architectures = read_config(directory)
     head = head_for_architectures(architectures, str(directory / CONFIG_FILE))
-    state_dict = state_dict_from_params(read_params(params_path))
+    state_dict = state_dict_from_params(read_params(params_path), config.architecture.family)
     params, _ = fit_state_dict(state_dict, config, head, options, source=str(params_path), strict=True)
     return config, head, params

@@ -22,30 +22,35 @@ class DevicePlacement:
     the placed parameters, and the caller can let go of each array once added.
     """
 
-    def __init__(self, num_layers: int | None = None) -> None:
-        self.num_layers = num_layers  # stack the encoder's layers; None keeps them per layer
+    def __init__(self, num_layers: int | None = None, first_stacked: int = 0) -> None:
+        self.num_layers = num_layers  # stack the encoder's layers from `first_stacked` on; None keeps them per layer
+        self.first_stacked = first_stacked
         self._placed: dict[ParamPath, jax.Array] = {}
         self._filling: dict[ParamPath, tuple[np.ndarray, set[int]]] = {}  # stacked leaf -> (values, layers in)
+
+    @property
+    def stacked_layers(self) -> int:
+        return self.num_layers - self.first_stacked
 
     def order(self, paths: Iterable[ParamPath]) -> list[ParamPath]:
         """`paths` in the order to add them: the layers of each stacked leaf one after another."""
         if self.num_layers is None:
             return list(paths)
-        return sorted(paths, key=lambda path: stacked_position(path) or (path, -1))
+        return sorted(paths, key=lambda path: stacked_position(path, self.first_stacked) or (path, -1))
 
     def add(self, path: ParamPath, value: np.ndarray) -> None:
         """Places `value` (any strides: a transposed view is copied once, into its final layout)."""
-        position = stacked_position(path) if self.num_layers is not None else None
+        position = stacked_position(path, self.first_stacked) if self.num_layers is not None else None
         if position is None:
             self._placed[path] = _put(value)
             return
         stacked_path, index = position
         if stacked_path not in self._filling:
-            self._filling[stacked_path] = (np.empty((self.num_layers, *value.shape), value.dtype), set())
+            self._filling[stacked_path] = (np.empty((self.stacked_layers, *value.shape), value.dtype), set())
         stacked, layers = self._filling[stacked_path]
         stacked[index] = value
         layers.add(index)
-        if len(layers) == self.num_layers:
+        if len(layers) == self.stacked_layers:
             del self._filling[stacked_path]
             self._placed[stacked_path] = _put(stacked)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from bertjax.errors import DataError, DependencyError
+from bertjax.errors import DataError, DependencyError, first_line
 
 INSTALL_HINT = "install the TensorFlow extra: pip install 'bertjax[tf]'"
 
@@ -42,7 +42,7 @@ def load_records(name: str, split: str, data_dir: str | None = None, shard_index
     try:
         dataset = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False, download=True)
     except Exception as error:  # tfds raises many unrelated types; the message is what matters to the user
-        raise DataError(f"tensorflow-datasets could not load {name!r} split {split!r}: {error}") from None
+        raise DataError(f"tensorflow-datasets could not load {name!r} split {split!r}: {first_line(error)}") from None
     if shard_count > 1:
         dataset = dataset.shard(shard_count, shard_index)
     for example in tfds.as_numpy(dataset):

@@ -14,7 +14,7 @@ from tokenizers import AddedToken, BertWordPieceTokenizer, Tokenizer, decoders, 
 from tokenizers import processors, trainers
 from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
-from bertjax.errors import ConfigError, DataError
+from bertjax.errors import ConfigError, DataError, first_line
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 BERT_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
@@ -74,8 +74,8 @@ def _tokenizer_from(path: Path, make: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return make(*args, **kwargs)
     except Exception as error:
-        raise DataError(f"{path}: cannot load the tokenizer ({type(error).__name__}: {error}); check that its "
-                        f"tokenizer.json, vocab.txt and tokenizer_config.json are intact") from None
+        raise DataError(f"{path}: cannot load the tokenizer ({type(error).__name__}: {first_line(error)}); check that "
+                        f"its tokenizer.json, vocab.txt and tokenizer_config.json are intact") from None
 
 
 def _from_tokenizer_json(path: Path, lowercase: bool | None) -> PreTrainedTokenizerFast:

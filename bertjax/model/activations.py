@@ -1,4 +1,5 @@
-"""The activation functions that a config's `hidden_act` names, as Hugging Face's BERT computes them."""
+"""The activation functions that configs name (BERT's `hidden_act`, ModernBERT's `hidden_activation` and
+`classifier_activation`), as transformers computes them."""
 
 from __future__ import annotations
 

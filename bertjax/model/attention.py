@@ -1,4 +1,5 @@
-"""Multi-head self-attention: a reference implementation and XLA/cuDNN fused kernels.
+"""Multi-head self-attention: a reference implementation and XLA/cuDNN fused kernels, rotary positions and local
+(sliding-window) attention.
 
 The attention mask is [batch, keys] (1 = token, 0 = padding), as in Hugging Face, or [batch, queries, keys] (1 where
 a query may attend to a key), e.g. the block-diagonal mask of packed sequences. The `cudnn` kernel reads a
@@ -14,10 +15,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from bertjax.model.config import BertConfig
+from bertjax.model.config import ModelConfig
 from bertjax.model.dropout import Dropout
 from bertjax.model.options import ModelOptions
 from bertjax.model.primitives import dense
+from bertjax.model.rotary import apply_rotary
 
 MASK_VALUE = jnp.finfo(jnp.float32).min
 
@@ -26,6 +28,19 @@ def packed_attention_mask(sequence_ids: jax.Array) -> jax.Array:
     """[batch, seq] ids of packed sequences (0 = padding) -> [batch, seq, seq] bool: each token attends only to
     its own sequence (padding to padding, so that no row is empty)."""
     return sequence_ids[:, :, None] == sequence_ids[:, None, :]
+
+
+def local_attention_mask(attention_mask: jax.Array, window: int | jax.Array) -> jax.Array:
+    """The mask ([batch, keys] or [batch, queries, keys]) with each query limited to the keys at most `window`
+    tokens away: [batch, queries, keys] bool.
+
+    The distance is counted in tokens of the row, as transformers counts it. In a packed row that is the distance
+    within each sequence, whose tokens are consecutive, and the block-diagonal mask keeps the other sequences out.
+    """
+    positions = jnp.arange(attention_mask.shape[-1])
+    near = jnp.abs(positions[:, None] - positions[None, :]) <= window  # [queries, keys]
+    mask = attention_mask[:, None, :] if attention_mask.ndim == 2 else attention_mask
+    return (mask > 0) & near
 
 
 def _head_broadcast(attention_mask: jax.Array) -> jax.Array:
@@ -76,24 +91,42 @@ def reference_attention(query: jax.Array, key: jax.Array, value: jax.Array, atte
     return jnp.concatenate(contexts), jnp.concatenate(probabilities)
 
 
-class BertSelfAttention(nn.Module):
-    """Query/key/value projections and attention over the heads (HF's `attention.self`)."""
+class SelfAttention(nn.Module):
+    """Query, key and value projections, rotary positions, attention over the heads and, where the family keeps it
+    in the same scope, the output projection: BERT's `attention.self` (query, key, value) or ModernBERT's `attn`
+    (Wqkv, Wo)."""
 
-    config: BertConfig
+    config: ModelConfig
     options: ModelOptions
+    output_projection: str | None = None  # the name of the output projection in this scope (ModernBERT's `Wo`)
 
     @nn.compact
     def __call__(self, hidden_states: jax.Array, attention_mask: jax.Array, deterministic: bool,
-                 output_attentions: bool = False) -> tuple[jax.Array, jax.Array | None]:
-        config, options = self.config, self.options
+                 output_attentions: bool = False, rotary: jax.Array | None = None,
+                 window: int | jax.Array | None = None) -> tuple[jax.Array, jax.Array | None]:
+        """hidden_states: [batch, seq, hidden]; rotary: a [2, batch, seq, head_size / 2] `rotary_table` applied to
+        queries and keys; window: attend only to keys this many tokens away or nearer (None: to all).
+        Returns the context [batch, seq, hidden] and, with output_attentions, the probabilities
+        [batch, heads, seq, seq]."""
+        config, options, architecture = self.config, self.options, self.config.architecture
         batch, seq, _ = hidden_states.shape
-        heads = (batch, seq, config.num_attention_heads, config.head_size)
-        # Three matmuls, not one on the concatenated kernels: the concatenation copied the kernels at every step and
-        # training kept the copies for the backward pass (70 MiB at bert-base), for no speed.
-        projections = [dense(config, options, config.hidden_size, name)(hidden_states).reshape(heads)
-                       for name in ("query", "key", "value")]  # 3 x [batch, seq, heads, head_size]
-        dropout = Dropout(rate=config.attention_probs_dropout_prob)
-        needs_reference = output_attentions or (not deterministic and config.attention_probs_dropout_prob > 0)
+        heads = (config.num_attention_heads, config.head_size)
+        bias = architecture.attention_bias
+        if architecture.fused_projections:
+            # One matmul on the kernel as the checkpoint stores it: [batch, seq, (query, key, value), heads, size].
+            fused = dense(config, options, 3 * config.hidden_size, "Wqkv", use_bias=bias)(hidden_states)
+            projections = list(jnp.unstack(fused.reshape(batch, seq, 3, *heads), axis=2))
+        else:
+            # Three matmuls, not one on the concatenated kernels: the concatenation copied the kernels at every step
+            # and training kept the copies for the backward pass (70 MiB at bert-base), for no speed.
+            projections = [dense(config, options, config.hidden_size, name, use_bias=bias)(hidden_states).reshape(
+                batch, seq, *heads) for name in ("query", "key", "value")]  # 3 x [batch, seq, heads, head_size]
+        if rotary is not None:
+            projections[:2] = [apply_rotary(projection, rotary) for projection in projections[:2]]
+        if window is not None:
+            attention_mask = local_attention_mask(attention_mask, window)
+        dropout = Dropout(rate=architecture.attention_dropout)
+        needs_reference = output_attentions or (not deterministic and architecture.attention_dropout > 0)
         if options.attention == "reference" or needs_reference:
             context, probabilities = reference_attention(*projections, attention_mask, dropout, deterministic,
                                                          chunks=options.batch_chunks(batch, config.hidden_size))
@@ -102,5 +135,8 @@ class BertSelfAttention(nn.Module):
             context = jax.nn.dot_product_attention(*projections, **kernel_mask(attention_mask, options.attention),
                                                    implementation=implementation)
             probabilities = None
-        return context.reshape(batch, seq, config.hidden_size), probabilities if output_attentions else None
-
+        context = context.reshape(batch, seq, config.hidden_size)
+        if self.output_projection is not None:
+            context = dense(config, options, config.hidden_size, self.output_projection, role="output",
+                            use_bias=bias)(context)
+        return context, probabilities if output_attentions else None

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from bertjax.errors import ConfigError
-from bertjax.model.config import BertConfig
+from bertjax.model.config import ModelConfig
 
 ATTENTION_KERNELS = ("reference", "fused", "cudnn")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
@@ -75,10 +75,10 @@ class ModelOptions:
         one_cpu = jax.default_backend() == "cpu" and jax.device_count() == 1
         return CPU_ATTENTION_CHUNKS if one_cpu and hidden_size <= CPU_CHUNKED_MAX_HIDDEN else 1
 
-    def chunks_attention(self, config: BertConfig) -> bool:
+    def chunks_attention(self, config: ModelConfig) -> bool:
         """Whether a model of `config` trains with its attention in slices (and its steps compile for concurrency):
         only the reference attention is sliced, which the other kernels fall back to for attention dropout."""
-        reference = self.attention == "reference" or config.attention_probs_dropout_prob > 0
+        reference = self.attention == "reference" or config.architecture.attention_dropout > 0
         return reference and self.attention_chunks_for(config.hidden_size) > 1
 
     def batch_chunks(self, batch: int, hidden_size: int) -> int:

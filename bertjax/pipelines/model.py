@@ -11,12 +11,12 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from bertjax.convert import HF_CLASS_NAMES, head_module, load_pretrained
+from bertjax.convert import head_module, hf_class_name, load_pretrained
 from bertjax.convert.files import read_config
 from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError
-from bertjax.model import BertConfig, ModelOptions
+from bertjax.model import ModelConfig, ModelOptions
 from bertjax.train.sharding import batch_sharding, make_mesh, replicated
 
 Params = dict[str, Any]
@@ -29,7 +29,7 @@ TEXT_KEYS = ("input_ids", "token_type_ids", "attention_mask")
 class PredictionModel:
     """A head's config, params and tokenizer: what every pipeline runs on."""
 
-    config: BertConfig
+    config: ModelConfig
     params: Params
     tokenizer: Any
     head: str  # a key of bertjax.model.HEADS, or `model` for the bare encoder
@@ -66,7 +66,7 @@ def load_prediction_model(directory: str | Path, head: str, task: str, options: 
     if missing:
         held = ", ".join(architectures or ["no architectures"])
         raise ConfigError(f"{directory}: holds {held}, without the weights {task} needs ({', '.join(missing[:4])}"
-                          f"{', ...' if len(missing) > 4 else ''}); pass a folder with a {HF_CLASS_NAMES[head]}")
+                          f"{', ...' if len(missing) > 4 else ''}); pass a folder with a {hf_class_name(config, head)}")
     return PredictionModel(config, params, load_tokenizer(directory), head, options)
 
 

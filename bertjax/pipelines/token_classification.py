@@ -98,8 +98,10 @@ class TokenClassificationPipeline(Pipeline):
                 shift = int(word_starts[word]) if split else 0
                 first = pieces[0]
                 best = int(probabilities[first].argmax())
-                words.append(TaggedWord(word, [tokens[piece] for piece in pieces], offsets[first][0] + shift,
-                                        offsets[pieces[-1]][1] + shift, labels[best],
+                start, end = offsets[first][0] + shift, offsets[pieces[-1]][1] + shift
+                if not split:  # a byte-level BPE word's span starts at the space before it
+                    start += len(text[start:end]) - len(text[start:end].lstrip())
+                words.append(TaggedWord(word, [tokens[piece] for piece in pieces], start, end, labels[best],
                                         float(probabilities[first, best])))
             tagged.append(words)
         return tagged

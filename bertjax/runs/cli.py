@@ -4,11 +4,10 @@ errors printed for people (one line, exit status 1) instead of tracebacks."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bertjax.errors import BertJaxError
+from bertjax.error_report import report_errors
 from bertjax.run_config import load_run_config
 from bertjax.train.host_allocator import reuse_freed_host_memory
 
@@ -41,15 +40,3 @@ def run_script(config_class: type[T], run: Callable[[T], Any], description: str,
         overrides.append(f"train.output_dir={arguments.resume}")
     return report_errors(lambda: run(load_run_config(config_class, config_file, overrides + arguments.overrides)),
                          arguments.debug)
-
-
-def report_errors(action: Callable[[], Any], debug: bool) -> int:
-    """Runs `action`: exit status 0, or 1 with a project error printed as one line (raised as it is with `debug`)."""
-    try:
-        action()
-    except BertJaxError as error:
-        if debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0

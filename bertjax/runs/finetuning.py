@@ -24,7 +24,7 @@ from bertjax.pipelines import PredictionModel
 from bertjax.run_config import save_run_config
 from bertjax.runs.families import FAMILIES
 from bertjax.runs.model_setup import ModelSection, build_model
-from bertjax.runs.run_dir import RunContext, RunSection, check_at_least, start_run
+from bertjax.runs.run_dir import RunContext, RunSection, check_at_least, run_folder, start_run
 from bertjax.runs.task_family import TaskFamily, TaskSection
 from bertjax.tasks.finetuning import finetuning_loss, prediction
 from bertjax.train.evaluation import gather_predictions, jit_eval
@@ -102,12 +102,23 @@ class _Predictor:
 
 
 def run_finetuning(config: FinetuningConfig) -> dict[str, Any]:
-    """Fine-tunes once, or K times for cross-validation; returns the evaluation summary."""
+    """Fine-tunes once, or K times for cross-validation (in folders inside the run folder); returns the evaluation
+    summary. The run folder is locked meanwhile (`run_folder`)."""
+    task, folds = config.task, config.train.cross_validate
+    if task.type not in FAMILIES:  # these are found out before the run folder is made
+        raise ConfigError(f"task.type is {task.type!r}; choose one of {', '.join(FAMILIES)}")
+    if task.predict_file and not Path(task.predict_file).is_file():  # and not after the training
+        raise DataError(f"task.predict_file {task.predict_file}: no such file")
+    if folds == 1:
+        raise ConfigError(f"train.cross_validate must be 0 (off) or at least 2 folds, got {folds}")
+    with run_folder(config.train):
+        return _finetune(config)
+
+
+def _finetune(config: FinetuningConfig) -> dict[str, Any]:
     folds = config.train.cross_validate
     if folds == 0:
         return _run_once(config, fold=None)
-    if folds < 2:
-        raise ConfigError(f"train.cross_validate must be 0 (off) or at least 2 folds, got {folds}")
     output = Path(config.train.output_dir)
     if jax.process_index() == 0:  # the folds' folders hold no config of their own: the run is resumed as a whole
         output.mkdir(parents=True, exist_ok=True)
@@ -133,10 +144,6 @@ def run_finetuning(config: FinetuningConfig) -> dict[str, Any]:
 
 def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[str, Any]:
     train, task = config.train, config.task
-    if task.type not in FAMILIES:
-        raise ConfigError(f"task.type is {task.type!r}; choose one of {', '.join(FAMILIES)}")
-    if task.predict_file and not Path(task.predict_file).is_file():  # found out now, not after the training
-        raise DataError(f"task.predict_file {task.predict_file}: no such file")
     context: RunContext = start_run(config.train, config)
     family: TaskFamily = FAMILIES[task.type](task)
     init_from = _starting_point(config.model)

@@ -11,16 +11,17 @@ import jax.numpy as jnp
 
 from bertjax.convert import load_pretrained
 from bertjax.errors import ConfigError
-from bertjax.model import HEADS, BertConfig, ModelOptions, preset
+from bertjax.model import HEADS, ModelConfig, ModelOptions, preset, read_config_file
 from bertjax.model.layout import keep_first_layers
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSection:
-    """Which BERT to train and how to compute it.
+    """Which model to train (BERT or ModernBERT) and how to compute it.
 
+    config_file: a config.json (of any family bertjax implements) instead of a preset;
     init_from: a Hugging Face or bertjax model directory to start from (its architecture wins over preset);
-    changes: BertConfig fields to change (e.g. hidden_dropout_prob), applied to a fresh or loaded config;
+    changes: config fields to change (e.g. hidden_dropout_prob), applied to a fresh or loaded config;
     keep_layers: keep only the first K encoder layers of the (loaded) model: smaller and faster.
     """
 
@@ -44,7 +45,7 @@ class ModelSection:
 
 @dataclasses.dataclass
 class BuiltModel:
-    config: BertConfig
+    config: ModelConfig
     model: nn.Module
     params: Any
     notes: list[str]  # what the user should know: initialised heads, unused weights
@@ -72,7 +73,7 @@ def build_model(section: ModelSection, head: str, seed: int, **config_changes: A
     if not 1 <= count <= built.config.num_hidden_layers:
         raise ConfigError(f"model.keep_layers must be between 1 and the model's {built.config.num_hidden_layers} "
                           f"layers, got {count}")
-    config = built.config.replace(num_hidden_layers=count)
+    config = built.config.with_first_layers(count)
     return BuiltModel(config, HEADS[head](config, options), keep_first_layers(built.params, count),
                       [*built.notes, f"kept the first {count} of {built.config.num_hidden_layers} layers"])
 
@@ -81,7 +82,7 @@ def _fresh_model(section: ModelSection, head: str, seed: int, options: ModelOpti
                  ) -> BuiltModel:
     try:
         if section.config_file:
-            config = BertConfig.from_json_file(section.config_file).replace(**changes)
+            config = read_config_file(section.config_file).replace(**changes)
         else:
             config = preset(section.preset, **changes)
     except TypeError as error:
@@ -92,6 +93,6 @@ def _fresh_model(section: ModelSection, head: str, seed: int, options: ModelOpti
     return BuiltModel(config, model, params, [f"initialised a new {head} model ({describe(config)})"])
 
 
-def describe(config: BertConfig) -> str:
-    return (f"L{config.num_hidden_layers}/H{config.hidden_size}/A{config.num_attention_heads}, "
+def describe(config: ModelConfig) -> str:
+    return (f"{config.model_type} L{config.num_hidden_layers}/H{config.hidden_size}/A{config.num_attention_heads}, "
             f"vocab {config.vocab_size}")

@@ -20,7 +20,7 @@ from bertjax.atomic import write_text_atomically
 from bertjax.data.readers import FORMATS, Record, read_records, read_text
 from bertjax.errors import DataError
 from bertjax.pipelines import PIPELINES, pipeline, task_of_folder
-from bertjax.runs.cli import report_errors
+from bertjax.error_report import report_errors
 from bertjax.train.host_allocator import reuse_freed_host_memory
 
 Row = dict[str, Any]

@@ -19,7 +19,7 @@ from bertjax.runs.fill_mask_examples import describe_fill_mask
 from bertjax.runs.model_setup import ModelSection, build_model, describe
 from bertjax.runs.pretraining_data import (PretrainingDataSection, corpus_source, given_tokenizer, prepare_share,
                                            prepared_ahead, train_vocabulary)
-from bertjax.runs.run_dir import RunContext, RunSection, start_run
+from bertjax.runs.run_dir import RunContext, RunSection, run_folder, start_run
 from bertjax.tasks.pretraining import pretraining_eval_sums, pretraining_loss, summarize_pretraining_eval
 from bertjax.train.evaluation import jit_eval, sum_over_batches
 from bertjax.train.loop import LoopConfig, run_training
@@ -62,9 +62,15 @@ def _prepared_data(data: PretrainingDataSection, context: RunContext) -> tuple[P
 
 
 def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
-    """Pretrains, evaluates on held-out documents, exports a Hugging Face checkpoint; returns the final eval."""
+    """Pretrains, evaluates on held-out documents, exports a Hugging Face checkpoint; returns the final eval. The
+    run folder is locked meanwhile (`run_folder`)."""
     if config.train.steps < 1:
         raise ConfigError(f"train.steps must be at least 1, got {config.train.steps}")
+    with run_folder(config.train):
+        return _pretrain(config)
+
+
+def _pretrain(config: PretrainingConfig) -> dict[str, float]:
     context: RunContext = start_run(config.train, config)
     data, train = config.data, config.train
     prepared, tokenizer = _prepared_data(data, context)

@@ -1,26 +1,37 @@
-"""A run folder and what every run opens in it: devices, checkpoints, metrics, the saved effective config.
+"""A run folder and what every run opens in it: its lock, devices, checkpoints, metrics, the saved effective config.
 
     <output_dir>/config.yaml       the effective run config (written once the run is known to be resumable)
-    <output_dir>/checkpoints/      orbax checkpoints of the train state (latest K)
+    <output_dir>/checkpoints/      orbax checkpoints of the train state (latest K; unreadable ones are moved to
+                                   checkpoints-unreadable/)
     <output_dir>/metrics/*.jsonl   train and eval metrics; tensorboard/ event files; plots/*.png
+    <output_dir>/.lock, .lock-<i>  the locks of process 0 and process i while a run lasts (bertjax.folder_lock)
+    <output_dir>/error.log         the full traceback of each error that stopped a run
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+import datetime
+import os
+import socket
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import jax
 from jax.sharding import Mesh
 
-from bertjax.errors import ConfigError
+from bertjax.errors import LOGGED_NOTE, ConfigError
+from bertjax.folder_lock import folder_lock
 from bertjax.run_config import save_run_config
 from bertjax.train.checkpoint import Checkpointer
 from bertjax.train.compilation_cache import AUTO, use_compilation_cache
 from bertjax.train.metrics_log import MetricsLog, read_jsonl
-from bertjax.train.sharding import initialize_distributed, make_mesh
+from bertjax.train.sharding import distributed_settings, initialize_distributed, make_mesh
+
+ERROR_LOG = "error.log"
 
 
 def check_at_least(section: Any, **minimums: int) -> None:
@@ -94,17 +105,58 @@ class RunContext:
             plot(self.run_dir)
 
 
-def start_run(section: RunSection, config: Any) -> RunContext:
-    """Joins the hosts, sets up the compilation cache, builds the mesh, opens the checkpoint manager and metrics
-    writers of the run folder."""
-    initialize_distributed(section.coordinator_address, section.num_processes, section.process_id)
-    use_compilation_cache(section.compilation_cache)  # after joining: it asks which backend runs
+def _make_run_folder(section: RunSection) -> Path:
     run_dir = Path(section.output_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"train.output_dir {run_dir}: cannot create the run folder ({error.strerror})") from None
+    return run_dir
+
+
+def _log_error(run_dir: Path, error: BaseException, process_index: int) -> Path:
+    """Appends `error`'s full traceback to the run folder's error log; returns the log's path."""
+    path = run_dir / ERROR_LOG
+    heading = (f"=== {datetime.datetime.now().isoformat(timespec='seconds')}: process {process_index} (pid "
+               f"{os.getpid()} on host {socket.gethostname()}) ===\n")
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(heading + "".join(traceback.format_exception(error)) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def run_folder(section: RunSection) -> Iterator[Path]:
+    """The run folder of `section`, created if need be and locked while the block runs, before the hosts join.
+
+    Each process takes its own lock (`.lock` for process 0, `.lock-<i>` for process i), so a second launch of a
+    run, single- or multi-host, stops at once with FolderInUseError naming the holder, without joining the hosts
+    of the first. A lock left by a killed process is taken over (and said so). An exception that ends the block has
+    its full traceback appended to `error.log` in the folder, and a note naming that file.
+    """
+    run_dir = _make_run_folder(section)
+    coordinator, _, process_id = distributed_settings(section.coordinator_address, section.num_processes,
+                                                      section.process_id)
+    index = process_id if coordinator is not None and process_id is not None else 0
+    with folder_lock(run_dir, ".lock" if index == 0 else f".lock-{index}", wait=False, purpose="run folder",
+                     advice="wait for that run to end, or choose another train.output_dir") as stale:
+        if stale is not None:
+            print(f"run folder {run_dir}: the run of {stale.describe()} ended without releasing it; going on",
+                  flush=True)
+        try:
+            yield run_dir
+        except Exception as error:
+            error.add_note(f"{LOGGED_NOTE}{_log_error(run_dir, error, index)}")
+            raise
+
+
+def start_run(section: RunSection, config: Any) -> RunContext:
+    """Joins the hosts, sets up the compilation cache, builds the mesh, opens the checkpoint manager and metrics
+    writers of the run folder (inside `run_folder`, which holds it)."""
+    initialize_distributed(section.coordinator_address, section.num_processes, section.process_id)
+    use_compilation_cache(section.compilation_cache)  # after joining: it asks which backend runs
+    run_dir = _make_run_folder(section)
     primary = jax.process_index() == 0
-    return RunContext(run_dir=run_dir, mesh=make_mesh(),
-                      checkpointer=Checkpointer(run_dir / "checkpoints", max_to_keep=section.keep_checkpoints),
+    checkpointer = Checkpointer(run_dir / "checkpoints", max_to_keep=section.keep_checkpoints,
+                                say=lambda message: print(message, flush=True) if primary else None)
+    return RunContext(run_dir=run_dir, mesh=make_mesh(), checkpointer=checkpointer,
                       metrics_log=MetricsLog(run_dir, enabled=primary), config=config)

@@ -79,7 +79,8 @@ def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[Tr
                  metrics_log: MetricsLog, tokens_per_batch: int, evaluate: Evaluate | None = None,
                  on_evaluation: OnEvaluation | None = None, run_metadata: dict[str, Any] | None = None,
                  on_start: Callable[[int | None], None] | None = None) -> LoopResult:
-    """Trains until `config.total_steps`, resuming from the latest checkpoint in `checkpointer` if there is one.
+    """Trains until `config.total_steps`, resuming from the newest readable checkpoint in `checkpointer` if there is
+    one.
 
     batch_for_step(step) returns this process's rows of global batch `step`, so the data position is the step and a
     resumed run sees exactly the batches it would have seen. Metrics are fetched from the device only every
@@ -94,9 +95,10 @@ def run_training(config: LoopConfig, state: TrainState, train_step: Callable[[Tr
     """
     extra: dict[str, Any] = {}
     pending: list[dict[str, Any]] = []  # metrics of the steps since the last log line
-    resumed_from = checkpointer.latest_step()
-    if resumed_from is not None:
-        state, metadata = checkpointer.restore(abstract_state(state), resumed_from)
+    resumed_from = None
+    restored = checkpointer.restore_newest(abstract_state(state))  # unreadable newer steps are set aside
+    if restored is not None:
+        resumed_from, state, metadata = restored
         extra = dict(metadata.get("extra", {}))
         pending = list(metadata.get("pending_metrics", []))
     start = int(jax.device_get(state.step))

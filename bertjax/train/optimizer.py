@@ -117,7 +117,6 @@ def update_scales(params: Any, config: OptimizerConfig, num_layers: int) -> Any:
     Scanned (stacked) layers get a vector with one factor per layer, broadcast over the leading axis.
     """
     decay = config.layerwise_lr_decay
-    depths = jnp.arange(1, num_layers + 1)
 
     def scale(path: tuple[Any, ...], leaf: jax.Array) -> jax.Array:
         names = _path_names(path)
@@ -126,9 +125,11 @@ def update_scales(params: Any, config: OptimizerConfig, num_layers: int) -> Any:
             return jnp.asarray(factor, jnp.float32)
         if "encoder" in names:
             layer = next((m for m in map(_LAYER_KEY.match, names) if m), None)
-            if layer is None:  # stacked layers: one factor per layer along the leading axis
+            if layer is None:  # stacked layers (the last ones): one factor per layer along the leading axis
+                stacked = leaf.shape[0]
+                depths = jnp.arange(num_layers - stacked + 1, num_layers + 1)
                 factors = jnp.where(depths <= config.freeze_layers, 0.0, decay ** (num_layers + 1 - depths))
-                return factors.reshape((num_layers,) + (1,) * (leaf.ndim - 1)).astype(jnp.float32)
+                return factors.reshape((stacked,) + (1,) * (leaf.ndim - 1)).astype(jnp.float32)
             depth = int(layer.group(1)) + 1
             factor = 0.0 if depth <= config.freeze_layers else decay ** (num_layers + 1 - depth)
             return jnp.asarray(factor, jnp.float32)

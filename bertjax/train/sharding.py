@@ -21,19 +21,28 @@ from bertjax.errors import ConfigError
 DATA_AXIS = "data"
 
 
-def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> None:
-    """Joins a multi-host run through `jax.distributed.initialize`.
-
-    Arguments default to the environment (`BERTJAX_COORDINATOR`, `BERTJAX_NUM_PROCESSES`, `BERTJAX_PROCESS_ID`);
-    with none of them set this is a single-process run and nothing happens. On CPU the processes exchange
-    gradients through JAX's CPU collectives (gloo).
-    """
+def distributed_settings(coordinator_address: str | None = None, num_processes: int | None = None,
+                         process_id: int | None = None) -> tuple[str | None, int | None, int | None]:
+    """(coordinator address, number of processes, this process's id) of a multi-host run: the arguments, else the
+    environment (`BERTJAX_COORDINATOR`, `BERTJAX_NUM_PROCESSES`, `BERTJAX_PROCESS_ID`); no coordinator address
+    means a single process. Known before the hosts join."""
     coordinator_address = coordinator_address or os.environ.get("BERTJAX_COORDINATOR")
     if num_processes is None and "BERTJAX_NUM_PROCESSES" in os.environ:
         num_processes = int(os.environ["BERTJAX_NUM_PROCESSES"])
     if process_id is None and "BERTJAX_PROCESS_ID" in os.environ:
         process_id = int(os.environ["BERTJAX_PROCESS_ID"])
+    return coordinator_address, num_processes, process_id
+
+
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
+    """Joins a multi-host run through `jax.distributed.initialize`.
+
+    Arguments default to the environment (`distributed_settings`); with none of them set this is a single-process
+    run and nothing happens. On CPU the processes exchange gradients through JAX's CPU collectives (gloo).
+    """
+    coordinator_address, num_processes, process_id = distributed_settings(coordinator_address, num_processes,
+                                                                          process_id)
     if coordinator_address is None:
         return
     if num_processes is None or process_id is None:

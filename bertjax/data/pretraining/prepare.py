@@ -16,10 +16,8 @@ another key (and `open_prepared` says which file changed). With a word segmenter
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
-import fcntl
 import hashlib
 import itertools
 import json
@@ -27,7 +25,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +39,7 @@ from bertjax.data.pretraining.shards import PreparedCorpus, ShardOffsets, array_
 from bertjax.data.pretraining.tokenized import SentenceEncoder, sentence_encoder
 from bertjax.data.pretraining.text_pieces import FileIdentity
 from bertjax.errors import DataError
+from bertjax.folder_lock import folder_lock
 
 PREPARATION_FORMAT = "bertjax-prepared-v3"
 MANIFEST = "manifest.json"
@@ -96,7 +95,7 @@ def prepare_corpus(source: CorpusSource, tokenizer_json: str, options: Pretraini
     folder.mkdir(parents=True, exist_ok=True)
     made_from = preparation_key(source, tokenizer_json, options, settings)
     key = made_from["key"]
-    with _locked(folder):
+    with folder_lock(folder):
         manifest = read_manifest(folder)
         if manifest is not None and manifest["key"] == key:
             return load_prepared(folder, manifest)
@@ -172,16 +171,6 @@ def _difference(manifest: dict[str, Any], made_from: dict[str, Any]) -> str:
     changed = [name for name in ("source", "tokenizer", "segmenter", "options", "shard_bytes", "format")
                if manifest.get(name) != made_from[name]]
     return f"the {' and '.join(changed) or 'preparation'} changed"
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _remove_other_keys(folder: Path, key: str) -> None:
