@@ -299,6 +299,70 @@ def test_shipped_config() -> None:
     assert config.task.train_file.endswith("train.txt") and config.task.eval_file.endswith("valid.txt")
 
 
+CHINESE_FILLERS = {"NAME": ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆"], "EDU": ["北京大学", "复旦大学", "浙江大学"],
+                   "ORG": ["华为公司", "北京银行", "万科集团", "中国石油"], "TITLE": ["经理", "董事", "工程师", "总监"]}
+CHINESE_TEMPLATES = ["{NAME}，男，{EDU}硕士，现任{ORG}{TITLE}。", "{NAME}女士曾任{ORG}{TITLE}，毕业于{EDU}。",
+                     "本公司{TITLE}{NAME}，{EDU}学士。"]
+
+
+def chinese_tagged_records(count: int, seed: int) -> list[dict[str, list[str]]]:
+    """Résumé-like Chinese sentences as Resume NER publishes them: {"text": [characters], "label": [BIOS tags]}."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for _ in range(count):
+        text, label = [], []
+        for index, part in enumerate(CHINESE_TEMPLATES[rng.integers(len(CHINESE_TEMPLATES))].split("{")):
+            kind, _, rest = part.partition("}") if index else ("", "", part)
+            if kind:
+                entity = CHINESE_FILLERS[kind][rng.integers(len(CHINESE_FILLERS[kind]))]
+                text += entity
+                label += [f"B-{kind}"] + [f"I-{kind}"] * (len(entity) - 1)
+            text += rest
+            label += ["O"] * len(rest)
+        records.append({"text": text, "label": label})
+    return records
+
+
+@pytest.mark.slow
+def test_ner_from_a_chinese_pretraining_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Chinese end to end: a few pretraining steps on text one document a line with jieba's whole-word masking,
+    then Resume-style NER (text/label, BIOS) from that run's export: its encoder and vocabulary, which holds every
+    character of the text; entities of new text as its characters. Slow (50 s of CPU: two runs compiled); its
+    parts have tests of their own (the jieba pretraining run in test_pretraining_run, Chinese checkpoints here)."""
+    from bertjax.pipelines import pipeline
+    from bertjax.runs.pretraining import PretrainingConfig, run_pretraining
+    from test_pretraining_run import TINY as PRETRAINING_TINY
+
+    records = chinese_tagged_records(240, seed=0)
+    corpus = tmp_path / "resumes.txt"
+    corpus.write_text("".join("".join(record["text"]) + "\n" for record in records[:200]), encoding="utf-8")
+    pretraining = tmp_path / "pretraining"
+    run_pretraining(load_run_config(PretrainingConfig, None, [
+        *PRETRAINING_TINY, f"data.corpus={corpus}", "data.format=documents", "data.word_segmenter=jieba",
+        "data.whole_word_masking=true", "data.prepare_workers=1", "train.steps=3", "train.eval_batches=1",
+        f"train.output_dir={pretraining}"]))
+    train = tmp_path / "train.json"
+    train.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), encoding="utf-8")
+    capsys.readouterr()
+    run_dir = tmp_path / "ner"
+    summary = run_finetuning(load_run_config(FinetuningConfig, None, [
+        *TINY, f"model.init_from={pretraining / 'hf'}", f"task.train_file={train}", "task.eval_fraction=0.2",
+        "train.steps=40", "train.eval_every=40", f"train.output_dir={run_dir}"]))
+    notes = capsys.readouterr().out
+    assert f"loaded {pretraining / 'hf'}" in notes
+    # The encoder comes from the pretraining run, only the classifier is new.
+    assert "initialised as transformers does (not in the checkpoint): classifier.bias, classifier.weight" in notes
+    vocabulary = (pretraining / "hf" / "vocab.txt").read_text(encoding="utf-8")
+    assert (run_dir / "best" / "vocab.txt").read_text(encoding="utf-8") == vocabulary
+    assert {character for record in records for character in record["text"]} <= set(vocabulary.split())
+    assert summary["best"]["f1"] > 0.8
+    text = "李娜，女，复旦大学硕士，现任万科集团总监。"
+    entities = pipeline("token-classification", run_dir / "best")(text)
+    assert [(entity["entity_group"], entity["word"]) for entity in entities] == \
+        [("NAME", "李娜"), ("EDU", "复旦大学"), ("ORG", "万科集团"), ("TITLE", "总监")]
+    assert all(text[entity["start"]:entity["end"]] == entity["word"] for entity in entities)
+
+
 @pytest.mark.slow
 def test_resume_ner_as_published_from_a_chinese_checkpoint(tmp_path: Path, chinese_bert_dir: Path,
                                                            shared_data: Path) -> None:

@@ -21,6 +21,7 @@ import transformers
 
 from bertjax.convert import load_pretrained
 from bertjax.data.batching import BucketedDataset
+from bertjax.data.tokenizer import load_tokenizer, save_tokenizer, train_wordpiece
 from bertjax.errors import BertJaxError, ConfigError, DataError
 from bertjax.model import BertForSequenceClassification
 from bertjax.run_config import load_run_config
@@ -252,6 +253,20 @@ def test_script_runs_with_a_clear_error(tmp_path: Path) -> None:
                             env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error:") and "task.type" in result.stderr
+
+
+def test_a_model_from_scratch_takes_a_given_vocabulary(tmp_path: Path) -> None:
+    """train.tokenizer: a pretraining run's vocabulary for a model from scratch (the fair baseline of the model
+    pretrained on it), kept in the export; with a model to start from, it is an error."""
+    given = tmp_path / "vocabulary"
+    save_tokenizer(train_wordpiece(["a tiny corpus of words", "the words of a tiny text"] * 3, vocab_size=100), given)
+    run_finetuning(_config(tmp_path / "run", f"train.tokenizer={given}", "train.steps=2", "train.eval_every=2"))
+    assert (tmp_path / "run" / "best" / "vocab.txt").read_text() == (given / "vocab.txt").read_text()
+    config, _, _ = load_pretrained(tmp_path / "run" / "best", "sequence_classification")
+    assert config.vocab_size == len(load_tokenizer(given)) < 100
+    with pytest.raises(ConfigError, match="train.tokenizer=.* set model.init_from=null"):
+        run_finetuning(_config(tmp_path / "other", f"train.tokenizer={given}",
+                               f"model.init_from={tmp_path / 'run' / 'best'}"))
 
 
 def test_batch_size_the_devices_cannot_share(tmp_path: Path) -> None:

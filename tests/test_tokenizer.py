@@ -57,6 +57,32 @@ def test_small_corpus_gives_a_smaller_vocabulary():
     assert tokenizer.tokenize("tiny") == ["tiny"]
 
 
+def test_characters_that_are_words_enter_by_coverage():
+    """Chinese characters are words by themselves, so only the alphabet brings them in: past `limit_alphabet`, as
+    many as cover `character_coverage` of the text, within the vocabulary's size."""
+    frequent, rare = [chr(0x4E00 + index) for index in range(30)], [chr(0x4F00 + index) for index in range(10)]
+    texts = ["".join(frequent)] * 100 + rare  # the 30 frequent characters cover 3,000 of 3,010
+    tokenizer = train_wordpiece(texts, vocab_size=1000, limit_alphabet=10, character_coverage=0.99)
+    assert tokenizer.tokenize("".join(frequent)) == frequent
+    assert tokenizer.tokenize(rare[0]) == ["[UNK]"]
+    assert len(tokenizer) == 5 + 30
+    everything = train_wordpiece(texts, vocab_size=1000, limit_alphabet=10, character_coverage=1.0)
+    assert everything.tokenize("".join(rare)) == rare
+    assert len(train_wordpiece(texts, vocab_size=5 + 20, limit_alphabet=10)) == 5 + 20  # the size is kept
+
+
+def test_chinese_vocabulary_covers_other_chinese_text(shared_data):
+    """A vocabulary of the ChnSentiCorp reviews leaves few of Resume NER's characters unknown (one in ten when the
+    alphabet stopped at 1,000 characters)."""
+    reviews = [line.split("\t")[0] for line in
+               (shared_data / "chinese" / "chnsenticorp" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    tokenizer = train_wordpiece(reviews, vocab_size=8000)
+    resume = [json.loads(line)["text"] for line in
+              (shared_data / "chinese" / "ner-resume" / "train.json").read_text(encoding="utf-8").splitlines()]
+    ids = [token for text in resume for token in tokenizer("".join(text), add_special_tokens=False)["input_ids"]]
+    assert ids.count(tokenizer.unk_token_id) / len(ids) < 0.01
+
+
 def test_save_load_round_trip(trained, tmp_path):
     save_tokenizer(trained, tmp_path)
     assert {"vocab.txt", "tokenizer.json", "tokenizer_config.json"} <= {path.name for path in tmp_path.iterdir()}

@@ -96,10 +96,14 @@ def _from_tokenizer_json(path: Path, lowercase: bool | None) -> PreTrainedTokeni
         tokenize_chinese_chars=normalizer.get("handle_chinese_chars", True)))
 
 
-def _seed_pieces(texts: Sequence[str], trainer: BertWordPieceTokenizer, limit_alphabet: int
-                 ) -> tuple[list[str], list[str]]:
-    """The alphabet (the `limit_alphabet` most frequent normalised characters, ties by code point) and its `##`
-    pieces (for the characters that can occur inside a word), both sorted.
+def _seed_pieces(texts: Sequence[str], trainer: BertWordPieceTokenizer, limit_alphabet: int,
+                 character_coverage: float, room: int) -> tuple[list[str], list[str]]:
+    """The alphabet and its `##` pieces (for the characters that can occur inside a word), both sorted.
+
+    The alphabet is the most frequent normalised characters (ties by code point): the `limit_alphabet` first, and
+    more while they cover less than `character_coverage` of the text's characters and the pieces fit in `room`.
+    No merge makes a character that is a word by itself, so without the coverage a Chinese vocabulary would hold
+    only the 1,000 most frequent characters and leave one in ten of a new text's characters unknown.
 
     The tokenizers trainer numbers `##` pieces in hash-map order, and the numbers break ties between merges, so the
     same corpus can give different vocabularies (huggingface/tokenizers#1794). Handing it the alphabet and the `##`
@@ -113,11 +117,24 @@ def _seed_pieces(texts: Sequence[str], trainer: BertWordPieceTokenizer, limit_al
         for piece in trainer.normalize(character):
             if not piece.isspace():
                 normalized[piece] += count
-    alphabet = sorted(sorted(normalized, key=lambda piece: (-normalized[piece], piece))[:limit_alphabet])
-    # A character that splits "a?a" into several words (punctuation, CJK) never continues a word.
-    inside_words = [piece for piece in alphabet if len(trainer.pre_tokenizer.pre_tokenize_str(
-        trainer.normalize(f"a{piece}a"))) == 1]
-    return alphabet, [f"##{piece}" for piece in inside_words]
+    ranked = sorted(normalized, key=lambda piece: (-normalized[piece], piece))
+    alphabet = ranked[:limit_alphabet]
+    pieces = sum(1 + _inside_words(piece, trainer) for piece in alphabet)
+    covered, wanted = sum(normalized[piece] for piece in alphabet), character_coverage * sum(normalized.values())
+    for piece in ranked[limit_alphabet:]:
+        pieces += 1 + _inside_words(piece, trainer)
+        if covered >= wanted or pieces > room:
+            break
+        alphabet.append(piece)
+        covered += normalized[piece]
+    continuations = [f"##{piece}" for piece in alphabet if _inside_words(piece, trainer)]
+    return sorted(alphabet), sorted(continuations)
+
+
+def _inside_words(piece: str, trainer: BertWordPieceTokenizer) -> bool:
+    """Whether `piece` can occur inside a word: a character that splits "a?a" into several words (punctuation,
+    CJK) never does."""
+    return len(trainer.pre_tokenizer.pre_tokenize_str(trainer.normalize(f"a{piece}a"))) == 1
 
 
 def _check_special_tokens(special_tokens: Sequence[str]) -> None:
@@ -128,17 +145,21 @@ def _check_special_tokens(special_tokens: Sequence[str]) -> None:
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int, lowercase: bool = True, min_frequency: int = 2,
-                    special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS, limit_alphabet: int = 1000
-                    ) -> BertTokenizerFast:
+                    special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS, limit_alphabet: int = 1000,
+                    character_coverage: float = 0.9995) -> BertTokenizerFast:
     """A WordPiece vocabulary of at most `vocab_size` pieces learnt from `texts` (the same every time), with BERT's
     normaliser and pre-tokeniser; `special_tokens` take the first ids in order (`[PAD]` is 0 by default).
+
+    The alphabet is the `limit_alphabet` most frequent characters, or more, as many as cover `character_coverage` of
+    the text (SentencePiece's value for Chinese and Japanese, whose characters are words by themselves).
 
     A corpus with fewer distinct pieces than `vocab_size` (after `min_frequency`) gives a smaller vocabulary.
     """
     _check_special_tokens(special_tokens)
     texts = list(texts)
     trainer = BertWordPieceTokenizer(lowercase=lowercase)
-    alphabet, continuations = _seed_pieces(texts, trainer, limit_alphabet)
+    alphabet, continuations = _seed_pieces(texts, trainer, limit_alphabet, character_coverage,
+                                           room=vocab_size - len(special_tokens))
     if not alphabet:
         raise DataError("the texts to train a WordPiece vocabulary on are empty; pass a corpus with some text")
     # The `##` pieces go in as trainer "special tokens" only to fix their ids; the tokenizer built below gets the

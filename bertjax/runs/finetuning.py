@@ -43,14 +43,17 @@ DEFAULT_PRETRAINED = Path("runs/pretrain/hf")  # where the default pretraining r
 @dataclasses.dataclass(frozen=True)
 class FinetuningRunSection(RunSection):
     """RunSection plus: epochs (steps = 0 derives the steps from them), evaluation batch size, early stopping
-    patience (evaluations without improvement; 0 = off), K-fold cross-validation (0 = off), vocabulary size of a
-    WordPiece vocabulary trained on the task when the model starts from scratch."""
+    patience (evaluations without improvement; 0 = off), K-fold cross-validation (0 = off), and the vocabulary of a
+    model that starts from scratch: `tokenizer` (a vocab.txt, tokenizer.json or tokenizer folder, e.g. a pretraining
+    run's, to compare with the model pretrained on it) or else a WordPiece vocabulary of `vocab_size` trained on the
+    task."""
 
     epochs: int = 3
     eval_batch_size: int = 64
     early_stopping_patience: int = 0
     cross_validate: int = 0
     vocab_size: int = 4000
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,8 +76,14 @@ def _starting_point(model: ModelSection) -> str | None:
 
 
 def _tokenizer(init_from: str | None, family: TaskFamily, config: FinetuningConfig, run_dir: Path) -> Any:
+    given = config.train.tokenizer
+    if init_from and given:
+        raise ConfigError(f"train.tokenizer={given} is the vocabulary of a model from scratch, but the model starts "
+                          f"from {init_from} with its own; set model.init_from=null to train from scratch")
     if init_from:
         return load_tokenizer(model_files(init_from))
+    if given:
+        return load_tokenizer(given)
     saved = run_dir / "tokenizer"
     if saved.is_dir():
         return load_tokenizer(saved)
