@@ -380,7 +380,7 @@ def test_a_run_trains_on_a_folder_prepared_ahead(tmp_path: Path, capsys: pytest.
 
 
 def test_tfds_examples_are_streamed_into_shards(tokenizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bertjax.data.pretraining import sources as corpus_sources
+    from bertjax.data.pretraining.corpus import sources as corpus_sources
 
     documents = synthetic_documents(60, seed=8)
     records = [{"text": "\n".join(" ".join(document[:half]) for half in (len(document) // 2, len(document))),
