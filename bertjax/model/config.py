@@ -7,6 +7,7 @@ names and defaults; each fills an `Architecture`, which is all the shared encode
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import functools
 import json
@@ -48,7 +49,7 @@ _REQUIRED_VALUES = {
 }
 
 
-class EncoderConfig:
+class EncoderConfig(abc.ABC):
     """What the configs of every family share: sizes, labels, checks, and config.json in and out.
 
     Subclasses are frozen dataclasses with transformers' field names for their family, among them `vocab_size`,
@@ -68,8 +69,9 @@ class EncoderConfig:
         self._check()
 
     @property
+    @abc.abstractmethod
     def architecture(self) -> Architecture:
-        raise NotImplementedError
+        """The family's choices (positions, norms, MLP, attention pattern) that configure the one encoder."""
 
     @property
     def num_labels(self) -> int:
