@@ -281,9 +281,23 @@ def test_a_vocabulary_left_without_a_checkpoint_is_trained_again(tmp_path: Path)
     checkpoint; the next attempt trains the vocabulary its own config asks for."""
     with pytest.raises(DataError, match="batch"):
         run_pretraining(_config(tmp_path / "run", "train.batch_size=1048576", "train.steps=1"))
-    assert len((tmp_path / "run" / "tokenizer" / "vocab.txt").read_text().splitlines()) == 400
+    assert len((tmp_path / "run" / "data" / "tokenizer" / "vocab.txt").read_text().splitlines()) == 400
     run_pretraining(_config(tmp_path / "run", "data.vocab_size=300", "train.steps=1"))
-    assert len((tmp_path / "run" / "tokenizer" / "vocab.txt").read_text().splitlines()) == 300
+    assert len((tmp_path / "run" / "data" / "tokenizer" / "vocab.txt").read_text().splitlines()) == 300
+
+
+def test_a_runs_data_folder_serves_another_run_as_prepared_data(tmp_path: Path) -> None:
+    """A run prepares its corpus into data/ with its vocabulary, as scripts/prepare_pretraining_data.py does: a
+    second run trains on it as it is, with the same vocabulary and batches (so the same losses)."""
+    steps = ("train.steps=2", "train.eval_batches=1")
+    run_pretraining(_config(tmp_path / "first", *steps))
+    run_pretraining(_config(tmp_path / "second", f"data.prepared={tmp_path / 'first' / 'data'}", *steps))
+    first, second = ((tmp_path / run / "hf" / "vocab.txt").read_text() for run in ("first", "second"))
+    assert first == second and len(first.splitlines()) == 400
+    losses = [[entry["loss"] for entry in read_jsonl(tmp_path / run / "metrics" / "train.jsonl")]
+              for run in ("first", "second")]
+    assert losses[0] == losses[1] and len(losses[0]) == 2
+    assert not (tmp_path / "second" / "data").exists()
 
 
 def test_lowercase_applies_to_a_given_vocab_txt(tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ import jax
 import numpy as np
 from jax.experimental.multihost_utils import process_allgather, sync_global_devices
 
+from bertjax.atomic import atomic_directory
 from bertjax.convert import save_pretrained
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.data.pretraining.shards import PreparedCorpus
-from bertjax.data.tokenizer import load_tokenizer
+from bertjax.data.tokenizer import load_tokenizer, save_tokenizer
 from bertjax.errors import ConfigError
 from bertjax.model.layout import unstack_layers
 from bertjax.runs.fill_mask_examples import describe_fill_mask
@@ -41,24 +42,27 @@ class PretrainingConfig:
 
 
 def _prepared_data(data: PretrainingDataSection, context: RunContext) -> tuple[PreparedCorpus, Any]:
-    """The prepared corpus and tokenizer: from `data.prepared`, or prepared into the run folder (read back on a
-    restart). Each process prepares and reads only its share (its files, or every N-th document or tfds example)
-    and makes its rows of every global batch from it."""
+    """The prepared corpus and tokenizer: from `data.prepared`, or prepared into the run folder's `data/` (read back
+    on a restart), laid out as scripts/prepare_pretraining_data.py lays out a folder, vocabulary included, so that
+    another run can name it as `data.prepared`. Each process prepares and reads only its share (its files, or every
+    N-th document or tfds example) and makes its rows of every global batch from it."""
     share = dict(process_index=jax.process_index(), process_count=jax.process_count())
     if data.prepared:
         return prepared_ahead(data, **share)
     source = corpus_source(data, **share)
-    if data.tokenizer:
-        tokenizer = given_tokenizer(data)
-    else:
+    folder = context.run_dir / "data"
+    saved = folder / "tokenizer"
+    resuming = context.checkpointer.latest_step() is not None and saved.is_dir()  # its model needs its vocabulary
+    if jax.process_index() == 0 and not resuming:
         # Process 0 learns the vocabulary from a sample of its share; the others wait for it in the (shared) folder.
-        saved = context.run_dir / "tokenizer"
-        resuming = context.checkpointer.latest_step() is not None and saved.is_dir()  # its model needs its vocabulary
-        if jax.process_index() == 0 and not resuming:
+        if data.tokenizer:
+            with atomic_directory(saved) as staging:
+                save_tokenizer(given_tokenizer(data), staging)
+        else:
             train_vocabulary(data, source, saved)
-        sync_global_devices("bertjax: vocabulary saved")
-        tokenizer = load_tokenizer(saved)
-    return prepare_share(data, source, tokenizer, context.run_dir / "data", context.primary, context.say), tokenizer
+    sync_global_devices("bertjax: vocabulary saved")
+    tokenizer = load_tokenizer(saved)
+    return prepare_share(data, source, tokenizer, folder, context.primary, context.say), tokenizer
 
 
 def run_pretraining(config: PretrainingConfig) -> dict[str, float]:
