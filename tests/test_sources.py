@@ -205,7 +205,8 @@ def _bad_line(documents: list[list[str]], line: str, at: int) -> bytes:
 def test_bad_json_lines_are_named_by_file_and_line(tmp_path: Path, documents, tokenizer) -> None:
     cases = [("{\"id\": 1, \"text\": \"Cut off", "invalid JSON \\(Unterminated string starting at at column 19\\)"),
              ("[\"a list\"]", "expected a JSON object \\(\\{...\\}\\), got list"),
-             ("{\"text\": 5}", "field 'text' holds a JSON int, not text")]
+             ("{\"text\": 5}", "field 'text' holds a JSON int, not text \\(nor a list of strings\\)"),
+             ("{\"text\": [\"a\", 5]}", "field 'text' holds a JSON list, not text")]
     for index, (line, message) in enumerate(cases):
         for suffix, compress in ((".jsonl", bytes), (".jsonl.zst", zstandard.ZstdCompressor().compress)):
             path = tmp_path / f"bad{index}{suffix}"
@@ -215,6 +216,15 @@ def test_bad_json_lines_are_named_by_file_and_line(tmp_path: Path, documents, to
     null = tmp_path / "null.jsonl"  # a null or blank text is no document
     null.write_bytes(_bad_line(documents, "{\"text\": null}", 3) + b"{\"text\": \"  \"}\n")
     assert [document for task in FileSource(str(null)).tasks(10**6) for document in task.read()[0]] == documents
+
+
+def test_json_lines_of_split_text_are_read_as_text(tmp_path: Path) -> None:
+    """Token-classification sets as published (Resume and Weibo NER: characters; CoNLL: words) serve as corpora."""
+    path = tmp_path / "ner.jsonl"
+    path.write_text('{"text": ["高", "勇", "：", "男", "。", "中", "国", "国", "籍", "。"], "label": ["B-NAME"]}\n'
+                    '{"text": ["EU", "rejects", "German", "call", "."]}\n', encoding="utf-8")
+    documents = [document for task in FileSource(str(path)).tasks(10**6) for document in task.read()[0]]
+    assert documents == [["高勇：男。", "中国国籍。"], ["EU rejects German call ."]]
 
 
 def test_bad_files_are_named(tmp_path: Path, documents, tokenizer) -> None:

@@ -126,9 +126,15 @@ def text_sentences(text: str) -> list[str]:
     return [sentence for line in text_lines(text) for sentence in split_sentences(line)]
 
 
+def joined_pieces(pieces: list[str]) -> str:
+    """The text of a record that holds it split, as token-classification sets publish theirs: characters (every
+    piece one character, as Chinese NER sets) joined as they are, words joined with spaces."""
+    return "".join(pieces) if all(len(piece) == 1 for piece in pieces) else " ".join(pieces)
+
+
 def json_documents(text: str, text_field: str, where: Callable[[int], str]) -> Documents:
-    """One document per JSON-lines record (its `text_field`, split into sentences); a record whose field is null or
-    blank gives none. where(i): `file line N` of the text's i-th line, for the errors: a line that is not a JSON
+    """One document per JSON-lines record (its `text_field`, text or a list of its pieces: `joined_pieces`, split
+    into sentences); a record whose field is null or blank gives none. where(i): `file line N` of the text's i-th line, for the errors: a line that is not a JSON
     object, a record without the field, or a field that is not text."""
     documents = []
     for index, line in enumerate(text.split("\n")):
@@ -140,9 +146,11 @@ def json_documents(text: str, text_field: str, where: Callable[[int], str]) -> D
                             f"{', '.join(map(repr, record)) or 'none'}); set data.text_field to the one that holds "
                             f"the text")
         value = record[text_field]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = joined_pieces(value)
         if value is not None and not isinstance(value, str):
-            raise DataError(f"{where(index)}: field {text_field!r} holds a JSON {type(value).__name__}, not text; set "
-                            f"data.text_field to the field that holds the text")
+            raise DataError(f"{where(index)}: field {text_field!r} holds a JSON {type(value).__name__}, not text (nor "
+                            f"a list of strings); set data.text_field to the field that holds the text")
         if value and (sentences := text_sentences(value)):
             documents.append(sentences)
     return documents
