@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from test_model import quick_jit
 
-from bertjax.model.attention import (banded_attention, local_attention_mask, packed_attention_mask,
+from bertjax.model import ModelOptions, ModernBertConfig
+from bertjax.model.attention import (SelfAttention, banded_attention, local_attention_mask, packed_attention_mask,
                                      reference_attention, uses_band)
 from bertjax.model.dropout import Dropout
 
@@ -101,3 +102,24 @@ def test_band_dropout_drops_probabilities_inside_the_window() -> None:
                                                          (64, jnp.int32(8), False), (64, 0, False)])
 def test_band_is_used_for_static_windows_in_rows_of_four_windows(seq: int, window: object, expected: bool) -> None:
     assert uses_band(seq, window) is expected
+
+
+@pytest.mark.parametrize(("window", "options", "squares"), [
+    (WINDOW, ModelOptions(), False), (None, ModelOptions(), True), (WINDOW, ModelOptions(attention="fused"), True)])
+def test_self_attention_builds_no_square_with_a_band(window: int | None, options: ModelOptions,
+                                                     squares: bool) -> None:
+    """With a static window and the reference attention, nothing of [.., seq, seq] is computed, forward or
+    backward, for a padded batch; global attention and the fused kernel (which keeps the masked full path) do."""
+    seq = 64
+    config = ModernBertConfig(vocab_size=10, hidden_size=HEADS * HEAD_SIZE, num_attention_heads=HEADS,
+                              num_hidden_layers=1, intermediate_size=8, pad_token_id=0)
+    module = SelfAttention(config, options, output_projection="Wo")
+    hidden = jnp.zeros((3, seq, config.hidden_size))
+    params = module.init(jax.random.key(0), hidden, padding_mask(seq), True, window=window)
+
+    def loss(params: object) -> jax.Array:
+        return jnp.sum(module.apply(params, hidden, padding_mask(seq), True, window=window)[0])
+
+    program = jax.make_jaxpr(jax.grad(loss))(params)
+    shapes = [variable.aval.shape for equation in program.eqns for variable in equation.outvars]
+    assert any(shape[-2:] == (seq, seq) for shape in shapes) is squares
