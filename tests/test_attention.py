@@ -4,6 +4,8 @@ attention dropout."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,18 +49,20 @@ def full_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: jax
     return reference_attention(query, key, value, local_attention_mask(mask, WINDOW), Dropout(0.0), True)[0]
 
 
-def band_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array) -> jax.Array:
-    return banded_attention(query, key, value, mask, WINDOW, Dropout(0.0), True)
+def band_attention(query: jax.Array, key: jax.Array, value: jax.Array, mask: jax.Array,
+                   chunks: int = 1) -> jax.Array:
+    return banded_attention(query, key, value, mask, WINDOW, Dropout(0.0), True, chunks)
 
 
-@pytest.mark.parametrize("seq", [64, 90])  # whole windows; not (the last block padded)
+@pytest.mark.parametrize(("seq", "chunks"), [(64, 1), (90, 1), (90, 3)])  # whole windows, or the last padded
 @pytest.mark.parametrize("mask", list(MASKS))
-def test_band_equals_the_masked_full_attention(seq: int, mask: str) -> None:
+def test_band_equals_the_masked_full_attention(seq: int, chunks: int, mask: str) -> None:
     """Every position, padding included: a padding query whose window holds only padding gets the row's mean value
-    in both."""
+    in both. In slices of the batch as in one."""
     inputs = (*projections(seq), MASKS[mask](seq))
     expected = quick_jit(full_attention)(*inputs)
-    np.testing.assert_allclose(quick_jit(band_attention)(*inputs), expected, rtol=0, atol=1e-5)
+    ours = quick_jit(functools.partial(band_attention, chunks=chunks))(*inputs)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("mask", list(MASKS))
@@ -79,14 +83,14 @@ def test_band_gradients_equal_the_masked_full_attentions(mask: str) -> None:
 def test_band_dropout_drops_probabilities_inside_the_window() -> None:
     """With one-hot values (value i is the unit vector of key i) the context is each query's dropped probability
     row: every entry is 0 or the undropped probability over the keep probability, about half are dropped, and none
-    falls outside the window."""
+    falls outside the window (in slices of the batch, each with its part of the mask)."""
     seq = 64
     query, key, _ = projections(seq)
     value = jnp.broadcast_to(jnp.eye(seq)[None, :, None, :], (3, seq, HEADS, seq))
     mask = padding_mask(seq)
     module = Dropout(0.5)
     dropped = module.apply({}, method=lambda dropout: banded_attention(
-        query, key, value, mask, WINDOW, dropout, deterministic=False), rngs={"dropout": jax.random.key(0)})
+        query, key, value, mask, WINDOW, dropout, deterministic=False, chunks=3), rngs={"dropout": jax.random.key(0)})
     tokens = np.asarray(mask, bool)  # [batch, seq]: padding queries without keys are left out
     probabilities = np.asarray(band_attention(query, key, value, mask))[tokens]  # [queries, heads, keys]
     dropped = np.asarray(dropped)[tokens]
