@@ -47,6 +47,9 @@ SHAPES = {
                    norm_bias=True, classifier_bias=True, decoder_bias=False, hidden_activation="silu",
                    classifier_activation="gelu_pytorch_tanh", norm_eps=1e-6),
 }
+# Rows many windows long: ModernBERT's pattern (global, local, local) with a window of +-8 tokens.
+LONG_ROW_SHAPES = {"windows": dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=48,
+                                   local_attention=16)}
 NUM_LABELS = 3
 HF_OUTPUTS = {  # our output name -> transformers' output field, per head
     ENCODER: {"last_hidden_state": "last_hidden_state", "hidden_states": "hidden_states",
@@ -63,7 +66,7 @@ PACKED = ((5, 4), (7, 5))  # two rows of 12 tokens: the first ends in 3 padding 
 
 def hf_config(shape: str, head: str = ENCODER) -> transformers.ModernBertConfig:
     num_labels = 2 if head == "question_answering" else NUM_LABELS  # its classifier gives start and end
-    return transformers.ModernBertConfig(**TOKENS, **SHAPES[shape], num_labels=num_labels,
+    return transformers.ModernBertConfig(**TOKENS, **{**SHAPES, **LONG_ROW_SHAPES}[shape], num_labels=num_labels,
                                          attn_implementation="eager")
 
 
@@ -203,15 +206,10 @@ def test_packed_rows_give_each_sequence_as_alone(tmp_path: Path, shape: str, hea
                                        err_msg=f"{name} of the sequence at row {row}, columns {columns}")
 
 
-@pytest.mark.parametrize("shape", ["modernbert", "biased"])
-def test_masked_lm_gradients_equal_transformers(tmp_path: Path, shape: str) -> None:
-    """The MLM loss (cross entropy over the labelled tokens) and its gradient for every weight, the tied word
-    embeddings included."""
-    model = tiny_hf_model(shape, "masked_lm", seed=3)
-    model.save_pretrained(tmp_path)
-    config, params, _ = load_pretrained(tmp_path, "masked_lm")
-    batch = padded_batch("masked_lm")
-    positions = np.array([[1, 6, 10], [0, 4, 8], [2, 3, 4]], np.int32)  # [batch, predictions], inside each row
+def assert_mlm_gradients_equal(model: torch.nn.Module, config: ModernBertConfig, params: Any,
+                               batch: dict[str, np.ndarray], positions: np.ndarray) -> None:
+    """The MLM loss (cross entropy over the tokens at `positions` [batch, predictions]) and its gradient for every
+    weight, the tied word embeddings included, as transformers computes them."""
     labels = np.take_along_axis(batch["input_ids"], positions, axis=1)
     torch_labels = np.full(batch["input_ids"].shape, -100)
     np.put_along_axis(torch_labels, positions, labels, axis=1)
@@ -234,6 +232,37 @@ def test_masked_lm_gradients_equal_transformers(tmp_path: Path, shape: str) -> N
     assert sorted(ours) == sorted(theirs)
     for name, gradient in theirs.items():
         np.testing.assert_allclose(ours[name], gradient, rtol=0, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", ["modernbert", "biased"])
+def test_masked_lm_gradients_equal_transformers(tmp_path: Path, shape: str) -> None:
+    model = tiny_hf_model(shape, "masked_lm", seed=3)
+    model.save_pretrained(tmp_path)
+    config, params, _ = load_pretrained(tmp_path, "masked_lm")
+    positions = np.array([[1, 6, 10], [0, 4, 8], [2, 3, 4]], np.int32)  # [batch, predictions], inside each row
+    assert_mlm_gradients_equal(model, config, params, padded_batch("masked_lm"), positions)
+
+
+def test_rows_of_many_windows_equal_transformers(tmp_path: Path) -> None:
+    """Rows ten windows long (+-8 tokens), where the local layers attend over their band only: padded rows (one of
+    five and a half windows, one shorter than a window) give transformers' hidden states and MLM gradients."""
+    lengths, seq = (80, 45, 6), 80
+    model = tiny_hf_model("windows", "masked_lm", seed=5)
+    model.save_pretrained(tmp_path)
+    config, params, _ = load_pretrained(tmp_path, "masked_lm")
+    assert config.architecture.windows == (None, 8, 8)
+    rng = np.random.default_rng(2)
+    input_ids = np.zeros((len(lengths), seq), np.int32)
+    for row, length in enumerate(lengths):
+        input_ids[row, :length] = rng.integers(3, TOKENS["vocab_size"], length)
+    batch = {"input_ids": input_ids, "attention_mask": (input_ids > 0).astype(np.int32)}
+    encoder = transformers.ModernBertModel(hf_config("windows")).eval()
+    encoder.load_state_dict(model.model.state_dict())
+    assert_parity(our_outputs(config, ENCODER, params["model"], batch, attentions=False),
+                  {name: value for name, value in torch_outputs(encoder, ENCODER, batch).items()
+                   if name != "attentions"})
+    positions = np.array([[0, 37, 79], [3, 30, 44], [0, 2, 5]], np.int32)
+    assert_mlm_gradients_equal(model, config, params, batch, positions)
 
 
 @pytest.fixture(scope="module")
