@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ from bertjax.data.builtin import builtin_corpus, builtin_sentiment
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError, DataError
 from bertjax.pipelines import pipeline, task_of_folder
+from bertjax.pipelines.common import softmax
+from bertjax.pipelines.packing import pack_texts
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -240,7 +243,8 @@ def _torch_windows(directory: Path, model_class: str, text: str | list[str], max
                          return_overflowing_tokens=True, is_split_into_words=split, return_tensors="pt")
     model = getattr(transformers, model_class).from_pretrained(directory).eval()
     with torch.no_grad():
-        logits = model(**{key: encoding[key] for key in ("input_ids", "token_type_ids", "attention_mask")}).logits
+        logits = model(**{key: encoding[key] for key in ("input_ids", "token_type_ids", "attention_mask")
+                          if key in encoding}).logits
     return encoding, logits.numpy().astype(np.float64)
 
 
@@ -268,6 +272,49 @@ def test_long_texts_are_classified_by_their_windows_mean(models: dict[str, Path]
     assert cut["label"] == reference["label"] and cut["score"] == pytest.approx(reference["score"], abs=1e-5)
     with pytest.raises(ConfigError, match=r"stride \(62\) must be at least 0 and below the 62 text tokens"):
         pipeline("text-classification", models["classifier"], max_seq_length=64, stride=62)
+
+
+@pytest.fixture(scope="module")
+def modernbert_mean_classifier(modernbert_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ModernBERT classifier with `classifier_pooling` mean (its folder's default is cls)."""
+    directory = shutil.copytree(modernbert_models["classifier"], tmp_path_factory.mktemp("mean") / "classifier")
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    assert config["classifier_pooling"] == "cls"
+    (directory / "config.json").write_text(json.dumps({**config, "classifier_pooling": "mean"}), encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize("name", ["classifier", "regression", "modernbert", "modernbert-mean"])
+def test_packed_scores_equal_each_text_alone(name: str, models: dict[str, Path], modernbert_models: dict[str, Path],
+                                             modernbert_mean_classifier: Path) -> None:
+    """Short texts and a text of several windows in one call, packed several to a row: each text's scores are the
+    mean over its windows of what our head gives each window alone in a row, and of what PyTorch gives
+    transformers' own windows of it ([CLS] through BERT's pooler, ModernBERT's [CLS] or mean pooling; softmax
+    probabilities, or a regression model's values)."""
+    directory, model_class = {
+        "classifier": (models["classifier"], "BertForSequenceClassification"),
+        "regression": (models["regression"], "BertForSequenceClassification"),
+        "modernbert": (modernbert_models["classifier"], "ModernBertForSequenceClassification"),
+        "modernbert-mean": (modernbert_mean_classifier, "ModernBertForSequenceClassification")}[name]
+    sentences = _sentences(9)
+    texts = [*sentences[:5], _long_text(12), *sentences[5:]]
+    classify = pipeline("text-classification", directory, max_seq_length=64, stride=16)
+    scores = classify.scores(texts)
+    scored = (lambda logits: logits) if classify.regression else softmax
+
+    windows = classify._tokenize(texts, stride=16)
+    assert len(windows.text_index) >= len(texts) + 3  # the long text is several windows
+    lengths = np.asarray([len(ids) for ids in windows.features["input_ids"]])
+    assert len(pack_texts(lengths, 64)) < len(lengths) - 4  # packed: the short texts share rows
+    module, params = classify.model.module(), classify.model.params
+    alone = [np.asarray(module.apply({"params": params}, ids[None], np.ones_like(ids)[None], types[None])["logits"][0],
+                        np.float64) for ids, types in zip(windows.features["input_ids"],
+                                                          windows.features["token_type_ids"])]
+    np.testing.assert_allclose(scores, windows.mean_over_windows([scored(logits) for logits in alone]), rtol=0,
+                               atol=1e-5)
+    theirs = [scored(_torch_windows(directory, model_class, text, 64, 16)[1]).mean(0) for text in texts]
+    np.testing.assert_allclose(scores, theirs, rtol=0, atol=1e-5)
+    assert classify.regression or len(set(scores.argmax(-1))) > 1  # the head tells the texts apart
 
 
 def _max_context_window(token: int, sizes: list[int], stride: int) -> tuple[int, int]:
