@@ -504,12 +504,13 @@ def test_every_local_device_runs_a_share(models: dict[str, Path], tmp_path: Path
 
 
 def test_long_calls_show_progress(models: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """Batches of one packed row (batch_size 2: 64 tokens, at least a row of 128)."""
     classify = pipeline("text-classification", models["classifier"], batch_size=2)
-    classify(_sentences(4))
-    assert "text-classification" not in capsys.readouterr().err  # 2 batches: no bar
     classify(_sentences(20))
-    assert "text-classification: " in capsys.readouterr().err  # 10 batches: a bar
-    pipeline("text-classification", models["classifier"], batch_size=2, progress=False)(_sentences(20))
+    assert "text-classification" not in capsys.readouterr().err  # 3 rows: no bar
+    classify(_sentences(100))
+    assert "text-classification: " in capsys.readouterr().err  # 12 rows: a bar
+    pipeline("text-classification", models["classifier"], batch_size=2, progress=False)(_sentences(100))
     assert "text-classification" not in capsys.readouterr().err
 
 
