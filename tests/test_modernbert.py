@@ -192,7 +192,7 @@ def test_packed_rows_give_each_sequence_as_alone(tmp_path: Path, shape: str, hea
     config, params, _ = load_pretrained(tmp_path, head)
     packed, places = packed_batch()
     batch = {**packed, "attention_mask": packed_attention_mask(jnp.asarray(packed["sequence_ids"]))}
-    # The bare encoder without its pooling: a mean over a packed row's tokens would mix its sequences.
+    # The bare encoder without its pooling (which reads each row's first sequence only).
     module = BertModel(config, add_pooling_layer=False) if head == ENCODER else head_module(head, config)
     output = quick_jit(lambda params, batch: module.apply({"params": params}, batch["input_ids"],
                                                           batch["attention_mask"],
@@ -204,6 +204,31 @@ def test_packed_rows_give_each_sequence_as_alone(tmp_path: Path, shape: str, hea
         for name, value in ours.items():
             np.testing.assert_allclose(np.asarray(value)[row:row + 1, columns], expected[name], rtol=0, atol=1e-5,
                                        err_msg=f"{name} of the sequence at row {row}, columns {columns}")
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_packed_sequences_are_classified_each_as_alone(tmp_path: Path, shape: str) -> None:
+    """The sequence classifier pooled at each packed sequence's first token ([CLS] pooling, or the mean over the
+    tokens it attends to): each sequence's logits are those transformers gives it alone."""
+    head = "sequence_classification"
+    model = tiny_hf_model(shape, head, seed=11)
+    model.save_pretrained(tmp_path)
+    config, params, _ = load_pretrained(tmp_path, head)
+    packed, places = packed_batch()
+    starts = np.asarray([[columns.start for row_of, columns in places if row_of == row] for row in range(len(PACKED))],
+                        np.int32)  # [rows, sequences]
+    module = head_module(head, config)
+    logits = quick_jit(lambda params, batch: module.apply(
+        {"params": params}, batch["input_ids"], packed_attention_mask(batch["sequence_ids"]),
+        position_ids=batch["position_ids"], pooled_positions=batch["starts"])["logits"])(
+        params, {**packed, "starts": starts})
+    assert logits.shape == (len(PACKED), 2, NUM_LABELS)
+    for row, columns in places:
+        alone = {"input_ids": packed["input_ids"][row:row + 1, columns]}
+        expected = torch_outputs(model, head, {**alone, "attention_mask": np.ones_like(alone["input_ids"])})
+        slot = list(starts[row]).index(columns.start)
+        np.testing.assert_allclose(np.asarray(logits)[row, slot], expected["logits"][0], rtol=0, atol=1e-5,
+                                   err_msg=f"logits of the sequence at row {row}, columns {columns}")
 
 
 def assert_mlm_gradients_equal(model: torch.nn.Module, config: ModernBertConfig, params: Any,

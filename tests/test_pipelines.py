@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +16,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_model import quick_jit
 
-from bertjax.data.batching import fine_bucket_lengths
 from bertjax.data.builtin import builtin_corpus, builtin_sentiment
 from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError, DataError
 from bertjax.pipelines import pipeline, task_of_folder
+from bertjax.pipelines.common import softmax
+from bertjax.pipelines.packing import pack_texts
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -231,16 +234,18 @@ def test_bfloat16_pipelines_stay_close_to_float32(minilm_dir: Path, models: dict
         pipeline("feature-extraction", minilm_dir, dtype="half")
 
 
-def _torch_windows(directory: Path, model_class: str, text: str | list[str], max_length: int, stride: int,
-                   split: bool = False) -> tuple[Any, np.ndarray]:
-    """transformers' own windows of `text` (its tokenizer's overflowing tokens) and PyTorch's logits on each:
-    (the encoding, [windows, tokens, labels] or [windows, labels] logits)."""
+def _torch_windows(directory: Path, model_class: str, texts: list[str] | list[list[str]], max_length: int,
+                   stride: int, split: bool = False) -> tuple[Any, np.ndarray]:
+    """transformers' own windows of `texts` (its tokenizer's overflowing tokens; `overflow_to_sample_mapping` gives
+    each window's text) and PyTorch's logits on each: (the encoding, [windows, tokens, labels] or [windows, labels]
+    logits)."""
     tokenizer = load_tokenizer(directory)
-    encoding = tokenizer([text], truncation=True, max_length=max_length, stride=stride, padding=True,
+    encoding = tokenizer(texts, truncation=True, max_length=max_length, stride=stride, padding=True,
                          return_overflowing_tokens=True, is_split_into_words=split, return_tensors="pt")
     model = getattr(transformers, model_class).from_pretrained(directory).eval()
     with torch.no_grad():
-        logits = model(**{key: encoding[key] for key in ("input_ids", "token_type_ids", "attention_mask")}).logits
+        logits = model(**{key: encoding[key] for key in ("input_ids", "token_type_ids", "attention_mask")
+                          if key in encoding}).logits
     return encoding, logits.numpy().astype(np.float64)
 
 
@@ -254,7 +259,7 @@ def test_long_texts_are_classified_by_their_windows_mean(models: dict[str, Path]
     truncation, transformers.pipeline's result on the text cut to the window."""
     text, short = _long_text(12), _sentences(1)[0]
     classify = pipeline("text-classification", models["classifier"], max_seq_length=64, stride=16)
-    encoding, logits = _torch_windows(models["classifier"], "BertForSequenceClassification", text, 64, 16)
+    encoding, logits = _torch_windows(models["classifier"], "BertForSequenceClassification", [text], 64, 16)
     assert len(logits) >= 4
     probabilities = np.exp(logits - logits.max(-1, keepdims=True))
     expected = (probabilities / probabilities.sum(-1, keepdims=True)).mean(0)
@@ -268,6 +273,56 @@ def test_long_texts_are_classified_by_their_windows_mean(models: dict[str, Path]
     assert cut["label"] == reference["label"] and cut["score"] == pytest.approx(reference["score"], abs=1e-5)
     with pytest.raises(ConfigError, match=r"stride \(62\) must be at least 0 and below the 62 text tokens"):
         pipeline("text-classification", models["classifier"], max_seq_length=64, stride=62)
+
+
+@pytest.fixture(scope="module")
+def modernbert_mean_classifier(modernbert_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ModernBERT classifier with `classifier_pooling` mean (its folder's default is cls)."""
+    directory = shutil.copytree(modernbert_models["classifier"], tmp_path_factory.mktemp("mean") / "classifier")
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    assert config["classifier_pooling"] == "cls"
+    (directory / "config.json").write_text(json.dumps({**config, "classifier_pooling": "mean"}), encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize("name", ["classifier", "regression", "modernbert", "modernbert-mean"])
+def test_packed_scores_equal_each_text_alone(name: str, models: dict[str, Path], modernbert_models: dict[str, Path],
+                                             modernbert_mean_classifier: Path) -> None:
+    """Short texts and a text of several windows in one call, packed several to a row: each text's scores are the
+    mean over its windows of what our head gives each window alone in a row (padded), and of what PyTorch gives
+    transformers' own windows of it ([CLS] through BERT's pooler, ModernBERT's [CLS] or mean pooling; softmax
+    probabilities, or a regression model's values)."""
+    directory, model_class = {
+        "classifier": (models["classifier"], "BertForSequenceClassification"),
+        "regression": (models["regression"], "BertForSequenceClassification"),
+        "modernbert": (modernbert_models["classifier"], "ModernBertForSequenceClassification"),
+        "modernbert-mean": (modernbert_mean_classifier, "ModernBertForSequenceClassification")}[name]
+    sentences = _sentences(9)
+    texts = [*sentences[:5], _long_text(12), *sentences[5:]]
+    classify = pipeline("text-classification", directory, max_seq_length=64, stride=16)
+    scores = classify.scores(texts)
+    scored = (lambda logits: logits) if classify.regression else softmax
+
+    windows = classify._tokenize(texts, stride=16)
+    assert len(windows.text_index) >= len(texts) + 3  # the long text is several windows
+    lengths = np.asarray([len(ids) for ids in windows.features["input_ids"]])
+    assert len(pack_texts(lengths, 64)) < len(lengths) - 4  # packed: the short texts share rows
+    padded = {key: np.stack([np.pad(values, (0, lengths.max() - len(values)), constant_values=fill)
+                             for values in windows.features[key]])
+              for key, fill in (("input_ids", classify.model.tokenizer.pad_token_id), ("attention_mask", 0),
+                                ("token_type_ids", 0))}  # [windows, longest]: one window a row
+    module = classify.model.module()
+    alone = quick_jit(lambda params, batch: module.apply({"params": params}, batch["input_ids"],
+                                                         batch["attention_mask"], batch["token_type_ids"]))(
+        classify.model.params, padded)["logits"]
+    np.testing.assert_allclose(scores, windows.mean_over_windows(scored(np.asarray(alone, np.float64))), rtol=0,
+                               atol=1e-5)
+    encoding, logits = _torch_windows(directory, model_class, texts, 64, 16)
+    text_of_window = encoding["overflow_to_sample_mapping"].numpy()
+    assert len(logits) == len(lengths)
+    theirs = [scored(logits[text_of_window == text]).mean(0) for text in range(len(texts))]
+    np.testing.assert_allclose(scores, theirs, rtol=0, atol=1e-5)
+    assert classify.regression or len(set(scores.argmax(-1))) > 1  # the head tells the texts apart
 
 
 def _max_context_window(token: int, sizes: list[int], stride: int) -> tuple[int, int]:
@@ -290,7 +345,7 @@ def test_long_texts_are_tagged_token_by_token_from_their_window_of_most_context(
     given = text.split() if split else text
     tagger = pipeline("token-classification", models["tagger"], max_seq_length=32, stride=8)
     (words,) = tagger.tagged_words([given], split=split)
-    encoding, logits = _torch_windows(models["tagger"], "BertForTokenClassification", given, 32, 8, split)
+    encoding, logits = _torch_windows(models["tagger"], "BertForTokenClassification", [given], 32, 8, split)
     sizes = [sum(1 for sequence in encoding.sequence_ids(window) if sequence == 0) for window in range(len(logits))]
     assert len(sizes) >= 5
     whole = load_tokenizer(models["tagger"])(given, add_special_tokens=False, is_split_into_words=split)
@@ -380,21 +435,19 @@ def test_multiple_choice_equals_pytorch(models: dict[str, Path]) -> None:
 
 
 def test_many_inputs_compile_few_programs(models: dict[str, Path]) -> None:
-    """100 texts of 9 to 113 tokens, of 40 distinct lengths, in batches of 8: at most one program per bucket
-    length the batches reach (multiples of 16 up to 128, then of 64), compiled once; a second call compiles
-    nothing."""
+    """100 texts of 9 to 113 tokens, of 40 distinct lengths, in batches of 8: packed into rows of 128 tokens, the
+    call runs one program, compiled once; a second call compiles nothing, and texts one at a time one program more."""
     classify = pipeline("text-classification", models["classifier"], batch_size=8)
     sentences = _sentences(60)
     texts = [*sentences, *(" ".join(sentences[start:start + 1 + start % 8]) for start in range(40))]
     lengths = [len(ids) for ids in load_tokenizer(models["classifier"])(texts)["input_ids"]]
-    buckets = np.asarray(fine_bucket_lengths(classify.max_seq_length))
-    reached = set(buckets[np.searchsorted(buckets, lengths)].tolist())
-    assert len(set(lengths)) >= 40 and len(reached) >= 7
+    assert len(set(lengths)) >= 40 and max(lengths) <= 128
     results = classify(texts)
-    assert len(results) == 100 and classify._runner._function._cache_size() <= len(reached)
-    assert classify(texts) == results and classify._runner._function._cache_size() <= len(reached)
+    assert len(results) == 100 and classify._runner._function._cache_size() == 1
+    assert classify(texts) == results and classify._runner._function._cache_size() == 1
     one_by_one = [classify(text) for text in texts[:5]]
     assert [row["label"] for row in one_by_one] == [row["label"] for row in results[:5]]
+    assert classify._runner._function._cache_size() == 2
 
 
 def test_bad_input(models: dict[str, Path], mlm_dir: Path, minilm_dir: Path) -> None:
@@ -451,12 +504,13 @@ def test_every_local_device_runs_a_share(models: dict[str, Path], tmp_path: Path
 
 
 def test_long_calls_show_progress(models: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """Batches of one packed row (batch_size 2: 64 tokens, at least a row of 128)."""
     classify = pipeline("text-classification", models["classifier"], batch_size=2)
-    classify(_sentences(4))
-    assert "text-classification" not in capsys.readouterr().err  # 2 batches: no bar
     classify(_sentences(20))
-    assert "text-classification: " in capsys.readouterr().err  # 10 batches: a bar
-    pipeline("text-classification", models["classifier"], batch_size=2, progress=False)(_sentences(20))
+    assert "text-classification" not in capsys.readouterr().err  # 3 rows: no bar
+    classify(_sentences(100))
+    assert "text-classification: " in capsys.readouterr().err  # 12 rows: a bar
+    pipeline("text-classification", models["classifier"], batch_size=2, progress=False)(_sentences(100))
     assert "text-classification" not in capsys.readouterr().err
 
 

@@ -11,7 +11,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bertjax.errors import ConfigError
 from bertjax.model.activations import ACTIVATION_FUNCTIONS
 from bertjax.model.architecture import Architecture
 from bertjax.model.attention import SelfAttention
@@ -310,16 +309,27 @@ class BertModel(nn.Module):
         )
 
     def _pool(self, hidden: jax.Array, attention_mask: jax.Array, positions: jax.Array | None) -> jax.Array:
-        """What sequence heads read: the pooler on [CLS] (BERT), the [CLS] hidden state or the mean over the
-        tokens (ModernBERT's `classifier_pooling`); [batch, hidden], or [batch, k, hidden] at `positions` [batch, k]
-        instead of the first token."""
+        """What sequence heads read: the pooler on [CLS] (BERT), the [CLS] hidden state or the mean over the tokens
+        [CLS] attends to (ModernBERT's `classifier_pooling`); [batch, hidden], or [batch, k, hidden] at `positions`
+        [batch, k] instead of the first token (with the mask of packed sequences, each one's mean over its own
+        tokens)."""
         pooling = self.config.architecture.pooling
         if pooling == "mean":
-            if attention_mask.ndim != 2 or positions is not None:
-                raise ConfigError("classifier_pooling 'mean' averages over each row's tokens: it needs a [batch, seq] "
-                                  "padding mask and one sequence per row, not packed rows")
-            weights = attention_mask.astype(hidden.dtype)[..., None]  # [batch, seq, 1]
-            total = jnp.sum(hidden * weights, axis=1, dtype=jnp.float32)  # float32 sums whatever the compute dtype
-            return (total / jnp.sum(weights, axis=1, dtype=jnp.float32)).astype(hidden.dtype)
+            return _attended_mean(hidden, attention_mask, positions)
         selected = hidden[:, 0] if positions is None else jnp.take_along_axis(hidden, positions[..., None], axis=1)
         return self.pooler(selected) if pooling == "pooler" else selected
+
+
+def _attended_mean(hidden: jax.Array, attention_mask: jax.Array, positions: jax.Array | None) -> jax.Array:
+    """The mean of the hidden states [batch, seq, hidden] that the token at each of `positions` [batch, k] attends to
+    (the mask [batch, seq] or [batch, seq, seq]): [batch, k, hidden], or [batch, hidden] for the first token when
+    `positions` is None. Summed in float32 whatever the compute dtype."""
+    queries = jnp.zeros((hidden.shape[0], 1), jnp.int32) if positions is None else positions
+    if attention_mask.ndim == 2:  # every token attends to its row's tokens
+        weights = jnp.broadcast_to(attention_mask[:, None, :], (*queries.shape, attention_mask.shape[-1]))
+    else:
+        weights = jnp.take_along_axis(attention_mask, queries[..., None], axis=1)  # [batch, k, seq]
+    weights = weights.astype(hidden.dtype)
+    total = jnp.einsum("bks,bsh->bkh", weights, hidden, preferred_element_type=jnp.float32)
+    mean = (total / jnp.sum(weights, axis=-1, keepdims=True, dtype=jnp.float32)).astype(hidden.dtype)
+    return mean[:, 0] if positions is None else mean

@@ -179,14 +179,18 @@ class _ClassifierHead(_EncoderHead):
 
     def __call__(self, input_ids: jax.Array, attention_mask: jax.Array | None = None,
                  token_type_ids: jax.Array | None = None, position_ids: jax.Array | None = None,
-                 deterministic: bool = True) -> Logits:
-        output = self.backbone(input_ids, attention_mask, token_type_ids, position_ids, deterministic)
+                 deterministic: bool = True, pooled_positions: jax.Array | None = None) -> Logits:
+        """pooled_positions (sequence classification): [batch, k] tokens to pool instead of the first, e.g. the
+        [CLS] tokens of packed sequences (with their [batch, seq, seq] mask); logits are then [batch, k, labels]."""
+        output = self.backbone(input_ids, attention_mask, token_type_ids, position_ids, deterministic,
+                               pooled_positions=pooled_positions)
         features = output.last_hidden_state if self.per_token else output.pooled_output
         return {"logits": self.classifier(self._features(features, deterministic))}
 
 
 class BertForSequenceClassification(_ClassifierHead):
-    """Pooled output -> `logits` [batch, num_labels]; num_labels == 1 is regression."""
+    """Pooled output -> `logits` [batch, num_labels], or [batch, k, num_labels] at k pooled positions; num_labels
+    == 1 is regression."""
 
 
 class BertForTokenClassification(_ClassifierHead):
