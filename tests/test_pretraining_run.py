@@ -89,7 +89,7 @@ def test_pretraining_learns_and_exports_to_transformers(tmp_path: Path, capsys: 
     assert_mlm_loss_falls(run_dir, steps=100, by=0.4)
     assert [entry["step"] for entry in read_jsonl(run_dir / "metrics" / "eval.jsonl")] == [0, 50, 100]
     assert set(final) >= {"mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy"}
-    for name in ("config.yaml", "tokenizer/vocab.txt", "hf/config.json", "hf/model.safetensors", "hf/vocab.txt"):
+    for name in ("config.yaml", "data/tokenizer/vocab.txt", "hf/config.json", "hf/model.safetensors", "hf/vocab.txt"):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "plots").glob("*.png")) and list((run_dir / "tensorboard").rglob("events.*"))
 
