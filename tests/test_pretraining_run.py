@@ -288,15 +288,19 @@ def test_a_vocabulary_left_without_a_checkpoint_is_trained_again(tmp_path: Path)
 
 def test_a_runs_data_folder_serves_another_run_as_prepared_data(tmp_path: Path) -> None:
     """A run prepares its corpus into data/ with its vocabulary, as scripts/prepare_pretraining_data.py does: a
-    second run trains on it as it is, with the same vocabulary and batches (so the same losses)."""
+    second run trains on it as it is, and a third that names the vocabulary (data.tokenizer) keeps it in its own
+    data/; all three have the same vocabulary and batches (so the same losses)."""
     steps = ("train.steps=2", "train.eval_batches=1")
+    vocabulary = tmp_path / "first" / "data" / "tokenizer"
     run_pretraining(_config(tmp_path / "first", *steps))
     run_pretraining(_config(tmp_path / "second", f"data.prepared={tmp_path / 'first' / 'data'}", *steps))
-    first, second = ((tmp_path / run / "hf" / "vocab.txt").read_text() for run in ("first", "second"))
-    assert first == second and len(first.splitlines()) == 400
-    losses = [[entry["loss"] for entry in read_jsonl(tmp_path / run / "metrics" / "train.jsonl")]
-              for run in ("first", "second")]
-    assert losses[0] == losses[1] and len(losses[0]) == 2
+    run_pretraining(_config(tmp_path / "third", f"data.tokenizer={vocabulary}", *steps))
+    runs = ("first", "second", "third")
+    vocabularies = [(tmp_path / run / "hf" / "vocab.txt").read_text() for run in runs]
+    assert vocabularies[0] == vocabularies[1] == vocabularies[2] and len(vocabularies[0].splitlines()) == 400
+    assert (tmp_path / "third" / "data" / "tokenizer" / "vocab.txt").read_text() == vocabularies[0]
+    losses = [[entry["loss"] for entry in read_jsonl(tmp_path / run / "metrics" / "train.jsonl")] for run in runs]
+    assert losses[0] == losses[1] == losses[2] and len(losses[0]) == 2
     assert not (tmp_path / "second" / "data").exists()
 
 

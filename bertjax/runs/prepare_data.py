@@ -6,12 +6,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from bertjax.atomic import atomic_directory
 from bertjax.data.pretraining.dataset import PretrainingDataset
-from bertjax.data.tokenizer import load_tokenizer, save_tokenizer
+from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError
 from bertjax.runs.pretraining import PretrainingConfig
-from bertjax.runs.pretraining_data import corpus_source, given_tokenizer, prepare_share, train_vocabulary
+from bertjax.runs.pretraining_data import corpus_source, prepare_share, save_vocabulary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,11 +35,7 @@ def run_preparation(config: PreparationConfig) -> Path:
     if config.prepare.processes < 1:
         raise ConfigError(f"prepare.processes must be at least 1, got {config.prepare.processes}")
     tokenizer_dir = folder / "tokenizer"
-    if data.tokenizer:
-        with atomic_directory(tokenizer_dir) as staging:
-            save_tokenizer(given_tokenizer(data), staging)
-    else:
-        train_vocabulary(data, corpus_source(data), tokenizer_dir)
+    save_vocabulary(data, corpus_source(data), tokenizer_dir)
     tokenizer = load_tokenizer(tokenizer_dir)
     for process_index in range(config.prepare.processes):
         source = corpus_source(data, process_index, config.prepare.processes)

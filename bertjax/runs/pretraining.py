@@ -9,17 +9,16 @@ import jax
 import numpy as np
 from jax.experimental.multihost_utils import process_allgather, sync_global_devices
 
-from bertjax.atomic import atomic_directory
 from bertjax.convert import save_pretrained
 from bertjax.data.pretraining.dataset import PretrainingDataset
 from bertjax.data.pretraining.shards import PreparedCorpus
-from bertjax.data.tokenizer import load_tokenizer, save_tokenizer
+from bertjax.data.tokenizer import load_tokenizer
 from bertjax.errors import ConfigError
 from bertjax.model.layout import unstack_layers
 from bertjax.runs.fill_mask_examples import describe_fill_mask
 from bertjax.runs.model_setup import ModelSection, build_model, describe
-from bertjax.runs.pretraining_data import (PretrainingDataSection, corpus_source, given_tokenizer, prepare_share,
-                                           prepared_ahead, train_vocabulary)
+from bertjax.runs.pretraining_data import (PretrainingDataSection, corpus_source, prepare_share, prepared_ahead,
+                                           save_vocabulary)
 from bertjax.runs.run_dir import RunContext, RunModel, RunSection, run_folder, start_run
 from bertjax.tasks.pretraining import pretraining_eval_sums, pretraining_loss, summarize_pretraining_eval
 from bertjax.train.evaluation import jit_eval, sum_over_batches
@@ -55,11 +54,7 @@ def _prepared_data(data: PretrainingDataSection, context: RunContext) -> tuple[P
     resuming = context.checkpointer.latest_step() is not None and saved.is_dir()  # its model needs its vocabulary
     if jax.process_index() == 0 and not resuming:
         # Process 0 learns the vocabulary from a sample of its share; the others wait for it in the (shared) folder.
-        if data.tokenizer:
-            with atomic_directory(saved) as staging:
-                save_tokenizer(given_tokenizer(data), staging)
-        else:
-            train_vocabulary(data, source, saved)
+        save_vocabulary(data, source, saved)
     sync_global_devices("bertjax: vocabulary saved")
     tokenizer = load_tokenizer(saved)
     return prepare_share(data, source, tokenizer, folder, context.primary, context.say), tokenizer

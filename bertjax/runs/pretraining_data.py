@@ -120,6 +120,16 @@ def train_vocabulary(data: PretrainingDataSection, source: CorpusSource, folder:
         (staging / VOCABULARY_RECORD).write_text(json.dumps(record), encoding="utf-8")
 
 
+def save_vocabulary(data: PretrainingDataSection, source: CorpusSource, folder: Path) -> None:
+    """The vocabulary `data` asks for into `folder`, where prepared data keeps it: the one `data.tokenizer` names, or
+    one learnt from `source` (`train_vocabulary`)."""
+    if data.tokenizer:
+        with atomic_directory(folder) as staging:
+            save_tokenizer(given_tokenizer(data), staging)
+    else:
+        train_vocabulary(data, source, folder)
+
+
 def given_tokenizer(data: PretrainingDataSection) -> Any:
     """The tokenizer `data.tokenizer` names."""
     assert data.tokenizer is not None

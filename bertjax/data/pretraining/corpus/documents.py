@@ -134,8 +134,9 @@ def joined_pieces(pieces: list[str]) -> str:
 
 def json_documents(text: str, text_field: str, where: Callable[[int], str]) -> Documents:
     """One document per JSON-lines record (its `text_field`, text or a list of its pieces: `joined_pieces`, split
-    into sentences); a record whose field is null or blank gives none. where(i): `file line N` of the text's i-th line, for the errors: a line that is not a JSON
-    object, a record without the field, or a field that is not text."""
+    into sentences); a record whose field is null or blank gives none. where(i): `file line N` of the text's i-th
+    line, for the errors: a line that is not a JSON object, a record without the field, or a field that is not
+    text."""
     documents = []
     for index, line in enumerate(text.split("\n")):
         if not line.strip():
