@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bertjax.pipelines.packing import PACKED_ROW_TOKENS, encoder_inputs, pack_texts, packed_batch, slot_one_hot
+from bertjax.model.encoder import attended_mean
+from bertjax.pipelines.packing import PACKED_ROW_TOKENS, encoder_inputs, pack_texts, packed_batch
 
 
 def _features(lengths: list[int]) -> dict[str, list[np.ndarray]]:
@@ -44,8 +45,9 @@ def test_texts_attend_to_themselves_and_slots_select_their_tokens() -> None:
     sequence = np.asarray(batch["sequence_ids"][0])  # [1 1 1 2 2 0 0 0]
     np.testing.assert_array_equal(np.asarray(mask[0]), sequence[:, None] == sequence[None, :])
     np.testing.assert_array_equal(np.asarray(positions[0]), [0, 1, 2, 0, 1, 0, 0, 0])
-    members = np.asarray(slot_one_hot(batch["sequence_ids"], 2))[0]  # [row_length, slots]
-    np.testing.assert_array_equal(members.T, [[1, 1, 1, 0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 0, 0, 0]])
+    hidden = np.arange(8, dtype=np.float32)[None, :, None]  # each token's state: its column
+    means = np.asarray(attended_mean(hidden, mask, batch["starts"]))  # each text pooled over its own tokens
+    np.testing.assert_array_equal(means[0, :, 0], [1.0, 3.5])
 
 
 def test_rows_grow_to_the_bucket_of_a_longer_text() -> None:

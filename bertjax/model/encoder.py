@@ -315,12 +315,12 @@ class BertModel(nn.Module):
         tokens)."""
         pooling = self.config.architecture.pooling
         if pooling == "mean":
-            return _attended_mean(hidden, attention_mask, positions)
+            return attended_mean(hidden, attention_mask, positions)
         selected = hidden[:, 0] if positions is None else jnp.take_along_axis(hidden, positions[..., None], axis=1)
         return self.pooler(selected) if pooling == "pooler" else selected
 
 
-def _attended_mean(hidden: jax.Array, attention_mask: jax.Array, positions: jax.Array | None) -> jax.Array:
+def attended_mean(hidden: jax.Array, attention_mask: jax.Array, positions: jax.Array | None) -> jax.Array:
     """The mean of the hidden states [batch, seq, hidden] that the token at each of `positions` [batch, k] attends to
     (the mask [batch, seq] or [batch, seq, seq]): [batch, k, hidden], or [batch, hidden] for the first token when
     `positions` is None. Summed in float32 whatever the compute dtype."""

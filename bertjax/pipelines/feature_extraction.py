@@ -14,9 +14,10 @@ import numpy as np
 
 from bertjax.convert import ENCODER
 from bertjax.errors import ConfigError
+from bertjax.model.encoder import attended_mean
 from bertjax.pipelines.common import batch_of
 from bertjax.pipelines.model import Pipeline, PredictionModel
-from bertjax.pipelines.packing import encoder_inputs, slot_one_hot
+from bertjax.pipelines.packing import encoder_inputs
 
 HEAD = ENCODER
 POOLINGS = ("mean", "cls", "max", "none")
@@ -45,13 +46,12 @@ def _pooled(module: Any, pooling: str, normalize: bool) -> Any:
     `normalize`."""
 
     def pooled(params: Any, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        hidden = module.apply({"params": params}, *encoder_inputs(batch),
+        inputs = encoder_inputs(batch)
+        hidden = module.apply({"params": params}, *inputs,
                               deterministic=True).last_hidden_state.astype(jnp.float32)  # [rows, length, hidden]
         slots = batch["starts"].shape[1]
-        if pooling == "mean":
-            members = slot_one_hot(batch["sequence_ids"], slots)  # [rows, length, slots]
-            embeddings = jnp.einsum("rls,rlh->rsh", members, hidden) / jnp.maximum(
-                members.sum(axis=1)[..., None], 1e-9)
+        if pooling == "mean":  # each text's first token attends to the text's tokens alone
+            embeddings = attended_mean(hidden, inputs[1], batch["starts"])
         elif pooling == "cls":
             embeddings = jnp.take_along_axis(hidden, batch["starts"][..., None], axis=1)
         else:  # the largest value of each feature over a text's tokens: a segment per slot, padding in one more

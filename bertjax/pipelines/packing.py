@@ -75,8 +75,3 @@ def encoder_inputs(batch: Mapping[str, jax.Array]) -> tuple[jax.Array, ...]:
     to itself ([rows, row_length, row_length] mask)."""
     return (batch["input_ids"], packed_attention_mask(batch["sequence_ids"]), batch["token_type_ids"],
             batch["position_ids"])
-
-
-def slot_one_hot(sequence_ids: jax.Array, slots: int) -> jax.Array:
-    """[rows, row_length] sequence ids -> [rows, row_length, slots] float32: 1 where a token belongs to a slot."""
-    return (sequence_ids[..., None] == jnp.arange(1, slots + 1)).astype(jnp.float32)
