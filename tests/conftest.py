@@ -28,6 +28,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[OWN_CACHE_DIRECTORY] = directory
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (in their order), so that no worker starts a minutes-long test while the other is
+    finishing: the run ends when its longest tail does."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if OWN_CACHE_DIRECTORY in config.stash:
         shutil.rmtree(config.stash[OWN_CACHE_DIRECTORY], ignore_errors=True)

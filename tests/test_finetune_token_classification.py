@@ -258,23 +258,24 @@ def test_token_line_without_tag_is_one_line_error_from_the_script(tmp_path: Path
 
 @pytest.mark.slow
 def test_minilm_learns_conll2003(tmp_path: Path, minilm_dir: Path, shared_data: Path) -> None:
-    """From all-MiniLM-L6-v2: one epoch on the first 1,500 sentences of train.txt, evaluated on the first 500 of
-    valid.txt (F1 0.72 when written; scanned layers compile once for the six layers)."""
+    """From all-MiniLM-L6-v2: one epoch on the first 800 sentences of train.txt at lr 5e-4, evaluated on the first
+    500 of valid.txt (F1 0.63 when written, 0.74 from 1,500 sentences at lr 3e-4 in 1.4 times the time; scanned
+    layers compile once for the six layers)."""
     def first_sentences(path: Path, count: int) -> str:
         blocks = [block for block in path.read_text(encoding="utf-8").split("\n\n")
                   if block.strip() and not block.startswith("-DOCSTART-")]
         return "\n\n".join(blocks[:count]) + "\n"
 
     train, evaluation = tmp_path / "train.txt", tmp_path / "valid.txt"
-    train.write_text(first_sentences(shared_data / "conll2003" / "train.txt", 1500), encoding="utf-8")
+    train.write_text(first_sentences(shared_data / "conll2003" / "train.txt", 800), encoding="utf-8")
     evaluation.write_text(first_sentences(shared_data / "conll2003" / "valid.txt", 500), encoding="utf-8")
     config = load_run_config(FinetuningConfig, None, [
         "task.type=token_classification", f"task.train_file={train}", f"task.eval_file={evaluation}",
         "task.max_seq_length=64", f"model.init_from={minilm_dir}", "model.scan_layers=true", "train.batch_size=16",
-        "train.eval_batch_size=64", "train.epochs=1", "train.log_every=10", "optimizer.learning_rate=0.0003",
+        "train.eval_batch_size=64", "train.epochs=1", "train.log_every=10", "optimizer.learning_rate=0.0005",
         f"train.output_dir={tmp_path / 'run'}"])
     best = run_finetuning(config)["best"]
-    print(f"MiniLM on CoNLL-2003 (train: first 1500 sentences of train.txt, eval: first 500 of valid.txt): "
+    print(f"MiniLM on CoNLL-2003 (train: first 800 sentences of train.txt, eval: first 500 of valid.txt): "
           f"entity F1 {best['f1']:.4f} (precision {best['precision']:.4f}, recall {best['recall']:.4f}); "
           f"all-O baseline F1 {best['baseline_f1']:.4f}")
     assert best["f1"] > 0.5
