@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import jax
@@ -25,9 +26,8 @@ from bertjax.benchmark.report import MeasuredGroup, Results, format_table, rows_
 from bertjax.benchmark.host import host_cpu
 from bertjax.benchmark.memory_probe import ProbeError, isolated_memory_bytes
 from bertjax.benchmark.settings import BenchmarkSettings
-from bertjax.benchmark.timing import Measurement, measure_alternating
-from bertjax.benchmark.steps.torch_reference import (TORCH_ATTENTIONS, TRANSFORMERS_CLASSES, idle_threads_sleep,
-                                              packed_attention_masks)
+from bertjax.benchmark.timing import SETTLE_SECONDS, Measurement, measure_alternating
+from bertjax.benchmark.steps.torch_reference import TORCH_ATTENTIONS, TRANSFORMERS_CLASSES, packed_attention_masks
 from bertjax.benchmark.steps.workloads import (EXTRA_MODELS, masked_lm_labels, model_config, pretraining_objective,
                                         synthetic_batch)
 from bertjax.data.builtin import builtin_corpus, builtin_sentiment
@@ -250,17 +250,33 @@ def test_host_cpu_names_the_processor_and_its_vector_extensions():
     assert host_cpu("model name\t: EPYC\nflags\t: avx2 avx512f avx512_bf16\n") == "EPYC (avx2, avx512f, avx512_bf16)"
 
 
-def test_torch_threads_are_told_to_sleep_before_torch_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """OMP_WAIT_POLICY only takes effect if set before torch loads libgomp: the benchmark's command line must not
-    import torch before `main` sets it, and a user's own setting is kept."""
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    idle_threads_sleep()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    idle_threads_sleep()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
-    check = "import sys; import bertjax.benchmark.cli; sys.exit('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", check], cwd=ROOT).returncode == 0
+class _ClockedRunner(_FakeRunner):
+    """A fake runner whose steps take 10 ms each, recording when each call starts and ends."""
+
+    def __init__(self, label: str, calls: list[tuple[float, float]]) -> None:
+        super().__init__(label, [])
+        self.calls = calls
+
+    def run(self, steps: int) -> None:
+        start = time.perf_counter()
+        time.sleep(0.01 * steps)
+        self.calls.append((start, time.perf_counter()))
+
+
+def test_timed_calls_start_after_a_pause_that_is_not_timed() -> None:
+    """Threads one framework leaves spinning must not run during the next one's timed call: every timed call (the
+    first step and each round) starts at least SETTLE_SECONDS after the call before it ended, and the pause is not
+    in the numbers."""
+    calls: list[tuple[float, float]] = []
+    measurements = measure_alternating([_ClockedRunner("a", calls), _ClockedRunner("b", calls)], steps=2, warmup=1,
+                                       rounds=2)
+    # a: first step, memory step; b: first step, memory step; then rounds a b a b. Timed: first steps and rounds.
+    assert len(calls) == 8
+    for index in (2, 4, 5, 6, 7):
+        assert calls[index][0] - calls[index - 1][1] >= SETTLE_SECONDS
+    for measurement in measurements:
+        assert measurement.first_step_seconds < SETTLE_SECONDS
+        assert all(0.02 <= seconds < SETTLE_SECONDS for seconds in measurement.round_seconds)
 
 
 def test_memory_probe_reads_one_runner_in_a_fresh_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

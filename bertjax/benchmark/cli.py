@@ -8,7 +8,7 @@ import sys
 from bertjax.benchmark.report import format_table, write_json
 from bertjax.benchmark.settings import PIPELINE_MODEL, PIPELINE_WORKLOAD, BenchmarkSettings
 from bertjax.benchmark.steps.suite import run_benchmark
-from bertjax.benchmark.steps.torch_reference import TORCH_ATTENTIONS, idle_threads_sleep
+from bertjax.benchmark.steps.torch_reference import TORCH_ATTENTIONS
 from bertjax.benchmark.steps.workloads import EXTRA_MODELS
 from bertjax.error_report import report_errors
 from bertjax.model.options import ATTENTION_KERNELS, REMAT_POLICIES
@@ -72,7 +72,6 @@ def parse_settings(argv: list[str] | None = None) -> tuple[BenchmarkSettings, ar
 
 def main(argv: list[str] | None = None) -> int:
     reuse_freed_host_memory()  # before JAX starts, as the training scripts do; PyTorch shares the setting
-    idle_threads_sleep()  # before torch is imported
 
     def benchmark() -> None:
         settings, arguments = parse_settings(argv)

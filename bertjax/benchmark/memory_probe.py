@@ -17,7 +17,7 @@ from pathlib import Path
 from bertjax.benchmark.steps.runners import runners_for, start_frameworks
 from bertjax.benchmark.settings import BenchmarkSettings
 from bertjax.benchmark.timing import Measurement, start_runner
-from bertjax.benchmark.steps.torch_reference import TorchRunner, idle_threads_sleep
+from bertjax.benchmark.steps.torch_reference import TorchRunner
 from bertjax.train.host_allocator import reuse_freed_host_memory
 
 _CHILD = "from bertjax.benchmark.memory_probe import main; main()"
@@ -57,7 +57,6 @@ def _settings(fields: dict) -> BenchmarkSettings:
 def main() -> None:
     """The child: reads one request from stdin, prints `{"memory_bytes": N}`."""
     reuse_freed_host_memory()  # as the benchmark's own process sets it, before JAX and PyTorch start
-    idle_threads_sleep()
     request = json.loads(sys.stdin.read())
     settings = _settings(request["settings"])
     pretrained = None if request["pretrained"] is None else Path(request["pretrained"])

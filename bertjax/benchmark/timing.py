@@ -2,6 +2,11 @@
 
 Alternating rounds (A B C, A B C, ...) spread slow periods of a shared machine over all runners instead of
 penalising whichever ran during them; each runner's throughput is the median over its rounds.
+
+Every framework runs with its own default threading. Threads that spin for a while after their work ends
+(PyTorch's OpenMP threads, by default) would take the cores from the runner timed next, so each timed call starts
+after an untimed pause, `SETTLE_SECONDS`, in which they go to sleep. (Making PyTorch's threads sleep at once instead,
+OMP_WAIT_POLICY=PASSIVE, slowed PyTorch itself: docs/performance.md.)
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Protocol
 
 from bertjax.benchmark import memory
 
+SETTLE_SECONDS = 0.2  # before each timed call: libgomp's default spin (300,000 polls) lasts milliseconds
 
 class Runner(Protocol):
     """One framework running one workload on one fixed batch."""
@@ -50,6 +56,8 @@ class Measurement:
 
 
 def _timed(runner: Runner, steps: int) -> float:
+    """Seconds `steps` steps take, started after `SETTLE_SECONDS` without work."""
+    time.sleep(SETTLE_SECONDS)
     start = time.perf_counter()
     runner.run(steps)
     return time.perf_counter() - start

@@ -39,16 +39,6 @@ TRANSFORMERS_CLASSES = {
 }
 
 
-def idle_threads_sleep() -> None:
-    """Makes PyTorch's OpenMP threads sleep as soon as their work ends (OMP_WAIT_POLICY=PASSIVE, unless set).
-
-    By default they spin for a while after each parallel region, and alternating with bertjax in one process they
-    spun on the cores bertjax's next round ran on (docs/performance.md has the numbers). libgomp reads the setting
-    when torch is first imported, so this has to come before that.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def _import_torch() -> tuple[Any, Any]:
     try:
         import torch
