@@ -21,6 +21,7 @@ from bertjax.benchmark import memory
 
 SETTLE_SECONDS = 0.2  # before each timed call: libgomp's default spin (300,000 polls) lasts milliseconds
 
+
 class Runner(Protocol):
     """One framework running one workload on one fixed batch."""
 

@@ -9,7 +9,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bertjax.data.batching import fine_bucket_lengths

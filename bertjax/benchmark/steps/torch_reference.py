@@ -18,7 +18,6 @@ each sequence is computed as it would be alone, as bertjax computes it.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from pathlib import Path
