@@ -63,7 +63,8 @@ def test_overrides_go_before_between_and_after_flags() -> None:
 PRETRAIN = ["model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}",
             "data.vocab_size=400", "data.max_seq_length=32", "data.max_predictions_per_seq=5", "train.batch_size=8",
             "train.eval_batches=1"]
-FINETUNE = ["model.init_from=null", "train.vocab_size=600", "task.max_seq_length=32", "train.batch_size=16",
+FINETUNE = ["model.init_from=null", "train.vocab_size=600", "task.max_seq_length=32", "task.pad_to_max_length=true",
+            "train.batch_size=16",
             "model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}"]
 
 

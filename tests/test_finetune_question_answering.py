@@ -23,8 +23,9 @@ from bertjax.runs.task_family import TaskSection
 
 TINY = ["task.type=question_answering", "model.init_from=null",
         "model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}",
-        "train.vocab_size=300", "task.max_seq_length=48", "task.doc_stride=8", "task.max_query_length=12",
-        "train.batch_size=16", "train.eval_batch_size=32", "train.log_every=5", "optimizer.learning_rate=0.005"]
+        "train.vocab_size=300", "task.max_seq_length=48", "task.pad_to_max_length=true", "task.doc_stride=8",
+        "task.max_query_length=12", "train.batch_size=16", "train.eval_batch_size=32", "train.log_every=5",
+        "optimizer.learning_rate=0.005"]
 CITIES = ["Paris", "Berlin", "Tokyo", "Rome", "Oslo", "Lima", "Cairo", "Quito"]
 FILLER = "The weather there is mild and the markets are busy on most days of the week".split()
 

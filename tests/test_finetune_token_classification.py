@@ -29,8 +29,8 @@ from bertjax.runs.task_family import TaskSection
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["task.type=token_classification", "model.init_from=null",
         "model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}",
-        "train.vocab_size=300", "task.max_seq_length=32", "train.batch_size=16", "train.eval_batch_size=32",
-        "train.log_every=5", "optimizer.learning_rate=0.01"]
+        "train.vocab_size=300", "task.max_seq_length=32", "task.pad_to_max_length=true", "train.batch_size=16",
+        "train.eval_batch_size=32", "train.log_every=5", "optimizer.learning_rate=0.01"]
 PEOPLE = ["Anna Weber", "Peter", "Maria Rossi", "John", "Ken Sato", "Laura"]
 PLACES = ["Paris", "Berlin", "New York", "Tokyo", "Rome", "Oslo"]
 GROUPS = ["Siemens", "the United Nations", "Reuters", "Fiat"]

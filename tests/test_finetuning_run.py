@@ -33,8 +33,8 @@ from bertjax.train.metrics_log import read_jsonl
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.init_from=null",
         "model.changes={hidden_size: 32, num_attention_heads: 2, intermediate_size: 64, num_hidden_layers: 2}",
-        "train.vocab_size=600", "task.max_seq_length=32", "train.batch_size=16", "train.eval_batch_size=32",
-        "train.log_every=1", "optimizer.learning_rate=0.003"]
+        "train.vocab_size=600", "task.max_seq_length=32", "task.pad_to_max_length=true", "train.batch_size=16",
+        "train.eval_batch_size=32", "train.log_every=1", "optimizer.learning_rate=0.003"]
 
 
 def _config(run_dir: Path, *overrides: str) -> FinetuningConfig:
@@ -129,6 +129,19 @@ def test_long_evaluation_texts_are_scored_by_the_mean_of_their_windows(tmp_path:
     assert family.evaluate({"logits": first_windows})["accuracy"] == 0.75
     with pytest.raises(ConfigError, match=r"task.stride: stride \(14\) must be at least 0 and below the 14"):
         ClassificationFamily(section).prepare(dataclasses.replace(section, stride=14), tokenizer, 0, None)
+
+
+def test_pad_to_max_length_gives_batches_of_one_length(tokenizer) -> None:
+    """By default batches are padded to the smallest length bucket that fits them (16 or 32 here); with
+    task.pad_to_max_length every training and evaluation batch is max_seq_length long."""
+    lengths = {}
+    for pad in (False, True):
+        section = TaskSection(max_seq_length=32, pad_to_max_length=pad)
+        data = ClassificationFamily(section).prepare(section, tokenizer, seed=0, fold=None)
+        batches = [data.train.train_batch(step, 8) for step in range(data.train.batches_per_epoch(8))]
+        batches += list(data.evaluation.eval_batches(8))
+        lengths[pad] = {batch["input_ids"].shape[1] for batch in batches}
+    assert lengths == {False: {16, 32}, True: {32}}
 
 
 def test_a_missing_predict_file_or_task_type_fails_before_the_run_folder_is_made(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bertjax.data.batching import BucketedDataset
+from bertjax.data.batching import BucketedDataset, bucket_lengths
 from bertjax.data.windows import check_stride, window_stride
 from bertjax.errors import ConfigError
 from bertjax.pipelines import PredictionModel
@@ -43,6 +43,9 @@ class TaskSection:
     tag_column: int = -1  # CoNLL: which whitespace-separated column holds the tag
     tag_scheme: str = "auto"  # token classification: auto (from the tags), iob1, iob2, bios, bioes or bmes
     max_seq_length: int = 128
+    # every batch padded to max_seq_length: one program per step function instead of one per length bucket (less
+    # compilation, more padding), as Hugging Face's run_glue.py --pad_to_max_length
+    pad_to_max_length: bool = False
     # classification, token classification: texts longer than max_seq_length are evaluated and predicted on in
     # windows sharing `stride` tokens (None: a quarter of max_seq_length), or cut to it with `truncation`
     stride: int | None = None
@@ -56,6 +59,10 @@ class TaskSection:
     null_score_diff_threshold: float = 0.0
     # multiple choice
     num_choices: int = 4
+
+    def bucket_lengths(self) -> tuple[int, ...]:
+        """The lengths batches are padded to: `bucket_lengths` of max_seq_length, or max_seq_length alone."""
+        return (self.max_seq_length,) if self.pad_to_max_length else bucket_lengths(self.max_seq_length)
 
 
 def section_stride(section: TaskSection, tokenizer: Any) -> int | None:

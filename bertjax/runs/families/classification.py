@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from bertjax.atomic import write_text_atomically
-from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.batching import BucketedDataset, padding_values
 from bertjax.data.builtin import builtin_sentiment
 from bertjax.data.finetuning.classification import (ClassificationExamples, encode_classification, load_classification_examples,
                                          load_tfds_classification)
@@ -124,7 +124,7 @@ class ClassificationFamily:
         train_features, _ = encode_classification(train, tokenizer, section.max_seq_length)
         eval_features, self._eval_windows = encode_classification(evaluation, tokenizer, section.max_seq_length,
                                                                   stride)
-        buckets = bucket_lengths(section.max_seq_length)
+        buckets = section.bucket_lengths()
         padding = padding_values(tokenizer.pad_token_id)
         return PreparedData(BucketedDataset(train_features, padding, buckets, seed=seed),
                             BucketedDataset(eval_features, padding, buckets, seed=seed),

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.batching import BucketedDataset, padding_values
 from bertjax.data.finetuning.multiple_choice import (MultipleChoiceExamples, encode_multiple_choice, load_multiple_choice_examples,
                                           multiple_choice_accuracy)
 from bertjax.errors import ConfigError, DataError
@@ -66,7 +66,7 @@ class MultipleChoiceFamily:
 
     def _dataset(self, examples: MultipleChoiceExamples, tokenizer: Any, seed: int) -> BucketedDataset:
         return BucketedDataset(encode_multiple_choice(examples, tokenizer, self.section.max_seq_length),
-                               padding_values(tokenizer.pad_token_id), bucket_lengths(self.section.max_seq_length),
+                               padding_values(tokenizer.pad_token_id), self.section.bucket_lengths(),
                                seed=seed)
 
     def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None

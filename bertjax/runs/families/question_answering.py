@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.batching import BucketedDataset, padding_values
 from bertjax.data.finetuning.qa_postprocess import QaPredictions, postprocess_qa_predictions
 from bertjax.data.finetuning.question_answering import QuestionAnsweringFeatures, prepare_qa_features
 from bertjax.data.finetuning.squad import SquadExample, gold_answers, locate_question, read_squad, read_tfds_squad
@@ -99,7 +99,7 @@ class QuestionAnsweringFamily:
     def _dataset(self, features: QuestionAnsweringFeatures, tokenizer: Any, section: TaskSection, seed: int
                  ) -> BucketedDataset:
         return BucketedDataset(features.features, padding_values(tokenizer.pad_token_id),
-                               bucket_lengths(section.max_seq_length), seed=seed)
+                               section.bucket_lengths(), seed=seed)
 
     def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
                 ) -> PreparedData:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from bertjax.atomic import write_text_atomically
-from bertjax.data.batching import BucketedDataset, bucket_lengths, padding_values
+from bertjax.data.batching import BucketedDataset, padding_values
 from bertjax.data.finetuning.tag_schemes import OUTSIDE, entity_spans, scheme_labels, tag_parts
 from bertjax.data.finetuning.token_classification import (TAGGED_FIELDS, TaggedSentences,
                                                           TokenClassificationFeatures, encode_token_classification,
@@ -156,7 +156,7 @@ class TokenClassificationFamily:
     def _dataset(self, encoded: TokenClassificationFeatures, section: TaskSection, tokenizer: Any, seed: int
                  ) -> BucketedDataset:
         return BucketedDataset(encoded.features, padding_values(tokenizer.pad_token_id, token_labels=True),
-                               bucket_lengths(section.max_seq_length), seed=seed)
+                               section.bucket_lengths(), seed=seed)
 
     def prepare(self, section: TaskSection, tokenizer: Any, seed: int, fold: tuple[int, int] | None
                 ) -> PreparedData:
