@@ -26,7 +26,7 @@ from bertjax.errors import BertJaxError, ConfigError, DataError
 from bertjax.model import BertForSequenceClassification
 from bertjax.run_config import load_run_config
 from bertjax.runs.families.classification import ClassificationFamily
-from bertjax.runs.finetuning import FinetuningConfig, run_finetuning
+from bertjax.runs.finetuning import FinetuningConfig, _Predictor, run_finetuning
 from bertjax.runs.task_family import TaskSection
 from bertjax.train.metrics_log import read_jsonl
 
@@ -47,11 +47,19 @@ def _write_csv(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
-def test_builtin_sentiment_run_reports_baseline_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_builtin_sentiment_run_reports_baseline_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report of the best model comes from its evaluation during the run, not from a pass after it."""
     run_dir = tmp_path / "run"
+    passes = []
+    predict = _Predictor.__call__
+    monkeypatch.setattr(_Predictor, "__call__", lambda self, *args: passes.append(1) or predict(self, *args))
     summary = run_finetuning(_config(run_dir, "train.steps=20", "train.eval_every=10"))
     printed = capsys.readouterr().out
     best = summary["best"]
+    assert len(passes) == 2  # at steps 10 and 20
+    logged = {entry["step"]: entry for entry in read_jsonl(run_dir / "metrics" / "eval.jsonl")}
+    assert {name: logged[summary["best_step"]][name] for name in best} == best
     assert {"accuracy", "f1_weighted", "baseline_accuracy", "baseline_f1_weighted"} <= set(best)
     assert 0.3 < best["baseline_accuracy"] < 0.7  # the shipped data is roughly balanced
     assert "accuracy" in printed and "baseline" in printed and str(run_dir) in printed

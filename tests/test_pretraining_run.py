@@ -265,9 +265,9 @@ def test_script_prints_one_line_errors(tmp_path: Path) -> None:
 
 def test_effective_config_is_saved(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    run_pretraining(_config(run_dir, "train.steps=1", "train.eval_batches=1"))
+    run_pretraining(_config(run_dir, "train.steps=2", "train.eval_batches=1"))
     saved = load_run_config(PretrainingConfig, run_dir / "config.yaml")
-    assert saved == _config(run_dir, "train.steps=1", "train.eval_batches=1")
+    assert saved == _config(run_dir, "train.steps=2", "train.eval_batches=1")
     assert json.loads((run_dir / "hf" / "config.json").read_text())["hidden_size"] == 32
 
 
@@ -393,7 +393,7 @@ def test_pretraining_on_chinese_reviews_one_a_line(tmp_path: Path, shared_data: 
     with pytest.raises(DataError, match="the corpus has 1 documents.*set data.format=documents"):
         run_pretraining(_config(tmp_path / "run", f"data.corpus={reviews}"))
     final = run_pretraining(_config(tmp_path / "run", f"data.corpus={reviews}", "data.format=documents",
-                                    "train.steps=3", "train.eval_batches=1"))
+                                    "train.steps=2", "train.eval_batches=1"))
     assert "mlm_loss" in final and "9,600 documents (480 held out)" in capsys.readouterr().out
 
 

@@ -182,14 +182,18 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
     predict = _Predictor(jit_eval(prediction(built.model), context.mesh, shardings.params), context.mesh,
                          train.eval_batch_size)
     best_dir = context.run_dir / "best"
+    # The latest evaluation's outputs, and the best's of this process (a resumed run's best may predate it).
+    outputs: dict[str, dict[str, list[np.ndarray]]] = {}
 
     def evaluate(state: Any, step: int) -> dict[str, float]:
-        return family.evaluate(predict(state.params, data.evaluation))
+        outputs["latest"] = predict(state.params, data.evaluation)
+        return family.evaluate(outputs["latest"])
 
     def on_evaluation(state: Any, step: int, metrics: dict[str, float], extra: dict[str, Any]) -> bool:
         score = metrics[family.primary_metric]
         if "best_score" not in extra or score > extra["best_score"]:
             extra.update(best_score=score, best_step=step, best_metrics=metrics, evaluations_without_improvement=0)
+            outputs["best"] = outputs["latest"]
             if context.primary:
                 save_pretrained(best_dir, built.config, jax.device_get(state.params), family.objective.head,
                                 tokenizer=tokenizer)
@@ -210,7 +214,8 @@ def _run_once(config: FinetuningConfig, fold: tuple[int, int] | None) -> dict[st
     context.finish(plot_curves)
     if result.interrupted:
         return {}
-    return _final_report(context, config, family, data.evaluation, predict, tokenizer, result.extra)
+    return _final_report(context, config, family, data.evaluation, predict, tokenizer, result.extra,
+                         outputs.get("best"))
 
 
 def _prediction_suffix(family: TaskFamily, section: TaskSection) -> str:
@@ -222,11 +227,15 @@ def _prediction_suffix(family: TaskFamily, section: TaskSection) -> str:
 
 
 def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFamily, evaluation: BucketedDataset,
-                  predict: _Predictor, tokenizer: Any, extra: dict[str, Any]) -> dict[str, Any]:
-    """Evaluates the best model once more for the detailed report, writes predictions, prints the summary."""
+                  predict: _Predictor, tokenizer: Any, extra: dict[str, Any],
+                  outputs: dict[str, list[np.ndarray]] | None) -> dict[str, Any]:
+    """The detailed report of the best model from its evaluation `outputs` (None: the best was found before this
+    process resumed the run, so it is evaluated again), its predictions, the summary printed."""
     best_dir = context.run_dir / "best"
-    best_config, params, _ = load_pretrained(best_dir, family.objective.head, options=config.model.options())
-    outputs = predict(params, evaluation)
+    if outputs is None or config.task.predict_file:
+        best_config, params, _ = load_pretrained(best_dir, family.objective.head, options=config.model.options())
+    if outputs is None:
+        outputs = predict(params, evaluation)
     best = family.evaluate(outputs)
     lines = family.report(outputs, context.run_dir) if context.primary else []
     summary: dict[str, Any] = {"best_step": extra["best_step"], "best": best}
