@@ -185,7 +185,12 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path: Path, monke
     monkeypatch.setattr(BucketedDataset, "train_batch", interrupting)
     assert run_finetuning(_config(tmp_path / "resumed", *settings)) == {}
     monkeypatch.setattr(BucketedDataset, "train_batch", original)
+    passes = []
+    predict = _Predictor.__call__
+    monkeypatch.setattr(_Predictor, "__call__", lambda self, *args: passes.append(1) or predict(self, *args))
     resumed = run_finetuning(_config(tmp_path / "resumed", *settings))
+    # The evaluation at step 20; a best found at step 10, before the resume, is evaluated again for the report.
+    assert len(passes) == (2 if resumed["best_step"] == 10 else 1)
 
     straight_losses = [entry["loss"] for entry in read_jsonl(tmp_path / "straight" / "metrics" / "train.jsonl")]
     resumed_losses = [entry["loss"] for entry in read_jsonl(tmp_path / "resumed" / "metrics" / "train.jsonl")]

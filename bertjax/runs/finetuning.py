@@ -232,10 +232,13 @@ def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFam
     """The detailed report of the best model from its evaluation `outputs` (None: the best was found before this
     process resumed the run, so it is evaluated again), its predictions, the summary printed."""
     best_dir = context.run_dir / "best"
-    if outputs is None or config.task.predict_file:
+
+    def load_best() -> tuple[Any, Any]:
         best_config, params, _ = load_pretrained(best_dir, family.objective.head, options=config.model.options())
+        return best_config, params
+
     if outputs is None:
-        outputs = predict(params, evaluation)
+        outputs = predict(load_best()[1], evaluation)
     best = family.evaluate(outputs)
     lines = family.report(outputs, context.run_dir) if context.primary else []
     summary: dict[str, Any] = {"best_step": extra["best_step"], "best": best}
@@ -250,7 +253,7 @@ def _final_report(context: RunContext, config: FinetuningConfig, family: TaskFam
         context.say("  " + line)
     if config.task.predict_file and context.primary:  # with the same pipeline as `bertjax.pipeline`, on this host
         path = context.run_dir / f"predictions{_prediction_suffix(family, config.task)}"
-        model = PredictionModel(best_config, params, tokenizer, family.objective.head, config.model.options())
+        model = PredictionModel(*load_best(), tokenizer, family.objective.head, config.model.options())
         count = family.predict(config.task, model, path)
         summary["predictions"] = str(path)
         _write_results(context, summary)
